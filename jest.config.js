@@ -1,0 +1,27 @@
+// Tests run against the TypeScript sources of the libraries (mapped below); command tests run the built
+// commands, which `npm test` builds first with `tsc -b`. Type checking is `npm run lint`'s job, so ts-jest
+// only transpiles (isolatedModules in tsconfig.tests.json).
+const common = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.tests.json' }] },
+  moduleNameMapper: { '^@msgbricks/([a-z-]+)$': '<rootDir>/packages/$1/src' },
+  rootDir: __dirname,
+};
+
+/** @type {import('jest').Config} */
+module.exports = {
+  reporters: ['default', '<rootDir>/scripts/jest-summary.js'],
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/agents/*/test/**/*.test.ts'],
+      testPathIgnorePatterns: ['\\.interop\\.test\\.ts$', '/node_modules/'],
+    },
+    {
+      ...common,
+      displayName: 'interop',
+      testMatch: ['<rootDir>/packages/*/test/**/*.interop.test.ts', '<rootDir>/agents/*/test/**/*.interop.test.ts'],
+    },
+  ],
+};

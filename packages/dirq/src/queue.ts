@@ -1,0 +1,445 @@
+import type * as fs from 'node:fs';
+import { join } from 'node:path';
+import { type BaseOptions, checkOptions, type PurgeOptions, type PurgeResult, purgeAges, QueueBase } from './base';
+import {
+  DataError,
+  type FileSystemError,
+  InvalidOptionError,
+  NoSuchElementError,
+  NotLockedError,
+  QueueError,
+  RetryExhaustedError,
+} from './errors';
+import { scanDir, yielder } from './io';
+import { checkName, DIR_RE, ELT_RE } from './names';
+import { stringToTable, tableToString } from './table';
+
+export type FieldType = 'binary' | 'string' | 'table';
+export type FieldValue = Buffer | string | Record<string, string>;
+export type ElementData = Record<string, FieldValue>;
+
+export interface QueueOptions extends BaseOptions {
+  /** Field name -> `binary` | `string` | `table`, with `?` for optional (and `*`, accepted and ignored). */
+  schema?: Record<string, string>;
+  /** Elements per intermediate directory. Default 16000. */
+  maxelts?: number;
+}
+
+interface Field {
+  name: string;
+  type: FieldType;
+  optional: boolean;
+}
+
+const TEMPORARY = 'temporary';
+const OBSOLETE = 'obsolete';
+const LOCKED = 'locked';
+const MAX_TRIES = 100;
+const FIELD_RE = /^[0-9a-zA-Z]+$/;
+const TYPE_RE = /^(binary|string|table)([?*]{0,2})$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Validates a schema, reporting every problem at once. */
+export function parseSchema(schema: unknown): Field[] {
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) {
+    throw new InvalidOptionError('invalid schema: not an object of field name -> type');
+  }
+  const problems: string[] = [];
+  const fields: Field[] = [];
+  for (const [name, type] of Object.entries(schema as Record<string, unknown>)) {
+    if (!FIELD_RE.test(name)) problems.push(`invalid schema name: ${JSON.stringify(name)}`);
+    // python-dirq allows it, but a field called "locked" would be the lock directory.
+    else if (name === LOCKED) problems.push('invalid schema name: "locked" is reserved');
+    const m = typeof type === 'string' ? TYPE_RE.exec(type) : null;
+    if (m === null) {
+      problems.push(`invalid schema type for ${JSON.stringify(name)}: ${JSON.stringify(type)}`);
+      continue;
+    }
+    fields.push({ name, type: m[1] as FieldType, optional: (m[2] as string).includes('?') });
+  }
+  if (problems.length === 0 && !fields.some((f) => !f.optional)) problems.push('invalid schema: no mandatory data');
+  if (problems.length > 0) throw new InvalidOptionError(problems.join('; '));
+  return fields;
+}
+
+function encodeField(field: Field, value: unknown): Buffer {
+  switch (field.type) {
+    case 'binary':
+      if (Buffer.isBuffer(value)) return value;
+      if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      throw new DataError(`unexpected ${field.name} data: binary needs a Buffer`);
+    case 'string':
+      if (typeof value !== 'string') throw new DataError(`unexpected ${field.name} data: string needs a string`);
+      if (!value.isWellFormed()) throw new DataError(`unexpected ${field.name} data: string with a lone surrogate`);
+      return Buffer.from(value, 'utf8');
+    case 'table': {
+      if (value === null || typeof value !== 'object' || Array.isArray(value) || Buffer.isBuffer(value)) {
+        throw new DataError(`unexpected ${field.name} data: table needs an object of strings`);
+      }
+      const text = tableToString(value as Record<string, string>);
+      if (!text.isWellFormed()) throw new DataError(`unexpected ${field.name} data: table with a lone surrogate`);
+      return Buffer.from(text, 'utf8');
+    }
+  }
+}
+
+function decodeField(field: Field, path: string, bytes: Buffer): FieldValue {
+  if (field.type === 'binary') return bytes;
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch (err) {
+    throw new DataError(`invalid UTF-8 in ${path}`, err);
+  }
+  return field.type === 'string' ? text : stringToTable(text);
+}
+
+/**
+ * A python-dirq `Queue` / Directory::Queue::Normal compatible queue: each
+ * element is a directory of one file per schema field, built in
+ * `temporary/`, renamed into a counter directory, locked by `mkdir locked`.
+ */
+export class Queue extends QueueBase {
+  readonly maxelts: number;
+  readonly schema: Readonly<Record<string, string>> | undefined;
+  private readonly fields: Field[] | undefined;
+
+  constructor(path: string, options: QueueOptions = {}) {
+    checkOptions(options, ['umask', 'rndhex', 'fsync', 'io', 'schema', 'maxelts']);
+    super(path, options);
+    const maxelts = options.maxelts ?? 16000;
+    if (!Number.isInteger(maxelts) || maxelts < 1) throw new InvalidOptionError(`invalid maxelts: ${String(maxelts)}`);
+    this.maxelts = maxelts;
+    if (options.schema !== undefined) {
+      this.fields = parseSchema(options.schema);
+      this.schema = Object.freeze({ ...options.schema });
+    }
+    this.makeTree(join(this.path, TEMPORARY));
+    this.makeTree(join(this.path, OBSOLETE));
+  }
+
+  private requireSchema(): Field[] {
+    if (this.fields === undefined)
+      throw new QueueError('ERR_DIRQ_NO_SCHEMA', 'unknown schema: this queue was opened without one');
+    return this.fields;
+  }
+
+  /** The directory new elements go to: the last counter directory, or the next one once it holds maxelts. */
+  private async insertionDirectory(): Promise<{ dir: string; created: boolean }> {
+    const dirs = (await this.io.readdir(this.path)).filter((d) => DIR_RE.test(d)).sort();
+    const last = dirs[dirs.length - 1];
+    if (last === undefined) {
+      const dir = '00000000';
+      return { dir, created: await this.mkdirQuiet(join(this.path, dir)) };
+    }
+    let size: number;
+    try {
+      size = await this.subdirCount(last);
+    } catch (err) {
+      // RACE: a purge removed it after we listed it: move on to the next one.
+      if ((err as FileSystemError).errno !== 'ENOENT') throw err;
+      size = this.maxelts;
+    }
+    if (size < this.maxelts) return { dir: last, created: false };
+    const dir = (Number.parseInt(last, 16) + 1).toString(16).padStart(8, '0');
+    return { dir, created: await this.mkdirQuiet(join(this.path, dir)) };
+  }
+
+  /** Sub-directories of an intermediate directory: st_nlink - 2 where the file system counts them, else readdir. */
+  private async subdirCount(dir: string): Promise<number> {
+    const st = await this.io.lstat(join(this.path, dir));
+    // btrfs (and some others) report nlink 1 for every directory: count entries instead (Perl 2.2 does so too).
+    if (st.nlink >= 2) return st.nlink - 2;
+    return (await this.io.readdir(join(this.path, dir))).filter((e) => ELT_RE.test(e)).length;
+  }
+
+  /** Adds an element; resolves to `NNNNNNNN/<14hex>` once it is visible (and durable with `fsync`). */
+  async add(data: ElementData): Promise<string> {
+    const fields = this.requireSchema();
+    if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new DataError('unexpected data: not an object');
+    for (const key of Object.keys(data)) {
+      if (!fields.some((f) => f.name === key)) throw new DataError(`unexpected data: ${key}`);
+    }
+    // Unlike python-dirq, check everything before creating anything: a bad add leaves nothing to purge.
+    const files: [string, Buffer][] = [];
+    for (const f of fields) {
+      const v = data[f.name];
+      if (v === undefined) {
+        if (!f.optional) throw new DataError(`missing mandatory data: ${f.name}`);
+        continue;
+      }
+      files.push([f.name, encodeField(f, v)]);
+    }
+    const temp = await this.makeTemporary();
+    try {
+      for (const [name, bytes] of files) {
+        const p = join(temp, name);
+        const fd = await this.io.createExclusive(p, this.modes.file);
+        try {
+          if (this.modes.fixFile) await this.io.fchmod(fd, this.modes.file, p);
+          await this.io.writeAll(fd, bytes, p);
+          if (this.fsync) await this.io.fdatasync(fd, p);
+        } finally {
+          await this.io.close(fd, p);
+        }
+      }
+      if (this.fsync) await this.io.fsyncDir(temp);
+    } catch (err) {
+      await this.destroy(temp).catch(() => undefined);
+      throw err;
+    }
+    for (let i = 0; i < MAX_TRIES; i++) {
+      const { dir, created } = await this.insertionDirectory();
+      const name = `${dir}/${this.names.next()}`;
+      try {
+        await this.io.rename(temp, join(this.path, name));
+      } catch (err) {
+        const errno = (err as FileSystemError).errno;
+        // RACE: the name exists (ENOTEMPTY/EEXIST), or the directory was purged (ENOENT): try again.
+        if (errno === 'ENOTEMPTY' || errno === 'EEXIST' || errno === 'ENOENT') continue;
+        throw err;
+      }
+      if (this.fsync) {
+        await this.io.fsyncDir(join(this.path, dir));
+        if (created) await this.io.fsyncDir(this.path);
+      }
+      return name;
+    }
+    throw new RetryExhaustedError(`cannot move ${temp} into ${this.path}`, MAX_TRIES);
+  }
+
+  private async makeTemporary(): Promise<string> {
+    for (let i = 0; i < MAX_TRIES; i++) {
+      const temp = join(this.path, TEMPORARY, this.names.next());
+      try {
+        await this.io.mkdir(temp, this.modes.dir);
+      } catch (err) {
+        const errno = (err as FileSystemError).errno;
+        if (errno === 'EEXIST') continue;
+        if (errno === 'ENOENT') {
+          await this.mkdirQuiet(join(this.path, TEMPORARY));
+          continue;
+        }
+        throw err;
+      }
+      if (this.modes.fixDir) await this.io.chmod(temp, this.modes.dir);
+      return temp;
+    }
+    throw new RetryExhaustedError(`cannot create a directory in ${join(this.path, TEMPORARY)}`, MAX_TRIES);
+  }
+
+  /** Locks an element (`mkdir name/locked`; its mtime is the lock time). Permissive: false if locked or gone. */
+  async lock(name: string, permissive = true): Promise<boolean> {
+    const path = join(this.path, checkName(name));
+    const lock = join(path, LOCKED);
+    try {
+      await this.io.mkdir(lock, this.modes.dir);
+    } catch (err) {
+      const errno = (err as FileSystemError).errno;
+      // RACE: another process locked (EEXIST) or removed (ENOENT) it first.
+      if (permissive && (errno === 'EEXIST' || errno === 'ENOENT')) return false;
+      throw err;
+    }
+    try {
+      if (this.modes.fixDir) await this.io.chmod(lock, this.modes.dir);
+      await this.io.lstat(lock);
+    } catch (err) {
+      // RACE: the element was locked and removed by another process right after our mkdir.
+      if (permissive && (err as FileSystemError).errno === 'ENOENT') return false;
+      throw err;
+    }
+    return true;
+  }
+
+  /** Unlocks an element (`rmdir name/locked`). Permissive: false if it was not locked. */
+  async unlock(name: string, permissive = false): Promise<boolean> {
+    try {
+      await this.io.rmdir(join(this.path, checkName(name), LOCKED));
+    } catch (err) {
+      if (permissive && (err as FileSystemError).errno === 'ENOENT') return false;
+      throw err;
+    }
+    return true;
+  }
+
+  private async requireLocked(name: string): Promise<string> {
+    const path = join(this.path, checkName(name));
+    try {
+      const st = await this.io.lstat(join(path, LOCKED));
+      if (st.isDirectory()) return path;
+    } catch (err) {
+      if ((err as FileSystemError).errno !== 'ENOENT' && (err as FileSystemError).errno !== 'ENOTDIR') throw err;
+    }
+    try {
+      await this.io.lstat(path);
+    } catch {
+      throw new NoSuchElementError(path);
+    }
+    throw new NotLockedError(path);
+  }
+
+  /** Reads a locked element: `binary` fields as Buffers, `string` as strings, `table` as objects. */
+  async get(name: string): Promise<ElementData> {
+    const fields = this.requireSchema();
+    const path = await this.requireLocked(name);
+    const out: ElementData = {};
+    for (const f of fields) {
+      const p = join(path, f.name);
+      let bytes: Buffer;
+      try {
+        bytes = await this.io.readFile(p);
+      } catch (err) {
+        if ((err as FileSystemError).errno !== 'ENOENT') throw err;
+        if (!f.optional) throw new DataError(`missing data file: ${p}`, err);
+        continue;
+      }
+      out[f.name] = decodeField(f, p, bytes);
+    }
+    return out;
+  }
+
+  /** The element's directory. */
+  getPath(name: string): string {
+    return join(this.path, checkName(name));
+  }
+
+  /** Removes a locked element: renamed into `obsolete/` first, so it vanishes atomically, then deleted. */
+  async remove(name: string): Promise<void> {
+    const path = await this.requireLocked(name);
+    let moved: string | undefined;
+    for (let i = 0; i < MAX_TRIES && moved === undefined; i++) {
+      const target = join(this.path, OBSOLETE, this.names.next());
+      try {
+        await this.io.rename(path, target);
+        moved = target;
+      } catch (err) {
+        const errno = (err as FileSystemError).errno;
+        if (errno === 'ENOTEMPTY' || errno === 'EEXIST') continue;
+        // obsolete/ was removed by hand: recreate it, unless it is the element that vanished.
+        if (errno === 'ENOENT' && (await this.mkdirQuiet(join(this.path, OBSOLETE)))) continue;
+        throw err;
+      }
+    }
+    if (moved === undefined) throw new RetryExhaustedError(`cannot move ${path} into ${join(this.path, OBSOLETE)}`, MAX_TRIES);
+    await this.destroy(moved);
+  }
+
+  /** Deletes an element directory that nobody else can reach any more (under temporary/ or obsolete/). */
+  private async destroy(dir: string): Promise<void> {
+    let entries: string[];
+    try {
+      entries = await this.io.readdir(dir);
+    } catch (err) {
+      if ((err as FileSystemError).errno === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries) {
+      if (e === LOCKED) continue;
+      if (!FIELD_RE.test(e)) throw new DataError(`unexpected file in ${dir}: ${e}`);
+      try {
+        await this.io.unlink(join(dir, e));
+      } catch (err) {
+        if ((err as FileSystemError).errno !== 'ENOENT') throw err;
+      }
+    }
+    for (let i = 0; i < MAX_TRIES; i++) {
+      try {
+        await this.io.rmdir(join(dir, LOCKED));
+      } catch (err) {
+        if ((err as FileSystemError).errno !== 'ENOENT') throw err;
+      }
+      try {
+        await this.io.rmdir(dir);
+        return;
+      } catch (err) {
+        const errno = (err as FileSystemError).errno;
+        if (errno === 'ENOENT') return;
+        // RACE: a process that still had the old name re-created `locked` in between: remove it again.
+        if (errno !== 'ENOTEMPTY' && errno !== 'EEXIST') throw err;
+      }
+    }
+    throw new RetryExhaustedError(`cannot remove ${dir}`, MAX_TRIES);
+  }
+
+  /** Counts the elements of the counter directories (not temporary/ or obsolete/, unlike python-dirq). */
+  async count(): Promise<number> {
+    let n = 0;
+    for (const dir of await this.intermediateDirs()) {
+      try {
+        n += await this.subdirCount(dir);
+      } catch (err) {
+        // RACE: purged (so empty) since we listed it.
+        if ((err as FileSystemError).errno !== 'ENOENT') throw err;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Removes empty counter directories (except the last), temporary and
+   * obsolete element directories older than `maxtemp`, and breaks locks
+   * older than `maxlock` (seconds; 0 disables).
+   */
+  async purge(options?: PurgeOptions): Promise<PurgeResult> {
+    const { maxtemp, maxlock } = purgeAges(options);
+    const result: PurgeResult = { removedTemporary: 0, brokenLocks: 0, removedDirectories: 0 };
+    const pause = yielder();
+    const dirs = await this.intermediateDirs();
+    for (const dir of dirs.slice(0, -1)) {
+      try {
+        await this.io.rmdir(join(this.path, dir));
+        result.removedDirectories++;
+      } catch (err) {
+        // RACE: not empty, or removed by another purger: both fine.
+        const errno = (err as FileSystemError).errno;
+        if (errno !== 'ENOTEMPTY' && errno !== 'EEXIST' && errno !== 'ENOENT') throw err;
+      }
+    }
+    const now = Date.now() / 1000;
+    if (maxtemp) {
+      const old = now - maxtemp;
+      for (const sub of [TEMPORARY, OBSOLETE]) {
+        const stale: string[] = [];
+        await scanDir(join(this.path, sub), (e) => {
+          if (ELT_RE.test(e)) stale.push(e);
+        });
+        for (const e of stale) {
+          const p = join(this.path, sub, e);
+          const st = await this.lstatQuiet(p);
+          if (st === undefined || st.mtimeMs / 1000 >= old) continue;
+          await this.destroy(p);
+          result.removedTemporary++;
+          await pause();
+        }
+      }
+    }
+    if (maxlock) {
+      const old = now - maxlock;
+      for (const dir of dirs) {
+        const elts: string[] = [];
+        await scanDir(join(this.path, dir), (e) => {
+          if (ELT_RE.test(e)) elts.push(e);
+        });
+        for (const e of elts) {
+          const name = `${dir}/${e}`;
+          const st = await this.lstatQuiet(join(this.path, name));
+          await pause();
+          // nlink 2 on a file system that counts sub-directories: no `locked`, nothing more to check.
+          if (st === undefined || st.mtimeMs / 1000 >= old || st.nlink === 2) continue;
+          if ((await this.lstatQuiet(join(this.path, name, LOCKED))) === undefined) continue;
+          if (await this.unlock(name, true)) result.brokenLocks++;
+        }
+      }
+    }
+    return result;
+  }
+
+  private async lstatQuiet(path: string): Promise<fs.Stats | undefined> {
+    try {
+      return await this.io.lstat(path);
+    } catch (err) {
+      if ((err as FileSystemError).errno === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+}
