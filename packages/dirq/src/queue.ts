@@ -106,14 +106,14 @@ export class Queue extends QueueBase {
 
   constructor(path: string, options: QueueOptions = {}) {
     checkOptions(options, ['umask', 'rndhex', 'fsync', 'io', 'schema', 'maxelts']);
-    super(path, options);
     const maxelts = options.maxelts ?? 16000;
     if (!Number.isInteger(maxelts) || maxelts < 1) throw new InvalidOptionError(`invalid maxelts: ${String(maxelts)}`);
+    // Validated before the constructor creates anything on disk.
+    const fields = options.schema === undefined ? undefined : parseSchema(options.schema);
+    super(path, options);
     this.maxelts = maxelts;
-    if (options.schema !== undefined) {
-      this.fields = parseSchema(options.schema);
-      this.schema = Object.freeze({ ...options.schema });
-    }
+    this.fields = fields;
+    this.schema = options.schema === undefined ? undefined : Object.freeze({ ...options.schema });
     this.makeTree(join(this.path, TEMPORARY));
     this.makeTree(join(this.path, OBSOLETE));
   }

@@ -39,9 +39,9 @@ export class QueueSimple extends QueueBase {
 
   constructor(path: string, options: QueueSimpleOptions = {}) {
     checkOptions(options, ['umask', 'rndhex', 'fsync', 'io', 'granularity']);
-    super(path, options);
     const g = options.granularity ?? 60;
     if (!Number.isInteger(g) || g < 0) throw new InvalidOptionError(`invalid granularity: ${String(g)}`);
+    super(path, options);
     this.granularity = g;
   }
 
@@ -151,6 +151,7 @@ export class QueueSimple extends QueueBase {
    */
   async addMany(items: Iterable<Buffer | Uint8Array | string>): Promise<string[]> {
     const bufs = Array.from(items, toBuffer);
+    if (bufs.length === 0) return [];
     const dir = this.bucket();
     const temps: { tmp: string; fd: number }[] = [];
     let created = false;
