@@ -10,7 +10,6 @@ const common = {
 
 /** @type {import('jest').Config} */
 module.exports = {
-  reporters: ['default', '<rootDir>/scripts/jest-summary.js'],
   projects: [
     {
       ...common,

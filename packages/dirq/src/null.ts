@@ -39,22 +39,22 @@ export class QueueNull implements AsyncIterable<string> {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<string> {}
 
-  lock(_name: string): Promise<boolean> {
+  async lock(_name: string): Promise<boolean> {
     return unsupported('lock');
   }
-  unlock(_name: string): Promise<boolean> {
+  async unlock(_name: string): Promise<boolean> {
     return unsupported('unlock');
   }
-  get(_name: string): Promise<never> {
+  async get(_name: string): Promise<never> {
     return unsupported('get');
   }
   getPath(_name: string): string {
     return unsupported('getPath');
   }
-  remove(_name: string): Promise<void> {
+  async remove(_name: string): Promise<void> {
     return unsupported('remove');
   }
-  touch(_name: string): Promise<void> {
+  async touch(_name: string): Promise<void> {
     return unsupported('touch');
   }
 }

@@ -1,0 +1,97 @@
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { Queue, QueueSimple } from '@msgbricks/dirq';
+import { tempDir } from './helpers/tmp';
+
+async function take(it: AsyncIterator<string>, n: number, ms = 5000): Promise<string[]> {
+  const out: string[] = [];
+  const deadline = Date.now() + ms;
+  while (out.length < n) {
+    const r = await Promise.race([
+      it.next(),
+      new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()))),
+    ]);
+    if (r === 'timeout' || r.done) break;
+    out.push(r.value);
+  }
+  return out;
+}
+
+describe('dirq watch', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => tmp.cleanup());
+
+  test('dirq watch - yields new elements of a simple queue quickly, not the ones already there', async () => {
+    const q = new QueueSimple(join(tmp.path, 'q'), { granularity: 1 });
+    const old = await q.add('old');
+    const it = q.watch({ rescanInterval: 60_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    const added = [await q.add('a'), await q.add('b')];
+    const got = await take(it, 2);
+    expect(got).toEqual(added);
+    expect(got).not.toContain(old);
+    // Events, not the (one minute) rescan, delivered them.
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await it.return?.();
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+
+  test('dirq watch - fromStart yields existing elements first', async () => {
+    const q = new QueueSimple(join(tmp.path, 'q'));
+    const a = await q.add('a');
+    const it = q.watch({ fromStart: true });
+    expect(await take(it, 1)).toEqual([a]);
+    await it.return?.();
+  });
+
+  test('dirq watch - the periodic rescan finds what no event announced', async () => {
+    const q = new QueueSimple(join(tmp.path, 'q'));
+    const it = q.watch({ rescanInterval: 100 });
+    await new Promise((r) => setTimeout(r, 50));
+    // Simulate a lost event: stop every fs watcher the iterator holds, then add through the file system.
+    const watchers = (it as unknown as { watchers: Map<string, fs.FSWatcher> }).watchers;
+    for (const w of watchers.values()) w.close();
+    watchers.clear();
+    fs.mkdirSync(join(q.path, '00000001'));
+    fs.writeFileSync(join(q.path, '00000001', '00000001000000'), 'x');
+    expect(await take(it, 1, 3000)).toEqual(['00000001/00000001000000']);
+    await it.return?.();
+  });
+
+  test('dirq watch - works for normal queues and ignores temporary/ work', async () => {
+    const q = new Queue(join(tmp.path, 'n'), { schema: { body: 'string' } });
+    const it = q.watch({ rescanInterval: 200 });
+    await new Promise((r) => setTimeout(r, 50));
+    fs.mkdirSync(join(q.path, 'temporary', '0123456789abcd'));
+    const name = await q.add({ body: 'x' });
+    expect(await take(it, 2, 1000)).toEqual([name]);
+    await it.return?.();
+  });
+
+  test('dirq watch - an abort signal ends the iteration', async () => {
+    const q = new QueueSimple(join(tmp.path, 'q'));
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const loop = (async () => {
+      for await (const n of q.watch({ signal: ac.signal })) seen.push(n);
+    })();
+    await new Promise((r) => setTimeout(r, 50));
+    await q.add('x');
+    await new Promise((r) => setTimeout(r, 200));
+    ac.abort();
+    await loop;
+    expect(seen).toHaveLength(1);
+  });
+
+  test('dirq watch - a removed queue directory surfaces as an error, not a hang', async () => {
+    const q = new QueueSimple(join(tmp.path, 'q'));
+    const it = q.watch({ rescanInterval: 50 });
+    await new Promise((r) => setTimeout(r, 20));
+    fs.rmSync(q.path, { recursive: true });
+    await expect(it.next()).rejects.toMatchObject({ code: 'ERR_DIRQ_SYSCALL', errno: 'ENOENT' });
+  });
+});
