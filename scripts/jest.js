@@ -2,7 +2,7 @@
 // Runs jest with the given arguments, then ends the output with one plain line,
 // "tests: N passed, N failed, N skipped", that any CI can read. A suite that fails
 // to load counts as failed: it must never vanish from the totals.
-'use strict';
+
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');

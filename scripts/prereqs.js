@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Installs what npm cannot, before `npm test`: Debian packages the suites need. As root it runs apt-get;
 // otherwise it fails with the exact command to run. No suite is ever skipped for want of them.
-'use strict';
+
 const { spawnSync } = require('node:child_process');
 
 /** Each requirement: a check that succeeds when it is met, and the Debian packages that meet it. */

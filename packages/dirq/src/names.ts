@@ -10,6 +10,27 @@ export function checkName(name: unknown): string {
   return name;
 }
 
+/** Wall-clock offset of the monotonic high-resolution clock, re-anchored whenever Date.now() disagrees. */
+let hrOffset = performance.timeOrigin;
+
+/**
+ * The wall-clock time in whole microseconds, as python's int(time.time()*1e6). The sub-millisecond
+ * part must be the wall clock's own phase (timeOrigin + performance.now()), not performance.now()'s
+ * unrelated fraction: otherwise names are off by up to 1 ms and an element added after another
+ * process's can sort before it. The result always stays within Date.now()'s millisecond, so a
+ * clock step or drift between the two clocks is absorbed.
+ */
+function wallClockMicros(): number {
+  const ms = Date.now();
+  let t = hrOffset + performance.now();
+  if (t < ms || t >= ms + 1) {
+    const fixed = t < ms ? ms : ms + 0.999;
+    hrOffset += fixed - t;
+    t = fixed;
+  }
+  return Math.floor(t * 1000);
+}
+
 /**
  * Generates element names `SSSSSSSSMMMMMR` (seconds, microseconds, rndhex) as
  * python-dirq does. Unlike python-dirq, two names made by one generator are
@@ -27,10 +48,9 @@ export class NameGenerator {
   }
 
   next(): string {
-    const ms = Date.now();
-    let sec = Math.floor(ms / 1000);
-    // Date.now() has millisecond resolution; the high-resolution clock fills the microseconds.
-    let usec = (ms % 1000) * 1000 + (Math.floor(performance.now() * 1000) % 1000);
+    const us = wallClockMicros();
+    let sec = Math.floor(us / 1e6);
+    let usec = us % 1e6;
     if (sec < this.lastSec || (sec === this.lastSec && usec <= this.lastUsec)) {
       sec = this.lastSec;
       usec = this.lastUsec + 1;

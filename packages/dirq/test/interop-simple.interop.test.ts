@@ -3,7 +3,18 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FileSystemError, NotLockedError, Queue, QueueSimple } from '@msgbricks/dirq';
-import { NAME_FORMAT, PyServer, py, pyProcess, removeDir, requirePythonDirq, sha256, sleep, tempDir, tree } from './helpers/python';
+import {
+  NAME_FORMAT,
+  PyServer,
+  py,
+  pyProcess,
+  removeDir,
+  requirePythonDirq,
+  sha256,
+  sleep,
+  tempDir,
+  tree,
+} from './helpers/python';
 
 jest.setTimeout(60_000);
 
@@ -202,7 +213,12 @@ except OSError as e:
     // our remove() refuses an unlocked element and leaves it intact ...
     await expect(q.remove(free)).rejects.toBeInstanceOf(NotLockedError);
     expect(fs.readFileSync(path.join(qpath, free), 'utf8')).toBe('free');
-    expect(py<string>("q = QueueSimple(args['path'])\nassert q.lock(args['name'])\nresult = q.get(args['name']).decode()", { path: qpath, name: free })).toBe('free');
+    expect(
+      py<string>("q = QueueSimple(args['path'])\nassert q.lock(args['name'])\nresult = q.get(args['name']).decode()", {
+        path: qpath,
+        name: free,
+      }),
+    ).toBe('free');
     // ... whereas python's remove() of an unlocked element deletes the data, then raises (python-dirq weakness)
     const victim = await q.add('victim');
     const pr = py<Record<string, unknown>>(
@@ -237,10 +253,10 @@ result['exists'] = os.path.exists(os.path.join(args['path'], args['name']))
     fs.utimesSync(path.join(qpath, te), old, old);
     expect(await q.lock(te)).toBe(true);
     check(te);
-    const r = py<string>(
-      "q = QueueSimple(args['path'])\nresult = b64(q.get(args['name']))\nq.remove(args['name'])",
-      { path: qpath, name: te },
-    );
+    const r = py<string>("q = QueueSimple(args['path'])\nresult = b64(q.get(args['name']))\nq.remove(args['name'])", {
+      path: qpath,
+      name: te,
+    });
     expect(Buffer.from(r, 'base64')).toEqual(Buffer.from([0, 1, 2, 255]));
     expect(fs.existsSync(path.join(qpath, te))).toBe(false);
     expect(fs.existsSync(path.join(qpath, `${te}.lck`))).toBe(false);
@@ -297,7 +313,12 @@ result = {'lck': os.path.exists(args['lck']), 'count': q.count(), 'relock': q.lo
   test('dirq interop - stale temporary files: our purge and python purge remove only the old one', async () => {
     const build = (name: string): { qpath: string; old: string; young: string } => {
       const qpath = path.join(tmp(), name);
-      const bucket = path.join(qpath, Math.floor(Date.now() / 1000).toString(16).padStart(8, '0'));
+      const bucket = path.join(
+        qpath,
+        Math.floor(Date.now() / 1000)
+          .toString(16)
+          .padStart(8, '0'),
+      );
       fs.mkdirSync(bucket, { recursive: true });
       const now = Date.now() / 1000;
       const old = path.join(bucket, '0123456789abc1.tmp');
@@ -374,8 +395,18 @@ result = names
     // we purge python's queue, python purges ours: same result, the highest directory only
     await p.purge();
     py('QueueSimple(args, granularity=1).purge()', ts);
-    expect(fs.readdirSync(pyq)).toEqual([pyNames.map((n) => n.slice(0, 8)).sort().at(-1)]);
-    expect(fs.readdirSync(ts)).toEqual([tsNames.map((n) => n.slice(0, 8)).sort().at(-1)]);
+    expect(fs.readdirSync(pyq)).toEqual([
+      pyNames
+        .map((n) => n.slice(0, 8))
+        .sort()
+        .at(-1),
+    ]);
+    expect(fs.readdirSync(ts)).toEqual([
+      tsNames
+        .map((n) => n.slice(0, 8))
+        .sort()
+        .at(-1),
+    ]);
     // and purging again changes nothing on either side
     await q.purge();
     py('QueueSimple(args, granularity=1).purge()', pyq);
@@ -388,7 +419,10 @@ result = names
     const qpath = path.join(tmp(), 'q');
     const server = new PyServer();
     try {
-      await server.call("q = QueueSimple(args, rndhex=3, granularity=3600)\nresult = q.rndhex if hasattr(q, 'rndhex') else 3", qpath);
+      await server.call(
+        "q = QueueSimple(args, rndhex=3, granularity=3600)\nresult = q.rndhex if hasattr(q, 'rndhex') else 3",
+        qpath,
+      );
       const q = new QueueSimple(qpath, { rndhex: 12, granularity: 3600 });
       const all: string[] = [];
       for (let i = 0; i < 500; i++) {

@@ -179,8 +179,13 @@ describe.each(['simple', 'normal'] as const)('dirq property (%s)', (kind) => {
         fc.asyncProperty(fc.commands(commands, { maxCommands: 60 }), async (cmds) => {
           const path = join(tmp.path, String(run++));
           const q =
-            kind === 'simple' ? new QueueSimple(path, { granularity: 1 }) : new Queue(path, { schema: { body: 'binary' }, maxelts: 3 });
-          await fc.asyncModelRun(() => ({ model: { elts: new Map() }, real: { kind, q, lastAdded: '' } }), [...cmds, new CheckCmd()]);
+            kind === 'simple'
+              ? new QueueSimple(path, { granularity: 1 })
+              : new Queue(path, { schema: { body: 'binary' }, maxelts: 3 });
+          await fc.asyncModelRun(
+            () => ({ model: { elts: new Map() }, real: { kind, q, lastAdded: '' } }),
+            [...cmds, new CheckCmd()],
+          );
         }),
         { numRuns: 60 },
       );

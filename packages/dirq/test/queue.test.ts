@@ -1,6 +1,14 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { DataError, InvalidNameError, InvalidOptionError, NoSuchElementError, NotLockedError, parseSchema, Queue } from '@msgbricks/dirq';
+import {
+  DataError,
+  InvalidNameError,
+  InvalidOptionError,
+  NoSuchElementError,
+  NotLockedError,
+  parseSchema,
+  Queue,
+} from '@msgbricks/dirq';
 import { backdate, layout, tempDir } from './helpers/tmp';
 
 const SCHEMA = { body: 'string', bin: 'binary?', header: 'table?' };
@@ -23,7 +31,15 @@ describe.each(['sync', 'async'] as const)('Queue (io %s)', (io) => {
     const q = new Queue(path, { io, schema: SCHEMA, rndhex: 5 });
     const name = await q.add({ body: 'Élément ☺', bin: Buffer.from([0, 255]), header: { b: 'x\ty', a: '1\\2\n3', '': '' } });
     expect(name).toMatch(/^00000000\/[0-9a-f]{13}5$/);
-    expect(layout(path)).toEqual(['00000000/', `${name}/`, `${name}/bin`, `${name}/body`, `${name}/header`, 'obsolete/', 'temporary/']);
+    expect(layout(path)).toEqual([
+      '00000000/',
+      `${name}/`,
+      `${name}/bin`,
+      `${name}/body`,
+      `${name}/header`,
+      'obsolete/',
+      'temporary/',
+    ]);
     expect(fs.readFileSync(join(path, name, 'body'))).toEqual(Buffer.from('Élément ☺'));
     expect(fs.readFileSync(join(path, name, 'bin'))).toEqual(Buffer.from([0, 255]));
     expect(fs.readFileSync(join(path, name, 'header'), 'utf8')).toBe('\t\na\t1\\\\2\\n3\nb\tx\\ty\n');
@@ -188,7 +204,9 @@ describe.each(['sync', 'async'] as const)('Queue (io %s)', (io) => {
   test('dirq normal - schemas are validated, every problem at once', () => {
     expect(() => parseSchema({})).toThrow(/no mandatory data/);
     expect(() => parseSchema({ a: 'string?' })).toThrow(/no mandatory data/);
-    expect(() => parseSchema({ 'a-b': 'string', c: 'number' })).toThrow(/invalid schema name: "a-b"; invalid schema type for "c"/);
+    expect(() => parseSchema({ 'a-b': 'string', c: 'number' })).toThrow(
+      /invalid schema name: "a-b"; invalid schema type for "c"/,
+    );
     expect(() => parseSchema({ locked: 'string' })).toThrow(/reserved/);
     expect(() => parseSchema([])).toThrow(InvalidOptionError);
     expect(parseSchema({ a: 'binary*', b: 'string?*', c: 'table*?' })).toEqual([

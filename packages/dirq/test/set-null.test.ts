@@ -26,7 +26,12 @@ describe('dirq set and null', () => {
     const got: string[] = [];
     for await (const { queue, name } of set) got.push(`${queue === a ? 'a' : 'b'}:${name}`);
     // Perl's Set compares element names alone and would put a:00000003/00000001000000 first.
-    expect(got).toEqual(['a:00000001/00000005000000', 'b:00000002/00000002000000', 'b:00000002/00000004000000', 'a:00000003/00000001000000']);
+    expect(got).toEqual([
+      'a:00000001/00000005000000',
+      'b:00000002/00000002000000',
+      'b:00000002/00000004000000',
+      'a:00000003/00000001000000',
+    ]);
     expect(await set.count()).toBe(4);
   });
 
@@ -35,7 +40,7 @@ describe('dirq set and null', () => {
     const n = new Queue(join(tmp.path, 'n'), { schema: { body: 'string' } });
     const x = await s.add('x');
     const y = await n.add({ body: 'y' });
-    const set = new QueueSet([s], n);
+    const set = new QueueSet<QueueSimple | Queue>([s], n);
     expect(set.size).toBe(2);
     const first = await set.first();
     expect(first).toEqual({ queue: n, name: y });

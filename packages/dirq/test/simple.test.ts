@@ -1,6 +1,13 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { FileSystemError, InvalidNameError, InvalidOptionError, NoSuchElementError, NotLockedError, QueueSimple } from '@msgbricks/dirq';
+import {
+  FileSystemError,
+  InvalidNameError,
+  InvalidOptionError,
+  NoSuchElementError,
+  NotLockedError,
+  QueueSimple,
+} from '@msgbricks/dirq';
 import { backdate, layout, tempDir } from './helpers/tmp';
 
 const NAME = /^[0-9a-f]{8}\/[0-9a-f]{14}$/;

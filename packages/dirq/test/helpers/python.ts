@@ -28,15 +28,16 @@ export function requirePythonDirq(): void {
   if (r.status !== 0) throw new Error(`python3-dirq missing: apt-get install -y python3-dirq (${r.error?.message ?? r.stderr})`);
 }
 
-/** Child Node processes run dist/: it must exist and be newer than every source file. */
+/** Child Node processes run dist/: it must exist and have been built (tsc -b) after the last source change. */
 export function requireBuiltLibrary(): void {
   const index = path.join(DIST, 'index.js');
   if (!fs.existsSync(index)) throw new Error(`${index} missing: run npx tsc -b first`);
+  // tsc -b leaves an unchanged output file alone, so compare with its build record, which every build rewrites.
+  const info = path.resolve(SRC, '..', 'tsconfig.tsbuildinfo');
+  const built = fs.existsSync(info) ? fs.statSync(info).mtimeMs : fs.statSync(index).mtimeMs;
   for (const f of fs.readdirSync(SRC)) {
-    if (!f.endsWith('.ts') || f.endsWith('.d.ts')) continue;
-    const js = path.join(DIST, f.replace(/\.ts$/, '.js'));
-    if (!fs.existsSync(js) || fs.statSync(js).mtimeMs < fs.statSync(path.join(SRC, f)).mtimeMs) {
-      throw new Error(`${js} is older than src/${f}: run npx tsc -b first`);
+    if (f.endsWith('.ts') && fs.statSync(path.join(SRC, f)).mtimeMs > built) {
+      throw new Error(`src/${f} changed after the last build of ${DIST}: run npx tsc -b first`);
     }
   }
 }

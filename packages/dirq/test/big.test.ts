@@ -1,0 +1,110 @@
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { QueueSimple } from '@msgbricks/dirq';
+import { backdate, tempDir } from './helpers/tmp';
+
+// A million-element queue: count, iteration and purge must keep memory bounded and never block the
+// event loop for long. A 10 ms interval timer runs throughout; its largest gap is the measure.
+const ELEMENTS = 1_000_000;
+const DIRS = 100;
+
+function watchLoop(): { stop: () => { ticks: number; maxGapMs: number } } {
+  let last = performance.now();
+  let maxGap = 0;
+  let ticks = 0;
+  const t = setInterval(() => {
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+    ticks++;
+  }, 10);
+  return {
+    stop: () => {
+      clearInterval(t);
+      return { ticks, maxGapMs: Math.max(maxGap, performance.now() - last) };
+    },
+  };
+}
+
+describe('dirq big queue', () => {
+  const tmp = tempDir();
+  const path = join(tmp.path, 'q');
+  let stale: string[] = [];
+
+  beforeAll(() => {
+    // Hard links to one file per directory (ext4 allows 65000 links per inode) make a million
+    // elements in seconds; dirq only sees names.
+    fs.mkdirSync(path);
+    const per = ELEMENTS / DIRS;
+    const seeds: string[] = [];
+    for (let d = 0; d < DIRS; d++) {
+      const dir = (0x60000000 + d * 60).toString(16).padStart(8, '0');
+      const seed = join(tmp.path, `seed${d}`);
+      fs.writeFileSync(seed, 'x');
+      seeds.push(seed);
+      fs.mkdirSync(join(path, dir));
+      for (let i = 0; i < per; i++) {
+        const name = (0x60000000 + d * 60).toString(16) + (i % 1000000).toString(16).padStart(5, '0') + (i >> 20).toString(16);
+        fs.linkSync(seed, join(path, dir, name));
+      }
+    }
+    // Some stale locks and temporary files for purge to find.
+    const dir = (0x60000000).toString(16);
+    stale = fs
+      .readdirSync(join(path, dir))
+      .slice(0, 100)
+      .map((n) => join(path, dir, n));
+    for (const e of stale) {
+      fs.linkSync(e, `${e}.lck`);
+      fs.writeFileSync(`${e.slice(0, -1)}f.tmp`, '');
+      backdate(`${e.slice(0, -1)}f.tmp`, 1000);
+    }
+    for (const seed of seeds) backdate(seed, 1000); // elements share their seed's inode: every lock is stale
+  }, 600_000);
+
+  afterAll(() => tmp.cleanup());
+
+  test('dirq big - count of a million elements keeps the event loop responsive', async () => {
+    const q = new QueueSimple(path);
+    const loop = watchLoop();
+    expect(await q.count()).toBe(ELEMENTS);
+    const { maxGapMs } = loop.stop();
+    expect(maxGapMs).toBeLessThan(200);
+  }, 300_000);
+
+  test('dirq big - iterating a million elements: sorted, bounded memory, responsive', async () => {
+    const q = new QueueSimple(path);
+    global.gc?.();
+    const base = process.memoryUsage().heapUsed;
+    let peak = 0;
+    let n = 0;
+    let prev = '';
+    let sorted = true;
+    const loop = watchLoop();
+    for await (const name of q) {
+      if (name <= prev) sorted = false;
+      prev = name;
+      if (++n % 50_000 === 0) peak = Math.max(peak, process.memoryUsage().heapUsed - base);
+    }
+    const { maxGapMs } = loop.stop();
+    expect(n).toBe(ELEMENTS);
+    expect(sorted).toBe(true);
+    // One directory's names at a time: far below what a million names (~60 MB as strings) would take.
+    expect(peak).toBeLessThan(40 * 1024 * 1024);
+    expect(maxGapMs).toBeLessThan(200);
+  }, 300_000);
+
+  test('dirq big - purge of a million elements: a 10 ms timer keeps firing', async () => {
+    const q = new QueueSimple(path);
+    const loop = watchLoop();
+    const t0 = performance.now();
+    const r = await q.purge();
+    const elapsed = performance.now() - t0;
+    const { ticks, maxGapMs } = loop.stop();
+    expect(r.brokenLocks).toBe(stale.length);
+    expect(r.removedTemporary).toBe(stale.length);
+    expect(maxGapMs).toBeLessThan(200);
+    expect(ticks).toBeGreaterThanOrEqual(Math.floor(elapsed / 50));
+    for (const e of stale) expect(fs.existsSync(`${e}.lck`)).toBe(false);
+  }, 300_000);
+});
