@@ -9,6 +9,8 @@ export interface WatchOptions {
   fromStart?: boolean;
   /** Stops the watch; the iterator then ends. */
   signal?: AbortSignal;
+  /** Keep the process alive while the watch is open (as fs.watch and chokidar do). Default true. */
+  persistent?: boolean;
 }
 
 /** What the watcher needs from a queue. */
@@ -50,7 +52,7 @@ class QueueWatcher implements AsyncIterableIterator<string> {
       this.fullScanDue = true;
       this.kick();
     }, interval);
-    this.rescanTimer.unref?.();
+    if (options.persistent === false) this.rescanTimer.unref();
     options.signal?.addEventListener('abort', this.onAbort, { once: true });
     if (options.signal?.aborted) this.closed = true;
     this.watchDir('');
@@ -96,7 +98,9 @@ class QueueWatcher implements AsyncIterableIterator<string> {
     if (this.closed || this.watchers.has(dir)) return;
     let w: fs.FSWatcher;
     try {
-      w = fs.watch(join(this.queue.path, dir), { persistent: false }, (_event, file) => this.hint(dir, file));
+      w = fs.watch(join(this.queue.path, dir), { persistent: false /* the rescan timer holds the process */ }, (_event, file) =>
+        this.hint(dir, file),
+      );
     } catch {
       // Watch limit reached, or the directory vanished: the periodic rescan covers it.
       return;

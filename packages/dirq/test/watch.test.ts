@@ -1,5 +1,6 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Queue, QueueSimple } from '@msgbricks/dirq';
 import { tempDir } from './helpers/tmp';
 
@@ -93,5 +94,24 @@ describe('dirq watch', () => {
     await new Promise((r) => setTimeout(r, 20));
     fs.rmSync(q.path, { recursive: true });
     await expect(it.next()).rejects.toMatchObject({ code: 'ERR_DIRQ_SYSCALL', errno: 'ENOENT' });
+  });
+
+  test('dirq watch - an open watch keeps the process alive until an element arrives', async () => {
+    // Regression: with an unref'd timer, a process whose only work was the watch exited at once.
+    const q = new QueueSimple(join(tmp.path, 'q'));
+    const script = `const { QueueSimple } = require(process.argv[1]);
+      (async () => { for await (const n of new QueueSimple(process.argv[2]).watch()) { console.log(n); break; } })();`;
+    const child = spawn(process.execPath, ['-e', script, resolve(__dirname, '../dist/index.js'), q.path], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', r));
+    await new Promise((r) => setTimeout(r, 500));
+    const name = await q.add('x');
+    expect(await exited).toBe(0);
+    expect(out.trim()).toBe(name);
   });
 });
