@@ -251,9 +251,10 @@ async function main() {
   const py = checkPython();
 
   const parent = opts.dir ? path.resolve(opts.dir) : os.tmpdir();
-  fs.mkdirSync(parent, { recursive: true });
+  // mkdirSync returns the first directory it made: that one goes at the end too (--dir /dev/shm/new leaves nothing).
+  const madeParent = fs.mkdirSync(parent, { recursive: true });
   const base = fs.mkdtempSync(path.join(parent, 'bench-dirq-'));
-  const cleanup = () => fs.rmSync(base, { recursive: true, force: true });
+  const cleanup = () => fs.rmSync(madeParent ?? base, { recursive: true, force: true });
   process.on('SIGINT', () => {
     cleanup();
     process.exit(130);

@@ -115,10 +115,13 @@ async function main() {
   }
   const produced = performance.now();
 
-  const timeout = setTimeout(() => {
-    console.error(`demo: timed out waiting for the handler (handled ${received.size} of ${COUNT})`);
-    process.exit(1);
-  }, Number(process.env.DEMO_TIMEOUT ?? 120_000));
+  const timeout = setTimeout(
+    () => {
+      console.error(`demo: timed out waiting for the handler (handled ${received.size} of ${COUNT})`);
+      process.exit(1);
+    },
+    Number(process.env.DEMO_TIMEOUT ?? 120_000),
+  );
   await handler;
   const relayCode = await relayDone;
   clearTimeout(timeout);

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { FileSystemError, InvalidOptionError } from './errors';
-import { asyncIo, type Io, scanDir, syncIo } from './io';
+import { asyncIo, type Io, syncIo } from './io';
 import { bigToElt, checkName, DIR_RE, ELT_RE, eltToBig, NameGenerator } from './names';
 import { type WatchOptions, watchQueue } from './watch';
 
@@ -164,7 +164,7 @@ export abstract class QueueBase implements AsyncIterable<string> {
   /** The intermediate directories (8 hex digits), sorted. */
   protected async intermediateDirs(): Promise<string[]> {
     const dirs: string[] = [];
-    const ok = await scanDir(this.path, (n) => {
+    const ok = await this.io.scan(this.path, (n) => {
       if (DIR_RE.test(n)) dirs.push(n);
     });
     if (!ok)
@@ -176,7 +176,7 @@ export abstract class QueueBase implements AsyncIterable<string> {
   protected async elementsOf(dir: string): Promise<BigUint64Array> {
     let buf = new BigUint64Array(64);
     let n = 0;
-    await scanDir(join(this.path, dir), (e) => {
+    await this.io.scan(join(this.path, dir), (e) => {
       if (!ELT_RE.test(e)) return;
       if (n === buf.length) {
         const bigger = new BigUint64Array(buf.length * 2);
@@ -219,7 +219,7 @@ export abstract class QueueBase implements AsyncIterable<string> {
 
   /** Updates the element's modification time (also the lock time), so a long-held lock is not purged. */
   async touch(name: string): Promise<void> {
-    await this.io.touch(join(this.path, checkName(name)));
+    await this.io.touch(`${this.path}/${checkName(name)}`);
   }
 
   /**
@@ -234,7 +234,7 @@ export abstract class QueueBase implements AsyncIterable<string> {
   /** Lists one directory's element names for the watcher (unsorted, plain strings). */
   async listForWatch(dir: string): Promise<string[]> {
     const out: string[] = [];
-    await scanDir(join(this.path, dir), (e) => {
+    await this.io.scan(join(this.path, dir), (e) => {
       if (ELT_RE.test(e)) out.push(e);
     });
     return out;

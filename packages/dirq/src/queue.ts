@@ -10,7 +10,7 @@ import {
   QueueError,
   RetryExhaustedError,
 } from './errors';
-import { scanDir, yielder } from './io';
+import { yielder } from './io';
 import { checkName, DIR_RE, ELT_RE } from './names';
 import { stringToTable, tableToString } from './table';
 
@@ -192,7 +192,7 @@ export class Queue extends QueueBase {
       const { dir, created } = await this.insertionDirectory();
       const name = `${dir}/${this.names.next()}`;
       try {
-        await this.io.rename(temp, join(this.path, name));
+        await this.io.rename(temp, `${this.path}/${name}`);
       } catch (err) {
         const errno = (err as FileSystemError).errno;
         // RACE: the name exists (ENOTEMPTY/EEXIST), or the directory was purged (ENOENT): try again.
@@ -230,15 +230,13 @@ export class Queue extends QueueBase {
 
   /** Locks an element (`mkdir name/locked`; its mtime is the lock time). Permissive: false if locked or gone. */
   async lock(name: string, permissive = true): Promise<boolean> {
-    const path = join(this.path, checkName(name));
+    const path = `${this.path}/${checkName(name)}`;
     const lock = join(path, LOCKED);
-    try {
-      await this.io.mkdir(lock, this.modes.dir);
-    } catch (err) {
-      const errno = (err as FileSystemError).errno;
+    const errno = await this.io.tryMkdir(lock, this.modes.dir);
+    if (errno !== undefined) {
       // RACE: another process locked (EEXIST) or removed (ENOENT) it first.
       if (permissive && (errno === 'EEXIST' || errno === 'ENOENT')) return false;
-      throw err;
+      await this.io.mkdir(lock, this.modes.dir); // fails again, with the whole story in the error
     }
     try {
       if (this.modes.fixDir) await this.io.chmod(lock, this.modes.dir);
@@ -263,7 +261,7 @@ export class Queue extends QueueBase {
   }
 
   private async requireLocked(name: string): Promise<string> {
-    const path = join(this.path, checkName(name));
+    const path = `${this.path}/${checkName(name)}`;
     try {
       const st = await this.io.lstat(join(path, LOCKED));
       if (st.isDirectory()) return path;
@@ -300,7 +298,7 @@ export class Queue extends QueueBase {
 
   /** The element's directory. */
   getPath(name: string): string {
-    return join(this.path, checkName(name));
+    return `${this.path}/${checkName(name)}`;
   }
 
   /** Removes a locked element: renamed into `obsolete/` first, so it vanishes atomically, then deleted. */
@@ -400,7 +398,7 @@ export class Queue extends QueueBase {
       const old = now - maxtemp;
       for (const sub of [TEMPORARY, OBSOLETE]) {
         const stale: string[] = [];
-        await scanDir(join(this.path, sub), (e) => {
+        await this.io.scan(join(this.path, sub), (e) => {
           if (ELT_RE.test(e)) stale.push(e);
         });
         for (const e of stale) {
@@ -417,12 +415,12 @@ export class Queue extends QueueBase {
       const old = now - maxlock;
       for (const dir of dirs) {
         const elts: string[] = [];
-        await scanDir(join(this.path, dir), (e) => {
+        await this.io.scan(join(this.path, dir), (e) => {
           if (ELT_RE.test(e)) elts.push(e);
         });
         for (const e of elts) {
           const name = `${dir}/${e}`;
-          const st = await this.lstatQuiet(join(this.path, name));
+          const st = await this.lstatQuiet(`${this.path}/${name}`);
           await pause();
           // nlink 2 on a file system that counts sub-directories: no `locked`, nothing more to check.
           if (st === undefined || st.mtimeMs / 1000 >= old || st.nlink === 2) continue;

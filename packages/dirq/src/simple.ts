@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { type BaseOptions, checkOptions, type PurgeOptions, type PurgeResult, purgeAges, QueueBase } from './base';
 import { FileSystemError, InvalidOptionError, NoSuchElementError, NotLockedError, RetryExhaustedError } from './errors';
-import { fdatasyncAsync, scanDir, syncFileSystem, yielder } from './io';
+import { fdatasyncAsync, syncFileSystem, yielder } from './io';
 import { checkName, ELT_RE } from './names';
 
 export interface QueueSimpleOptions extends BaseOptions {
@@ -99,7 +99,7 @@ export class QueueSimple extends QueueBase {
     for (let i = 0; i < MAX_TRIES; i++) {
       const name = `${dir}/${this.names.next()}`;
       try {
-        await this.io.link(tmp, join(this.path, name));
+        await this.io.link(tmp, `${this.path}/${name}`);
       } catch (err) {
         // RACE: the name is taken (another process, same rndhex, same microsecond): take a new one.
         if ((err as FileSystemError).errno === 'EEXIST') continue;
@@ -156,21 +156,28 @@ export class QueueSimple extends QueueBase {
     const temps: { tmp: string; fd: number }[] = [];
     let created = false;
     const names: string[] = [];
+    // Small batches keep their files open for concurrent fdatasyncs; big ones close each file at
+    // once (a batch may be larger than the open-file limit) and are made durable by one syncfs.
+    const viaSyncfs = this.fsync && bufs.length >= SYNCFS_BATCH;
     try {
       for (const b of bufs) {
         const w = await this.writeTemp(dir, b);
         created ||= w.created;
         temps.push(w);
+        if (!this.fsync || viaSyncfs) {
+          const fd = w.fd;
+          w.fd = -1;
+          await this.io.close(fd, w.tmp);
+        }
       }
-      const viaSyncfs = this.fsync && temps.length >= SYNCFS_BATCH;
       if (this.fsync && !viaSyncfs) await Promise.all(temps.map((t) => fdatasyncAsync(t.fd, t.tmp)));
       for (const t of temps) {
-        await this.io.close(t.fd, t.tmp);
+        if (t.fd >= 0) await this.io.close(t.fd, t.tmp);
         t.fd = -1;
       }
       // Data must be durable before any name is published: a crash must never leave an empty element.
       if (viaSyncfs && !(await syncFileSystem(this.path))) {
-        await Promise.all(temps.map((t) => this.fdatasyncPath(t.tmp)));
+        for (const t of temps) await this.fdatasyncPath(t.tmp);
       }
     } catch (err) {
       for (const t of temps) await this.discard(t.fd, t.tmp);
@@ -199,15 +206,13 @@ export class QueueSimple extends QueueBase {
    * Permissive: resolves false if the element is locked or gone; otherwise that throws.
    */
   async lock(name: string, permissive = true): Promise<boolean> {
-    const path = join(this.path, checkName(name));
-    const lock = path + LOCK_SUFFIX;
-    try {
-      await this.io.link(path, lock);
-    } catch (err) {
-      const errno = (err as FileSystemError).errno;
+    const path = `${this.path}/${checkName(name)}`;
+    const lock = `${path}${LOCK_SUFFIX}`;
+    const errno = await this.io.tryLink(path, lock);
+    if (errno !== undefined) {
       // RACE: another process locked (EEXIST) or removed (ENOENT) it first.
       if (permissive && (errno === 'EEXIST' || errno === 'ENOENT')) return false;
-      throw err;
+      await this.io.link(path, lock); // fails again, with the whole story in the error
     }
     try {
       await this.io.touch(path);
@@ -229,7 +234,7 @@ export class QueueSimple extends QueueBase {
   async unlock(name: string, permissive = false): Promise<boolean> {
     this.held.delete(name);
     try {
-      await this.io.unlink(join(this.path, checkName(name)) + LOCK_SUFFIX);
+      await this.io.unlink(`${this.path}/${checkName(name)}${LOCK_SUFFIX}`);
     } catch (err) {
       if (permissive && (err as FileSystemError).errno === 'ENOENT') return false;
       throw err;
@@ -239,7 +244,7 @@ export class QueueSimple extends QueueBase {
 
   private async explainMissing(name: string, err: unknown): Promise<never> {
     if ((err as FileSystemError).errno === 'ENOENT') {
-      const path = join(this.path, name);
+      const path = `${this.path}/${name}`;
       try {
         await this.io.lstat(path);
       } catch {
@@ -252,7 +257,7 @@ export class QueueSimple extends QueueBase {
 
   /** Reads a locked element's bytes (through its lock file, as python-dirq does). */
   async get(name: string): Promise<Buffer> {
-    const lock = join(this.path, checkName(name)) + LOCK_SUFFIX;
+    const lock = `${this.path}/${checkName(name)}${LOCK_SUFFIX}`;
     try {
       return await this.io.readFile(lock);
     } catch (err) {
@@ -262,7 +267,7 @@ export class QueueSimple extends QueueBase {
 
   /** The path to read a locked element from: `path/name.lck`. */
   getPath(name: string): string {
-    return join(this.path, checkName(name)) + LOCK_SUFFIX;
+    return `${this.path}/${checkName(name)}${LOCK_SUFFIX}`;
   }
 
   /**
@@ -270,8 +275,8 @@ export class QueueSimple extends QueueBase {
    * locked is refused before anything is deleted (NotLockedError).
    */
   async remove(name: string): Promise<void> {
-    const path = join(this.path, checkName(name));
-    const lock = path + LOCK_SUFFIX;
+    const path = `${this.path}/${checkName(name)}`;
+    const lock = `${path}${LOCK_SUFFIX}`;
     if (!this.held.delete(name)) {
       try {
         await this.io.lstat(lock);
@@ -293,7 +298,7 @@ export class QueueSimple extends QueueBase {
   async count(): Promise<number> {
     let n = 0;
     for (const dir of await this.intermediateDirs()) {
-      await scanDir(join(this.path, dir), (e) => {
+      await this.io.scan(join(this.path, dir), (e) => {
         if (ELT_RE.test(e)) n++;
       });
     }
@@ -316,7 +321,7 @@ export class QueueSimple extends QueueBase {
     if (oldtemp || oldlock) {
       for (const dir of dirs) {
         const volatile: string[] = [];
-        await scanDir(join(this.path, dir), (e) => {
+        await this.io.scan(join(this.path, dir), (e) => {
           // python-dirq's test is /(.tmp|.lck)$/: any such file, not only ours.
           if ((oldtemp && e.endsWith(TEMP_SUFFIX)) || (oldlock && e.endsWith(LOCK_SUFFIX))) volatile.push(e);
         });

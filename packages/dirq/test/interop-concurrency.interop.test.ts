@@ -64,6 +64,7 @@ while True:
         if q.lock(n):  # permissive: False if another process got it first
             d = q.get(n)
             got.append(d.decode('utf-8') if args['kind'] == 'simple' else d['body'])
+            time.sleep(0.001)  # processing, while holding the lock
             q.remove(n)
     if seen == 0:
         break
@@ -102,6 +103,7 @@ const NODE_CONSUMER = `${NODE_OPEN}
       if (await q.lock(n)) {
         const d = await q.get(n);
         got.push(args.kind === 'simple' ? d.toString('utf8') : d.body);
+        await sleep(1); // processing, while holding the lock
         await q.remove(n);
       }
     }

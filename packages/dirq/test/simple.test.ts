@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   FileSystemError,
   InvalidNameError,
@@ -342,5 +343,23 @@ describe.each(['sync', 'async'] as const)('QueueSimple (io %s)', (io) => {
     } finally {
       process.umask(old);
     }
+  });
+
+  test('dirq simple - addMany of more elements than the open-file limit (regression: EMFILE)', () => {
+    // The child runs the built library with a soft limit of 256 open files and adds 1000 per batch.
+    const script = `const { QueueSimple } = require(process.argv[1]);
+      (async () => {
+        for (const fsync of [false, true]) {
+          const q = new QueueSimple(process.argv[2] + '/' + fsync, { fsync, io: process.argv[3] });
+          const names = await q.addMany(Array.from({ length: 1000 }, (_, i) => String(i)));
+          console.log(names.length, await q.count());
+        }
+      })().catch((e) => { console.error(e.message); process.exit(1); });`;
+    const dist = resolve(__dirname, '../dist/index.js');
+    const r = spawnSync('bash', ['-c', 'ulimit -n 256 && exec "$0" "$@"', process.execPath, '-e', script, dist, path, io], {
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('1000 1000\n1000 1000\n');
   });
 });
