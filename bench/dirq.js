@@ -303,7 +303,8 @@ async function main() {
             const op = c.op.startsWith('queue') ? 'queue-consume' : 'simple-consume';
             record(c.consume, size, c.impl, await run(c.impl, { ...args, op }), c.n);
           }
-          fs.rmSync(dir, { recursive: true, force: true });
+          // Deleting here would make the next timed run compete with the deletion's delayed work (ext4
+          // mounted with `discard` trims in the background): queues are removed when the run ends.
         }
         process.stderr.write(
           `  ${fmtSize(size)} run ${rep + 1}/${reps} done (${((performance.now() - started) / 1000).toFixed(0)} s)\n`,
