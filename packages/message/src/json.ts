@@ -156,16 +156,15 @@ export function parseJson(text: string): Json {
 }
 
 const NAMED: Record<number, string> = { 34: '\\"', 92: '\\\\', 10: '\\n', 13: '\\r', 9: '\\t', 8: '\\b', 12: '\\f' };
-const NEEDS_ESCAPE = /[^ !#-[\]-~]/;
+// Everything but ' '..'~' (less '"' and '\\') is escaped, as Python's ensure_ascii encoder does.
+const NEEDS_ESCAPE = /[^ !#-[\]-~]/g;
 
-/** A JSON string exactly as Python's json.dumps (ensure_ascii) writes it: `\uXXXX` in lowercase for anything outside ' '..'~'. */
+function escapeUnit(ch: string): string {
+  const c = ch.charCodeAt(0);
+  return NAMED[c] ?? `\\u${c.toString(16).padStart(4, '0')}`;
+}
+
+/** A JSON string exactly as Python's json.dumps (ensure_ascii) writes it: `\uXXXX` in lowercase, surrogate pairs above U+FFFF. */
 export function pyJsonString(s: string): string {
-  if (!NEEDS_ESCAPE.test(s)) return `"${s}"`;
-  let out = '"';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c) out += s[i];
-    else out += NAMED[c] ?? `\\u${c.toString(16).padStart(4, '0')}`;
-  }
-  return `${out}"`;
+  return `"${s.replace(NEEDS_ESCAPE, escapeUnit)}"`;
 }

@@ -42,6 +42,8 @@ function encodeUtf8(s: string, what: string): Buffer {
 
 /** Python's base64.b64decode (non-strict): characters outside the alphabet are skipped; padding must add up. */
 function decodeBase64(s: string): Buffer {
+  // The usual case, canonical base64, skips the clean-up pass.
+  if (/^[A-Za-z0-9+/]*={0,2}$/.test(s) && s.length % 4 === 0) return Buffer.from(s, 'base64');
   const kept = s.replace(/[^A-Za-z0-9+/=]/g, '');
   const pad = kept.indexOf('=');
   const data = pad < 0 ? kept : kept.slice(0, pad);
@@ -251,8 +253,15 @@ export class Message {
       for (const t of tokens) {
         if (!TOKENS.has(t)) throw new MessageError('ERR_MESSAGE_ENCODING', `decoding not supported: ${JSON.stringify(t)}`);
       }
-      let bytes = typeof body === 'string' ? encodeUtf8(body, 'body') : body;
-      if (tokens.has('base64')) bytes = decodeBase64(bytes.toString('latin1'));
+      let bytes: Buffer;
+      if (tokens.has('base64')) {
+        const b64 = typeof body === 'string' ? body : body.toString('latin1');
+        // Python's b64decode refuses a str with non-ASCII characters before anything else.
+        if (Buffer.byteLength(b64, 'utf8') !== b64.length) throw new MessageError('ERR_MESSAGE_BASE64', 'invalid base64 body: non-ASCII');
+        bytes = decodeBase64(b64);
+      } else {
+        bytes = typeof body === 'string' ? encodeUtf8(body, 'body') : body;
+      }
       for (const c of DECOMPRESSION_ORDER) if (tokens.has(c)) bytes = decompress(c, bytes);
       body = tokens.has('utf8') ? decodeUtf8(bytes, 'body') : bytes;
     }

@@ -158,6 +158,7 @@ describe('message model', () => {
     ['encoding not a string', '{"body": "x", "encoding": 1}', 'ERR_MESSAGE_ENCODING'],
     ['bad base64', '{"body": "abcde", "encoding": "base64"}', 'ERR_MESSAGE_BASE64'],
     ['missing padding', '{"body": "ab", "encoding": "base64"}', 'ERR_MESSAGE_BASE64'],
+    ['non-ASCII base64', '{"body": "aGk\u00e9", "encoding": "base64"}', 'ERR_MESSAGE_BASE64'],
     ['corrupt zlib', '{"body": "AAAA", "encoding": "zlib+base64"}', 'ERR_MESSAGE_CODEC'],
     ['corrupt lz4', '{"body": "/////wAA", "encoding": "lz4+base64"}', 'ERR_MESSAGE_CODEC'],
     ['corrupt snappy', '{"body": "/////w==", "encoding": "snappy+base64"}', 'ERR_MESSAGE_CODEC'],
