@@ -3,41 +3,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Queue, QueueSimple } from '@msgbricks/dirq';
-import {
-  nodeProcess,
-  ok,
-  type ProcResult,
-  py,
-  pyProcess,
-  removeDir,
-  requireBuiltLibrary,
-  requirePythonDirq,
-  tempDir,
-  tree,
-} from './helpers/python';
+import { interopFixture, nodeProcess, ok, type ProcResult, py, pyProcess, tree } from './helpers/python';
 
 jest.setTimeout(90_000);
 
-let dir: string | undefined;
-
-beforeAll(() => {
-  requirePythonDirq();
-  requireBuiltLibrary();
-});
-
-beforeEach(() => {
-  dir = tempDir();
-});
-
-afterEach(() => {
-  removeDir(dir);
-  dir = undefined;
-});
-
-function tmp(): string {
-  if (dir === undefined) throw new Error('no temp dir');
-  return dir;
-}
+const tmp = interopFixture({ needsBuild: true });
 
 type Kind = 'simple' | 'normal';
 

@@ -4,29 +4,11 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NotLockedError, Queue, QueueSet, QueueSimple, tableToString } from '@msgbricks/dirq';
-import { NAME_FORMAT, PyServer, py, removeDir, requirePythonDirq, sleep, tempDir, tree } from './helpers/python';
+import { interopFixture, NAME_FORMAT, PyServer, py, sleep, tree } from './helpers/python';
 
 jest.setTimeout(60_000);
 
-let dir: string | undefined;
-
-beforeAll(() => {
-  requirePythonDirq();
-});
-
-beforeEach(() => {
-  dir = tempDir();
-});
-
-afterEach(() => {
-  removeDir(dir);
-  dir = undefined;
-});
-
-function tmp(): string {
-  if (dir === undefined) throw new Error('no temp dir');
-  return dir;
-}
+const tmp = interopFixture();
 
 const SCHEMA = { body: 'string', bin: 'binary?', header: 'table?' };
 const PY_SCHEMA = "{'body': 'string', 'bin': 'binary?', 'header': 'table?'}";

@@ -3,40 +3,11 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FileSystemError, NotLockedError, Queue, QueueSimple } from '@msgbricks/dirq';
-import {
-  NAME_FORMAT,
-  PyServer,
-  py,
-  pyProcess,
-  removeDir,
-  requirePythonDirq,
-  sha256,
-  sleep,
-  tempDir,
-  tree,
-} from './helpers/python';
+import { interopFixture, NAME_FORMAT, PyServer, py, pyProcess, sha256, sleep, tree } from './helpers/python';
 
 jest.setTimeout(60_000);
 
-let dir: string | undefined;
-
-beforeAll(() => {
-  requirePythonDirq();
-});
-
-beforeEach(() => {
-  dir = tempDir();
-});
-
-afterEach(() => {
-  removeDir(dir);
-  dir = undefined;
-});
-
-function tmp(): string {
-  if (dir === undefined) throw new Error('no temp dir');
-  return dir;
-}
+const tmp = interopFixture();
 
 async function names(q: QueueSimple | Queue): Promise<string[]> {
   const out: string[] = [];

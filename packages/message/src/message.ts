@@ -257,7 +257,8 @@ export class Message {
       if (tokens.has('base64')) {
         const b64 = typeof body === 'string' ? body : body.toString('latin1');
         // Python's b64decode refuses a str with non-ASCII characters before anything else.
-        if (Buffer.byteLength(b64, 'utf8') !== b64.length) throw new MessageError('ERR_MESSAGE_BASE64', 'invalid base64 body: non-ASCII');
+        if (Buffer.byteLength(b64, 'utf8') !== b64.length)
+          throw new MessageError('ERR_MESSAGE_BASE64', 'invalid base64 body: non-ASCII');
         bytes = decodeBase64(b64);
       } else {
         bytes = typeof body === 'string' ? encodeUtf8(body, 'body') : body;

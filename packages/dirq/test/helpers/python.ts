@@ -188,3 +188,26 @@ export const NAME_FORMAT = /^[0-9a-f]{8}\/[0-9a-f]{14}$/;
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * The per-test temporary directory every interop suite uses: registers the hooks (python-dirq must be
+ * there, and the built library too when `needsBuild`) and returns a getter for the current directory.
+ */
+export function interopFixture(options: { needsBuild?: boolean } = {}): () => string {
+  let dir: string | undefined;
+  beforeAll(() => {
+    requirePythonDirq();
+    if (options.needsBuild) requireBuiltLibrary();
+  });
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => {
+    removeDir(dir);
+    dir = undefined;
+  });
+  return () => {
+    if (dir === undefined) throw new Error('no temp dir');
+    return dir;
+  };
+}
