@@ -22,5 +22,12 @@ module.exports = {
       displayName: 'interop',
       testMatch: ['<rootDir>/packages/*/test/**/*.interop.test.ts', '<rootDir>/agents/*/test/**/*.interop.test.ts'],
     },
+    {
+      // Private RabbitMQ/ActiveMQ instances (scripts/brokers, docs/brokers.md); plain JavaScript, no transform.
+      displayName: 'brokers',
+      testEnvironment: 'node',
+      rootDir: __dirname,
+      testMatch: ['<rootDir>/scripts/brokers/**/*.test.js'],
+    },
   ],
 };

@@ -1,0 +1,49 @@
+import type { Message } from '@msgbricks/message';
+
+/** One message on its way, with the id its incoming module acks it by. */
+export interface Delivery {
+  readonly id: string;
+  readonly message: Message;
+}
+
+/**
+ * Where messages come from: a broker subscription or a directory queue. The
+ * pipeline acks a delivery only once the outgoing side has made it safe, so
+ * what was not acked is delivered again after a crash: at least once.
+ */
+export interface Incoming {
+  readonly description: string;
+  open(): Promise<void>;
+  /**
+   * The next delivery; `undefined` when there is none right now (the pipeline
+   * idles and asks again), `null` when the input is finished.
+   */
+  next(): Promise<Delivery | null | undefined>;
+  /** The message is safe downstream: consume it for good (remove the element, ACK the frame). */
+  ack(id: string): Promise<void>;
+  /** Give it back, to be delivered again (unlock the element, NACK the frame). */
+  release(id: string): Promise<void>;
+  /** Stops; whatever was neither acked nor released is given back. */
+  close(): Promise<void>;
+}
+
+/** Where messages go: a broker destination or a directory queue. */
+export interface Outgoing {
+  readonly description: string;
+  open(): Promise<void>;
+  /**
+   * Resolves once the message is safe: a broker receipt, or a durable queue
+   * write. Rejects with a RejectedError when it never will be (dead-letter it);
+   * a transient failure (a lost connection) is the module's to retry.
+   */
+  send(message: Message): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The user's hooks, as stompclt's callbacks: `check` returns the message to send, or a reason to drop it. */
+export interface Callback {
+  start?(data: Record<string, string>): void | Promise<void>;
+  check(message: Message): Message | string | Promise<Message | string>;
+  idle?(): void | Promise<void>;
+  stop?(): void | Promise<void>;
+}

@@ -1,0 +1,210 @@
+import { Message } from '@msgbricks/message';
+import { PendingError, RejectedError } from './errors';
+import type { Callback, Delivery, Incoming, Outgoing } from './modules';
+
+export const DEAD_LETTER_REASON = 'x-msgbricks-dead-letter-reason';
+
+export interface PipelineOptions {
+  /** Most messages sent but not yet safe (default 1000). */
+  window?: number;
+  /** Most bytes (message sizes) sent but not yet safe (default 64 MiB). */
+  windowBytes?: number;
+  /** Stop after this many incoming messages. */
+  count?: number;
+  /** Stop after this many seconds. */
+  duration?: number;
+  /** Stop once nothing has arrived for this many seconds ("drain mode"). */
+  timeoutInactivity?: number;
+  /** After the loop, wait at most this many seconds for pending messages (default: forever). */
+  timeoutLinger?: number;
+  /** Open the outgoing module only when the first message is to be sent. */
+  lazy?: boolean;
+  callback?: Callback;
+  callbackData?: Record<string, string>;
+  /** Where messages that cannot be delivered go (callback threw, next hop refused), with the reason in a header. */
+  deadLetter?: Outgoing;
+  /** Aborting stops the loop gracefully: in-flight messages are finished (up to timeoutLinger) and the rest given back. */
+  signal?: AbortSignal;
+  /** Milliseconds to wait when the incoming side has nothing (default 50). */
+  idleInterval?: number;
+  /** Events for logs and metrics. */
+  onEvent?: (event: PipelineEvent) => void;
+}
+
+export type PipelineEvent =
+  | { type: 'dropped'; id: string; reason: string }
+  | { type: 'dead-lettered'; id: string; reason: string }
+  | { type: 'released'; id: string; reason: string }
+  | { type: 'error'; error: unknown };
+
+export interface PipelineStats {
+  received: number;
+  sent: number;
+  dropped: number;
+  deadLettered: number;
+  released: number;
+  bytes: number;
+  /** Milliseconds between the first and the last message received, as stompclt's statistics. */
+  elapsedMs: number;
+  stoppedBy: 'end' | 'count' | 'duration' | 'inactivity' | 'signal';
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Moves messages from `incoming` to `outgoing` through the callback, with
+ * stompclt's reliability model: a delivery is acked upstream only once the
+ * outgoing side says it is safe, at most `window` are in flight, and a
+ * message that can never be delivered goes to the dead-letter module.
+ */
+export async function runPipeline(incoming: Incoming, outgoing: Outgoing, options: PipelineOptions = {}): Promise<PipelineStats> {
+  const window = options.window ?? 1000;
+  const windowBytes = options.windowBytes ?? 64 * 1024 * 1024;
+  const idleMs = options.idleInterval ?? 50;
+  const emit = options.onEvent ?? (() => undefined);
+  const signal = options.signal;
+  const callback = options.callback;
+  const stats: PipelineStats = {
+    received: 0,
+    sent: 0,
+    dropped: 0,
+    deadLettered: 0,
+    released: 0,
+    bytes: 0,
+    elapsedMs: 0,
+    stoppedBy: 'end',
+  };
+  const inflight = new Set<Promise<void>>();
+  let inflightBytes = 0;
+  let outgoingOpen = false;
+  let firstAt = 0;
+  let lastAt = Date.now();
+  const started = Date.now();
+
+  const openOutgoing = async () => {
+    if (!outgoingOpen) {
+      await outgoing.open();
+      outgoingOpen = true;
+    }
+  };
+
+  const deadLetter = async (d: Delivery, reason: string): Promise<void> => {
+    if (options.deadLetter === undefined) {
+      // Nowhere to put it: give it back rather than lose it; it will come again.
+      await incoming.release(d.id);
+      stats.released++;
+      emit({ type: 'released', id: d.id, reason });
+      return;
+    }
+    const header = d.message.headerEntries().filter(([k]) => k !== DEAD_LETTER_REASON);
+    header.push([DEAD_LETTER_REASON, reason]);
+    await options.deadLetter.send(d.message.with({ header }));
+    await incoming.ack(d.id);
+    stats.deadLettered++;
+    emit({ type: 'dead-lettered', id: d.id, reason });
+  };
+
+  const settle = async (d: Delivery, message: Message, size: number): Promise<void> => {
+    try {
+      await outgoing.send(message);
+      stats.sent++;
+      await incoming.ack(d.id);
+    } catch (err) {
+      if (err instanceof RejectedError) await deadLetter(d, `refused: ${err.message}`);
+      else {
+        await incoming.release(d.id);
+        stats.released++;
+        emit({ type: 'released', id: d.id, reason: err instanceof Error ? err.message : String(err) });
+      }
+    } finally {
+      inflightBytes -= size;
+    }
+  };
+
+  const track = (p: Promise<void>) => {
+    const q = p.catch((error) => emit({ type: 'error', error })).finally(() => inflight.delete(q));
+    inflight.add(q);
+  };
+
+  await incoming.open();
+  try {
+    if (!options.lazy) await openOutgoing();
+    await options.deadLetter?.open();
+    await callback?.start?.(options.callbackData ?? {});
+    for (;;) {
+      if (signal?.aborted) {
+        stats.stoppedBy = 'signal';
+        break;
+      }
+      if (options.count !== undefined && stats.received >= options.count) {
+        stats.stoppedBy = 'count';
+        break;
+      }
+      if (options.duration !== undefined && Date.now() - started >= options.duration * 1000) {
+        stats.stoppedBy = 'duration';
+        break;
+      }
+      while (inflight.size > 0 && (inflight.size >= window || inflightBytes >= windowBytes)) await Promise.race(inflight);
+      const d = await incoming.next();
+      if (d === null) break;
+      if (d === undefined) {
+        if (options.timeoutInactivity !== undefined && Date.now() - lastAt >= options.timeoutInactivity * 1000) {
+          stats.stoppedBy = 'inactivity';
+          break;
+        }
+        await callback?.idle?.();
+        await sleep(idleMs, signal);
+        continue;
+      }
+      stats.received++;
+      lastAt = Date.now();
+      if (firstAt === 0) firstAt = lastAt;
+      stats.elapsedMs = lastAt - firstAt;
+      const size = d.message.size();
+      stats.bytes += size;
+      let out: Message | string;
+      try {
+        out = callback ? await callback.check(d.message) : d.message;
+        if (!(out instanceof Message) && typeof out !== 'string')
+          throw new TypeError('check() must return a message or a string');
+      } catch (err) {
+        track(deadLetter(d, `callback failed: ${err instanceof Error ? err.message : String(err)}`));
+        continue;
+      }
+      if (typeof out === 'string') {
+        // A filtered message is consumed, as stompclt does: acking it keeps it from coming back.
+        stats.dropped++;
+        emit({ type: 'dropped', id: d.id, reason: out });
+        track(incoming.ack(d.id));
+        continue;
+      }
+      await openOutgoing();
+      inflightBytes += size;
+      track(settle(d, out, size));
+    }
+    // Linger: let what is in flight become safe.
+    if (inflight.size > 0) {
+      const all = Promise.all(inflight);
+      if (options.timeoutLinger === undefined) await all;
+      else await Promise.race([all, sleep(options.timeoutLinger * 1000)]);
+    }
+    if (inflight.size > 0) throw new PendingError(inflight.size);
+    return stats;
+  } finally {
+    await Promise.resolve(callback?.stop?.()).catch((error) => emit({ type: 'error', error }));
+    if (outgoingOpen) await outgoing.close().catch((error) => emit({ type: 'error', error }));
+    await options.deadLetter?.close().catch((error) => emit({ type: 'error', error }));
+    await incoming.close().catch((error) => emit({ type: 'error', error }));
+  }
+}

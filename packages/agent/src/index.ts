@@ -1,0 +1,25 @@
+export type { ConfigBlock, ConfigGeneralOptions, ConfigNode, ConfigScalar } from './configgeneral';
+export { configToPlain, parseConfigGeneral, parseConfigGeneralFile } from './configgeneral';
+export { CallbackError, inlineCallback, moduleCallback } from './core/callback';
+export { PendingError, RejectedError } from './core/errors';
+export { LockJournal } from './core/journal';
+export type { Callback, Delivery, Incoming, Outgoing } from './core/modules';
+export type { PipelineEvent, PipelineOptions, PipelineStats } from './core/pipeline';
+export { DEAD_LETTER_REASON, runPipeline } from './core/pipeline';
+export type { QueueIncomingOptions, QueueOutgoingOptions } from './core/queues';
+export { QueueIncoming, QueueOutgoing } from './core/queues';
+export type { ConfigProblem, SourceLocation } from './errors';
+export { ConfigError, formatProblem } from './errors';
+export type {
+  AgentOptions,
+  BrokerType,
+  Credential,
+  LoadedOptions,
+  LoadOptionsInput,
+  OptionSpec,
+  OptionType,
+  QueueSpec,
+  ReconnectOptions,
+  StringMap,
+} from './options';
+export { formatCredential, loadOptions, OPTION_SCHEMA } from './options';

@@ -1,0 +1,209 @@
+// Private brokers (scripts/brokers): start, STOMP round trips, durable messages across restart(), TLS with a client
+// certificate, instances side by side, and stop() leaving no process behind. All brokers start in parallel.
+
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { clientTlsOptions, ensureInstalled, startActiveMQ, startRabbitMQ, stompConnect, CLIENT_CN } = require('./index.js');
+
+jest.setTimeout(180_000);
+
+/** @typedef {import('./index.js').Broker} Broker */
+
+/** @type {Broker} */
+let rabbit;
+/** @type {Broker} */
+let rabbit2;
+/** @type {Broker} */
+let amq;
+/** @type {Broker[]} */
+const started = [];
+
+beforeAll(async () => {
+  ensureInstalled();
+  const results = await Promise.allSettled([startRabbitMQ({ tls: true }), startRabbitMQ(), startActiveMQ({ tls: true })]);
+  for (const r of results) if (r.status === 'fulfilled') started.push(r.value);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw /** @type {PromiseRejectedResult} */ (failed).reason;
+  [rabbit, rabbit2, amq] = started;
+  for (const b of started) console.log(`${b.kind} ${b.name}: started in ${b.startupMs} ms, ports ${JSON.stringify(b.ports)}`);
+});
+
+afterAll(async () => {
+  await Promise.all(started.map((b) => b.stop()));
+});
+
+/** @param {Broker} b @param {import('node:tls').ConnectionOptions} [tls] */
+function connect(b, tls) {
+  return tls
+    ? stompConnect({ port: /** @type {number} */ (b.ports.stompSsl), tls })
+    : stompConnect({ port: b.ports.stomp, login: b.user, passcode: b.password });
+}
+
+/**
+ * SEND with a receipt, wait for the RECEIPT.
+ * @param {import('./index.js').StompConnection} c @param {string} destination @param {string} body
+ * @param {Record<string, string>} [headers]
+ */
+async function sendWithReceipt(c, destination, body, headers = {}) {
+  c.send('SEND', { destination, receipt: 'r1', 'content-type': 'text/plain', ...headers }, body);
+  const f = await c.next();
+  expect(f.command).toBe('RECEIPT');
+  expect(f.headers['receipt-id']).toBe('r1');
+}
+
+/** SUBSCRIBE and return the body of the first MESSAGE (acked). @param {import('./index.js').StompConnection} c @param {string} destination */
+async function receiveOne(c, destination) {
+  c.send('SUBSCRIBE', { id: 's1', destination, ack: 'client-individual' });
+  const f = await c.next(15_000);
+  expect(f.command).toBe('MESSAGE');
+  c.send('ACK', { id: f.headers.ack ?? f.headers['message-id'] });
+  return f.body;
+}
+
+/** @param {Broker} b @param {import('node:tls').ConnectionOptions} [tls] */
+async function roundTrip(b, tls) {
+  const queue = `/queue/x-${Math.random().toString(36).slice(2)}`;
+  const body = `hello from ${b.name}\nwith a second line`;
+  const p = await connect(b, tls);
+  await sendWithReceipt(p, queue, body);
+  await p.close();
+  const c = await connect(b, tls);
+  expect(await receiveOne(c, queue)).toBe(body);
+  await c.close();
+}
+
+/** @param {Broker} b */
+async function durableAcrossRestart(b) {
+  const queue = '/queue/durable-restart';
+  const body = `persistent message for ${b.name}`;
+  const p = await connect(b);
+  if (b.kind === 'rabbitmq') {
+    // declare the durable queue first (SUBSCRIBE on /queue/ declares it durable), then leave it
+    p.send('SUBSCRIBE', { id: 'decl', destination: queue, receipt: 'decl' });
+    expect((await p.next()).command).toBe('RECEIPT');
+    p.send('UNSUBSCRIBE', { id: 'decl', receipt: 'undecl' });
+    expect((await p.next()).command).toBe('RECEIPT');
+  }
+  await sendWithReceipt(p, queue, body, { persistent: 'true' });
+  await p.close();
+  const ports = { ...b.ports };
+  const t0 = Date.now();
+  await b.restart();
+  console.log(`${b.kind} ${b.name}: restart() took ${Date.now() - t0} ms`);
+  expect(b.ports).toEqual(ports);
+  const c = await connect(b);
+  expect(await receiveOne(c, queue)).toBe(body);
+  await c.close();
+}
+
+/** Every process whose command line or working directory mentions the broker's name or directory. @param {Broker} b */
+function processesOf(b) {
+  /** @type {string[]} */
+  const found = [];
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      let cwd = '';
+      try {
+        cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
+      } catch {
+        // not ours to read
+      }
+      if (cmdline.includes(b.name) || cmdline.includes(b.dataDir) || cwd.startsWith(b.dataDir)) found.push(`${pid} ${cmdline}`);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+test('brokers - RabbitMQ starts and a STOMP SEND with a receipt to /queue/x is received by a SUBSCRIBE', async () => {
+  expect(rabbit.kind).toBe('rabbitmq');
+  expect(rabbit.host).toBe('127.0.0.1');
+  expect(rabbit.ports.amqp).toEqual(expect.any(Number));
+  await roundTrip(rabbit);
+});
+
+test('brokers - ActiveMQ starts and a STOMP SEND with a receipt to /queue/x is received by a SUBSCRIBE', async () => {
+  expect(amq.kind).toBe('activemq');
+  await roundTrip(amq);
+});
+
+test('brokers - two RabbitMQs and an ActiveMQ side by side keep their own messages', async () => {
+  const all = [rabbit, rabbit2, amq];
+  const ports = all.flatMap((b) => Object.values(b.ports));
+  expect(new Set(ports).size).toBe(ports.length);
+  for (const b of all) {
+    const p = await connect(b);
+    await sendWithReceipt(p, '/queue/side-by-side', `only for ${b.name}`);
+    await p.close();
+  }
+  for (const b of all) {
+    const c = await connect(b);
+    expect(await receiveOne(c, '/queue/side-by-side')).toBe(`only for ${b.name}`);
+    await c.close();
+  }
+});
+
+test('brokers - RabbitMQ STOMP over TLS with the client certificate works (ssl_cert_login)', async () => {
+  await roundTrip(rabbit, clientTlsOptions(rabbit));
+});
+
+test('brokers - RabbitMQ maps the client certificate CN to the user: an unknown CN is refused', async () => {
+  const tlsDir = path.dirname(/** @type {NonNullable<Broker['tls']>} */ (rabbit.tls).caFile);
+  const run = (/** @type {string[]} */ args) => expect(spawnSync('openssl', args, { cwd: tlsDir }).status).toBe(0);
+  run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'stranger.key', '-out', 'stranger.csr', '-subj', '/CN=stranger']);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    'stranger.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'stranger.pem',
+    '-days',
+    '1',
+  ]);
+  const base = clientTlsOptions(rabbit);
+  await expect(
+    connect(rabbit, {
+      ...base,
+      cert: fs.readFileSync(path.join(tlsDir, 'stranger.pem')),
+      key: fs.readFileSync(path.join(tlsDir, 'stranger.key')),
+    }),
+  ).rejects.toThrow(/Access refused for user 'stranger'/);
+  expect(CLIENT_CN).toBe('msgbricks-client');
+});
+
+test('brokers - TLS without a client certificate is refused by both', async () => {
+  for (const b of [rabbit, amq]) {
+    const { ca, servername } = clientTlsOptions(b);
+    await expect(connect(b, { ca, servername })).rejects.toThrow();
+  }
+});
+
+test('brokers - ActiveMQ STOMP over TLS with the client certificate works (needClientAuth)', async () => {
+  await roundTrip(amq, clientTlsOptions(amq));
+});
+
+test('brokers - restart() keeps a persistent message of a durable queue (RabbitMQ and ActiveMQ, in parallel)', async () => {
+  await Promise.all([durableAcrossRestart(rabbit), durableAcrossRestart(amq)]);
+  // TLS still works after the restart (same certificates, same ports)
+  await roundTrip(rabbit, clientTlsOptions(rabbit));
+});
+
+test('brokers - stop() leaves no process and no directory behind', async () => {
+  const all = started.splice(0);
+  for (const b of all) expect(processesOf(b).length).toBeGreaterThan(0);
+  await Promise.all(all.map((b) => b.stop()));
+  for (const b of all) {
+    expect(processesOf(b)).toEqual([]);
+    expect(fs.existsSync(b.dataDir)).toBe(false);
+    await expect(stompConnect({ port: b.ports.stomp, timeoutMs: 2000 })).rejects.toThrow();
+  }
+});
