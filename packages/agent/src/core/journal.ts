@@ -3,10 +3,9 @@ import * as fs from 'node:fs';
 /**
  * A record of the elements one agent instance holds locked, so that its
  * successor can unlock them at once after a crash instead of waiting for the
- * stale-lock purge (600 s by default). Only locks the instance itself took are
- * written, after they succeed: a lock held by another live process is never
- * in it, so recovery never steals one. The one gap: a crash between taking a
- * lock and writing it down leaves that element to the purge.
+ * stale-lock purge (600 s by default). An entry is written just before the
+ * lock is attempted and withdrawn if the attempt fails (see
+ * QueueIncoming.tryLock), so no lock of ours can be missing from it.
  */
 export class LockJournal {
   private fd: number | undefined;

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { type DQN, DQS, type Message, MessageError, type MessageQueueNull } from '@msgbricks/message';
 import { LockJournal } from './journal';
 import type { Delivery, Incoming, Outgoing } from './modules';
@@ -57,9 +58,8 @@ export class QueueIncoming implements Incoming {
         continue;
       }
       const name = r.value;
-      if (this.pending.has(name) || !(await this.queue.lock(name))) continue;
+      if (this.pending.has(name) || !(await this.tryLock(name))) continue;
       this.sawElement = true;
-      this.journal?.taken(name);
       this.pending.add(name);
       try {
         return { id: name, message: await this.queue.getMessage(name) };
@@ -73,6 +73,24 @@ export class QueueIncoming implements Incoming {
         this.forget(name);
       }
     }
+  }
+
+  /**
+   * Locks an element, recording it in the journal first: a lock written down only after it was
+   * taken would be forgotten by a crash in between, and wait for the purge. An element already
+   * locked by someone else is skipped before anything is recorded, so recovery can only release
+   * a foreign lock if another process took it in the microseconds between that check and our
+   * failed attempt, and we died right then.
+   */
+  private async tryLock(name: string): Promise<boolean> {
+    if (this.journal === undefined) return this.queue.lock(name);
+    const lockPath = this.queue instanceof DQS ? this.queue.getPath(name) : `${this.queue.getPath(name)}/locked`;
+    if (fs.existsSync(lockPath)) return false;
+    this.journal.taken(name);
+    // RACE: another consumer may lock it after the check: lock() then fails and the entry is withdrawn.
+    if (await this.queue.lock(name)) return true;
+    this.journal.dropped(name);
+    return false;
   }
 
   private async rawBytes(name: string): Promise<Buffer> {
