@@ -1,0 +1,155 @@
+/**
+ * The command line: every option of OPTION_SCHEMA through yargs (strict), then loadOptions, so that
+ * the configuration file, the command line and validation are one path. The single place that turns
+ * errors into messages and exit codes.
+ */
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { type AgentOptions, ConfigError, type ConfigProblem, formatProblem, loadOptions, OPTION_SCHEMA } from '@msgbricks/agent';
+import { UsageError } from '@msgbricks/errors';
+import yargs from 'yargs/yargs';
+import { EXIT } from './errors';
+import { makeLogger, message, out } from './logger';
+import { quit, statusWithRetry } from './pidfile';
+import { transfer } from './transfer';
+
+/** Aliases beyond each option's `short` letter (stompclt's Getopt::Long names). */
+const EXTRA_ALIASES: Record<string, string[]> = { config: ['conf', 'cfg'], help: ['?'] };
+
+function parser(argv: string[]) {
+  let y = yargs(argv)
+    .scriptName('stompclt')
+    .parserConfiguration({ 'camel-case-expansion': false, 'strip-aliased': true, 'duplicate-arguments-array': true })
+    .help(false)
+    .version(false);
+  for (const [name, spec] of Object.entries(OPTION_SCHEMA)) {
+    const alias = [...(spec.short === undefined ? [] : [spec.short]), ...(EXTRA_ALIASES[name] ?? [])];
+    const common = { describe: spec.description, ...(alias.length > 0 ? { alias } : {}) };
+    if (spec.type === 'bool') y = y.option(name, { ...common, type: 'boolean' });
+    else if (spec.type === 'counter') y = y.option(name, { ...common, type: 'count' });
+    // Numbers stay strings: loadOptions checks and converts them, with its own messages.
+    else y = y.option(name, { ...common, type: 'string', requiresArg: true });
+  }
+  return y
+    .strict()
+    .fail((msg, err) => {
+      throw err ?? new UsageError(msg);
+    })
+    .exitProcess(false);
+}
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function optionLines(): string[] {
+  return Object.entries(OPTION_SCHEMA).map(([name, spec]) => {
+    const short = spec.short === undefined ? '' : `-${spec.short}, `;
+    const neg = spec.type === 'bool' ? ` (--no-${name})` : '';
+    const extra = spec.msgbricks ? ' [msgbricks]' : '';
+    return `  ${short}--${name}${neg}: ${spec.description}${extra}`;
+  });
+}
+
+const USAGE = [
+  'usage: stompclt [OPTIONS]',
+  '',
+  'Transfers messages from an incoming module to an outgoing module through an optional callback:',
+  "  stompclt --incoming-queue 'path=/var/spool/in' --outgoing-queue 'path=/var/spool/out type=DQN' --remove",
+  'STOMP brokers (--incoming-broker-uri, --outgoing-broker-uri) are not available yet in this build.',
+];
+
+function help(manual: boolean): string {
+  const lines = [...USAGE, '', 'options:', ...optionLines()];
+  if (manual) {
+    lines.push(
+      '',
+      'Every option is also a configuration key (--config FILE: Config::General, JSON or YAML);',
+      'the command line overrides the file. Exit codes: 0 success, 1 failure (including pending messages),',
+      '2 bad input or another instance running; --status: 0 running, 1 dead, 3 not running, 4 unknown.',
+      'The full manual is docs/stompclt.md in the msgbricks sources.',
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Problems that do not matter for --status and --quit, which only need the pid file. */
+function controlOnly(p: ConfigProblem): boolean {
+  return p.key === undefined && /^no (incoming|outgoing) module/.test(p.message);
+}
+
+function load(args: Record<string, unknown>): AgentOptions {
+  const control = args.status === true || args.quit === true;
+  try {
+    return loadOptions({ argv: args }).options;
+  } catch (err) {
+    if (!control || !(err instanceof ConfigError) || !err.problems.every(controlOnly)) throw err;
+    // --status and --quit talk to another instance: no modules needed.
+    return loadOptions({ argv: { 'incoming-queue': 'type=NULL', 'outgoing-queue': 'type=NULL', ...args } }).options;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = (await parser(argv).parseAsync()) as Record<string, unknown>;
+  delete args._;
+  delete args.$0;
+  if (args.help === true || args.manual === true) {
+    out(help(args.manual === true));
+    return EXIT.ok;
+  }
+  if (args.version === true) {
+    out(`stompclt (msgbricks) ${version()}`);
+    return EXIT.ok;
+  }
+  if (args.list === true) {
+    out(Object.keys(OPTION_SCHEMA).join('\n'));
+    return EXIT.ok;
+  }
+  const options = load(args);
+  const logger = makeLogger(options['log-format'], options.debug);
+  if (options.debug > 3) logger.debug({ options }, 'configuration');
+  const pidfile = options.pidfile;
+  if (options.status && pidfile !== undefined) {
+    const r = await statusWithRetry(pidfile, options['timeout-status']);
+    out(`stompclt: ${r.text}`);
+    return r.code;
+  }
+  if (options.quit && pidfile !== undefined) {
+    const wait = (options['timeout-linger'] ?? 1) + options['timeout-flush'] + 10;
+    const r = await quit(pidfile, wait);
+    out(`stompclt: ${r.text}`);
+    return r.code;
+  }
+  try {
+    return await transfer(options, logger);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'transfer failed');
+    if (process.env.STOMPCLT_DEBUG === '1' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    return EXIT.failure;
+  }
+}
+
+/** Runs the command; resolves to its exit code. Bad input: one `stompclt: ...` line per problem, exit 2. */
+export async function run(argv: string[]): Promise<number> {
+  try {
+    return await main(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const p of err.problems) message(formatProblem(p));
+      return EXIT.usage;
+    }
+    if (err instanceof UsageError) {
+      message(err.message);
+      return err.exitCode;
+    }
+    message(err instanceof Error ? err.message : String(err));
+    if (process.env.STOMPCLT_DEBUG === '1' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    return EXIT.failure;
+  }
+}

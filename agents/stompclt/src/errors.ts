@@ -1,0 +1,32 @@
+import { UsageError } from '@msgbricks/errors';
+
+/**
+ * Exit codes of stompclt (docs/stompclt.md): 0 success, 1 failure at run time (including
+ * "N pending messages"), 2 bad input (options, configuration, unsupported feature, another instance
+ * already holding the spool). `--status` uses the LSB codes instead: 0, 1, 3, 4.
+ */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** Bad input the user can fix; the top-level catch prints `stompclt: message` and exits with `exitCode` (2). */
+export class CliError extends UsageError {
+  override readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown; exitCode?: number }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** A feature of stompclt that this build does not have yet (STOMP brokers, --daemon). */
+export class UnsupportedError extends CliError {
+  constructor(message: string) {
+    super('ERR_STOMPCLT_UNSUPPORTED', message);
+  }
+}
+
+/** Another live instance holds the spool (in the same role) or the pid file. */
+export class AlreadyRunningError extends CliError {
+  constructor(message: string) {
+    super('ERR_STOMPCLT_RUNNING', message);
+  }
+}

@@ -1,0 +1,65 @@
+import * as fs from 'node:fs';
+import { type Logger, pino } from 'pino';
+
+export type { Logger } from 'pino';
+
+/** Credentials never reach a log line: `pass=secret` (Authen::Credential strings) becomes `pass=***`. */
+export function maskSecrets(text: string): string {
+  return text
+    .replace(/\b((?:pass|password|passcode|passphrase)=)[^\s"\\,]+/gi, '$1***')
+    .replace(/("(?:pass|password|passcode|passphrase)"\s*:\s*")(?:[^"\\]|\\.)*"/gi, '$1***"');
+}
+
+/** Fields every line has, which the text format leaves out or shows first. */
+const FIXED = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'name']);
+
+function textLine(json: string): string {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const extra = Object.entries(o)
+    .filter(([k]) => !FIXED.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
+  const time = typeof o.time === 'string' ? o.time : new Date().toISOString();
+  return `${time} stompclt[${process.pid}]: ${String(o.level)}: ${String(o.msg ?? '')}${extra.length > 0 ? ` ${extra.join(' ')}` : ''}\n`;
+}
+
+/**
+ * The one logger of the command: pino, on stderr, written synchronously (so nothing is lost at exit).
+ * `--debug` raises the level: 0 info, 1 debug, 2 and more trace. `json` gives pino's lines as they are,
+ * `text` one readable line per record. Both pass through maskSecrets, and pino's redact removes
+ * credential fields by name.
+ */
+export function makeLogger(format: 'json' | 'text', debug: number): Logger {
+  const level = debug >= 2 ? 'trace' : debug === 1 ? 'debug' : 'info';
+  const stream = {
+    write(line: string): void {
+      const masked = maskSecrets(line);
+      fs.writeSync(2, format === 'json' ? masked : textLine(masked));
+    },
+  };
+  return pino(
+    {
+      name: 'stompclt',
+      level,
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: ['pass', 'passcode', 'password', '*.pass', '*.passcode', '*.password', '*[*].pass'], censor: '***' },
+    },
+    stream,
+  );
+}
+
+/** One line on stderr, prefixed `stompclt: `; embedded newlines are folded so a message is always one line. */
+export function message(text: string): void {
+  fs.writeSync(2, `stompclt: ${maskSecrets(text).replace(/\s*\n\s*/g, ' ')}\n`);
+}
+
+/** Results (statistics, --status, --list...) on stdout. */
+export function out(text: string): void {
+  fs.writeSync(1, text.endsWith('\n') ? text : `${text}\n`);
+}

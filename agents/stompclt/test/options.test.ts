@@ -1,0 +1,103 @@
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { DQS } from '@msgbricks/message';
+import { checkBuilt, expectUsageError, fill, readAll, stompclt, tempDir } from './helpers';
+
+let tmp: string;
+beforeAll(checkBuilt);
+beforeEach(() => {
+  tmp = tempDir();
+});
+afterEach(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('stompclt - options and configuration', () => {
+  test('stompclt - a Config::General file drives the transfer; the command line overrides it', async () => {
+    await fill(join(tmp, 'a'), 6);
+    const cfg = join(tmp, 'stompclt.conf');
+    fs.writeFileSync(
+      cfg,
+      `<incoming-queue>\n  path = ${join(tmp, 'a')}\n</incoming-queue>\noutgoing-queue = "path=${join(tmp, 'b')} type=DQN"\nremove = 1\ncount = 2\n`,
+    );
+    const r = stompclt(['--config', cfg, '--count', '4', '--statistics'], tmp);
+    expect(r.status).toBe(0);
+    expect((await readAll(join(tmp, 'b'), 'DQN')).length).toBe(4);
+    expect(await new DQS(join(tmp, 'a')).count()).toBe(2);
+  });
+
+  test('stompclt - YAML configuration and --no-remove', async () => {
+    await fill(join(tmp, 'a'), 2);
+    const cfg = join(tmp, 'stompclt.yaml');
+    fs.writeFileSync(cfg, `incoming-queue: "path=${join(tmp, 'a')}"\noutgoing-queue: "path=${join(tmp, 'b')}"\nremove: true\n`);
+    const r = stompclt(['--cfg', cfg, '--no-remove'], tmp);
+    expect(r.status).toBe(0);
+    expect(await new DQS(join(tmp, 'a')).count()).toBe(2);
+    expect((await readAll(join(tmp, 'b'), 'DQS')).length).toBe(2);
+  });
+
+  test('stompclt - a malformed configuration file names file, line and key, exit 2', () => {
+    const cfg = join(tmp, 'bad.conf');
+    fs.writeFileSync(
+      cfg,
+      `incoming-queue = path=${join(tmp, 'a')}\noutgoing-queue = path=${join(tmp, 'b')}\ncount = many\nwindow = -3\n`,
+    );
+    const r = stompclt(['--config', cfg], tmp);
+    expectUsageError(r, new RegExp(`^stompclt: ${cfg.replace(/[.]/g, '\\.')}:3: count: expected an integer`, 'm'));
+    expect(r.err).toMatch(new RegExp(`^stompclt: ${cfg.replace(/[.]/g, '\\.')}:4: window: `, 'm'));
+    expect(r.err.trim().split('\n').length).toBe(2);
+  });
+
+  test('stompclt - bad command-line values: one line per problem, exit 2, no stack trace', () => {
+    const r = stompclt(['--incoming-queue', `path=${join(tmp, 'a')}`, '--count', 'abc', '--duration', 'x'], tmp);
+    expectUsageError(r, /^stompclt: command line: --count: expected an integer >= 0, got "abc"$/m);
+    expect(r.err).toMatch(/^stompclt: command line: --duration: /m);
+    expect(r.err).toMatch(/no outgoing module/);
+  });
+
+  test('stompclt - unknown options and cross-option rules are refused', () => {
+    expectUsageError(stompclt(['--bogus'], tmp), /Unknown argument: bogus/);
+    expectUsageError(
+      stompclt(['--incoming-queue', `path=${join(tmp, 'a')}`, '--outgoing-queue', 'type=NULL', '--callback-data', 'a=b'], tmp),
+      /--callback-data: needs callback-code or callback-path/,
+    );
+    expectUsageError(stompclt(['--status'], tmp), /--status: needs pidfile/);
+  });
+
+  test('stompclt - a STOMP broker URI is refused clearly (pending @msgbricks/stomp)', () => {
+    const r = stompclt(['--incoming-queue', `path=${join(tmp, 'a')}`, '--outgoing-broker-uri', 'tcp://localhost:61613'], tmp);
+    expectUsageError(r, /^stompclt: STOMP brokers are not available yet in this build\n$/);
+  });
+
+  test('stompclt - credentials are masked in logs (--log-format json, -dddd dumps the configuration)', () => {
+    const r = stompclt(
+      [
+        '--incoming-queue',
+        `path=${join(tmp, 'a')}`,
+        '--outgoing-broker-uri',
+        'tcp://localhost:61613',
+        '--outgoing-broker-auth',
+        'plain name=guest pass=s3cr3t',
+        '--log-format',
+        'json',
+        '-dddd',
+      ],
+      tmp,
+    );
+    expect(r.status).toBe(2);
+    expect(r.err).toMatch(/"msg":"configuration"/);
+    expect(r.err).toMatch(/guest/);
+    expect(r.err).not.toMatch(/s3cr3t/);
+  });
+
+  test('stompclt - --help (-h), --version, --list', () => {
+    const h = stompclt(['-h'], tmp);
+    expect(h.status).toBe(0);
+    expect(h.out).toMatch(/^usage: stompclt/);
+    expect(h.out).toMatch(/-c, --count/);
+    expect(stompclt(['--version'], tmp).out).toMatch(/^stompclt \(msgbricks\) \d+\.\d+\.\d+\n$/);
+    const l = stompclt(['-l'], tmp);
+    expect(l.out.split('\n')).toContain('incoming-queue');
+    expect(stompclt(['-m'], tmp).out).toMatch(/docs\/stompclt\.md/);
+  });
+});

@@ -1,0 +1,604 @@
+import { EventEmitter } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { join } from 'node:path';
+import type { Duplex, Readable, Writable } from 'node:stream';
+import * as tls from 'node:tls';
+import { type BrokerType, type Credential, RejectedError } from '@msgbricks/agent';
+import { MsgbricksError } from '@msgbricks/errors';
+
+import StompitClient = require('stompit/lib/Client');
+
+import { type BrokerServer, type BrokerUri, parseBrokerUri } from './uri';
+
+/** An ERROR frame from the broker: its `message` header, its (short) body and the receipt it answers, if any. */
+export class StompBrokerError extends MsgbricksError {
+  constructor(
+    message: string,
+    readonly headers: Readonly<Record<string, string>>,
+    readonly body: string,
+  ) {
+    super('ERR_STOMP_BROKER', body === '' ? message : `${message}: ${body.replace(/\s+/g, ' ').trim()}`);
+  }
+  get receiptId(): string | undefined {
+    return this.headers['receipt-id'];
+  }
+}
+
+/** No broker of the list could be reached (or all refused the CONNECT) within the allowed attempts. */
+export class StompConnectError extends MsgbricksError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_STOMP_CONNECT', message, options);
+  }
+}
+
+// What msgbricks uses of stompit's Client, including two internals: its receipt table (to put receipts on
+// SUBSCRIBE frames, which stompit's subscribe() cannot do) and its per-command handlers (to replace its
+// ERROR handler, which crashes the process in 1.0.0: see fixedErrorHandler).
+interface RawFrame extends Readable {
+  readonly command: string;
+  readonly headers: Record<string, string | number>;
+}
+interface RawMessage extends Readable {
+  readonly headers: Record<string, string | number>;
+}
+interface RawClient extends EventEmitter {
+  headers?: Record<string, string>;
+  _receipts: Record<string, () => void>;
+  _nextReceiptId: number;
+  connect(headers: Record<string, string>): void;
+  sendFrame(command: string, headers: Record<string, string | number>, options?: { onReceipt?: () => void }): Writable;
+  subscribe(headers: Record<string, string | number>, listener: (err: Error | null, message: RawMessage) => void): unknown;
+  ack(message: RawMessage, headers?: object, options?: object, callback?: (err?: Error | null) => void): void;
+  nack(message: RawMessage, headers?: object, options?: object, callback?: (err?: Error | null) => void): void;
+  disconnect(callback?: (err: Error | null) => void): void;
+  destroy(err?: Error): void;
+  setCommandHandler(command: string, handler: (this: RawClient, frame: RawFrame, beforeSendResponse: () => void) => void): void;
+}
+const Client = StompitClient as unknown as new (socket: Duplex, options: object) => RawClient;
+
+const ERROR_BODY_MAX = 4096;
+
+/**
+ * stompit 1.0.0's ERROR handler registers `frame.on('end', function () { this.destroy(error) })`: `this` is the
+ * frame, not the client, so the frame is destroyed with an error nobody listens to and Node throws (the process
+ * dies on the first ERROR frame with a text/plain body). This one reads the body and destroys the client, which
+ * reports the error on the client's 'error' event.
+ */
+function fixedErrorHandler(this: RawClient, frame: RawFrame): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const headers = stringHeaders(frame.headers);
+  frame.on('data', (chunk: Buffer) => {
+    if (size < ERROR_BODY_MAX) chunks.push(chunk);
+    size += chunk.length;
+  });
+  const done = () => {
+    const body = Buffer.concat(chunks).subarray(0, ERROR_BODY_MAX).toString('utf8').replace(/\0+$/, '').trim();
+    this.destroy(new StompBrokerError(headers.message ?? 'broker sent an ERROR frame', headers, body));
+  };
+  frame.on('end', done);
+  frame.on('error', done);
+}
+
+function stringHeaders(h: Record<string, string | number>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) out[k] = String(v);
+  return out;
+}
+
+/** The broker type from the CONNECTED frame's `server` and `session` headers, as stompclt's `stomp::type`. */
+export function detectBrokerType(headers: Readonly<Record<string, string | undefined>>): BrokerType {
+  const server = headers.server ?? '';
+  const session = headers.session ?? '';
+  if (server.startsWith('ActiveMQ-Artemis/')) return 'Artemis';
+  if (server.startsWith('ActiveMQ/')) return 'ActiveMQ';
+  if (server.startsWith('apache-apollo/') || session.startsWith('apollo-')) return 'Apollo';
+  if (server.startsWith('RabbitMQ/') || session.length === 22) return 'RabbitMQ';
+  return 'UNKNOWN';
+}
+
+/**
+ * The SUBSCRIBE header that limits unacknowledged messages on this broker type (stompclt's `stomp::prefetch`).
+ * Artemis' consumer-window-size is in bytes, not messages.
+ */
+export function prefetchHeader(type: BrokerType): string {
+  switch (type) {
+    case 'ActiveMQ':
+      return 'activemq.prefetchSize';
+    case 'RabbitMQ':
+      return 'prefetch-count';
+    case 'Artemis':
+      return 'consumer-window-size';
+    case 'Apollo':
+      return 'credit';
+    default:
+      throw new MsgbricksError(
+        'ERR_STOMP_PREFETCH',
+        `cannot set a prefetch on a broker of type ${type}: give its type explicitly`,
+      );
+  }
+}
+
+/** Parses Authen::Credential's string form (`plain name=guest pass=guest`, `x509 cert=... key=...`, `none`). */
+export function parseCredential(text: string): Credential {
+  const words = text.trim().split(/\s+/);
+  const scheme = words.shift() ?? '';
+  if (scheme !== 'none' && scheme !== 'plain' && scheme !== 'x509') {
+    throw new MsgbricksError(
+      'ERR_STOMP_AUTH',
+      `unsupported credential scheme ${JSON.stringify(scheme)}: expected none, plain or x509`,
+    );
+  }
+  const fields: Record<string, string> = {};
+  for (const w of words) {
+    const eq = w.indexOf('=');
+    if (eq <= 0) throw new MsgbricksError('ERR_STOMP_AUTH', `invalid credential field ${JSON.stringify(w)}: expected name=value`);
+    fields[w.slice(0, eq)] = decodeURIComponent(w.slice(eq + 1));
+  }
+  return { ...fields, scheme };
+}
+
+export interface StompTlsOptions {
+  /** PEM files (or their contents with ca/cert/key). */
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  ca?: string | Buffer | (string | Buffer)[];
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  passphrase?: string;
+  servername?: string;
+  /** Default true: the broker's certificate must be signed by a trusted CA. */
+  rejectUnauthorized?: boolean;
+}
+
+export interface StompReconnectOptions {
+  /** Milliseconds before the first attempt after a loss (default: the URI's initialReconnectDelay). */
+  initialDelay?: number;
+  maxDelay?: number;
+  multiplier?: number;
+  /** Attempts before giving up; -1 (default) never gives up. */
+  maxAttempts?: number;
+}
+
+export interface StompConnectionOptions {
+  /** A broker URI (parseBrokerUri) or its parsed form. */
+  uri: string | BrokerUri;
+  /** Credentials: `plain` gives CONNECT's login and passcode, `x509` the TLS client certificate; both may be given. */
+  auth?: readonly (Credential | string)[];
+  /** Extra CONNECT headers; `host` (RabbitMQ's virtual host) defaults to `/`. */
+  connectHeaders?: Record<string, string>;
+  tls?: StompTlsOptions;
+  /** Heart-beats [client sends every ms, client wants every ms]; off by default. Run on stompit's own timers. */
+  heartBeat?: readonly [number, number];
+  /** Milliseconds of grace on incoming heart-beats (default: half the interval, at least 1000). */
+  heartBeatGrace?: number;
+  /** The broker type when detection from CONNECTED is not wanted. */
+  type?: BrokerType;
+  /** Milliseconds for TCP+TLS+CONNECTED (default 10000). */
+  connectTimeout?: number;
+  /** Milliseconds a SEND may wait for its receipt before the connection is deemed broken (default 30000). */
+  receiptTimeout?: number;
+  /** Milliseconds to wait for the DISCONNECT receipt (default 10000). */
+  disconnectTimeout?: number;
+  /** Reconnect after a lost connection (default: yes, forever); false: stay down, as stompclt. */
+  reconnect?: StompReconnectOptions | false;
+  /** Events for logs. */
+  onEvent?: (event: StompConnectionEvent) => void;
+}
+
+export type StompConnectionEvent =
+  | { type: 'connected'; server: string; brokerType: BrokerType; version: string }
+  | { type: 'connect-failed'; server: string; error: Error }
+  | { type: 'lost'; error: Error }
+  | { type: 'reconnected'; server: string };
+
+/** A received MESSAGE frame. `generation` tells which connection it came on: acks of older ones are moot. */
+export interface StompReceived {
+  readonly headers: Record<string, string>;
+  readonly body: Buffer;
+  readonly generation: number;
+  readonly raw: RawMessage;
+}
+
+interface Subscription {
+  readonly headers: Record<string, string>;
+  readonly listener: (message: StompReceived) => void;
+}
+
+interface PendingReceipt {
+  resolve(): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout | undefined;
+  what: string;
+  destination: string;
+}
+
+/**
+ * Which pending frames an ERROR refuses: the one its `receipt-id` names or, as RabbitMQ leaves that header out
+ * (for an unknown destination, for example), those whose destination the error quotes.
+ */
+function refusedBy(err: Error, pending: ReadonlyMap<string, PendingReceipt>): Set<string> {
+  const out = new Set<string>();
+  if (!(err instanceof StompBrokerError)) return out;
+  const id = err.receiptId;
+  if (id !== undefined) {
+    if (pending.has(id)) out.add(id);
+    return out;
+  }
+  const text = `${err.headers.message ?? ''}\n${err.body}`;
+  for (const [k, p] of pending) {
+    if (p.destination !== '' && (text.includes(`'${p.destination}'`) || text.includes(`"${p.destination}"`))) out.add(k);
+  }
+  return out;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function shuffle<T>(list: readonly T[]): T[] {
+  const a = [...list];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j] as T, a[i] as T];
+  }
+  return a;
+}
+
+function errorOf(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/**
+ * One STOMP session over stompit's Client, kept up: CONNECT with failover across the URI's brokers, receipts
+ * on every SEND and SUBSCRIBE (an ERROR answering one of them rejects it with a RejectedError; a lost connection
+ * or a missing receipt rejects with a plain Error), subscriptions with client-individual acks replayed after
+ * each reconnection, jittered exponential backoff, and a DISCONNECT with receipt on close.
+ */
+export class StompConnection extends EventEmitter {
+  readonly uri: BrokerUri;
+  /** The broker type (detected on each CONNECTED unless given). */
+  brokerType: BrokerType = 'UNKNOWN';
+  /** The negotiated STOMP version. */
+  version = '';
+  /** The server the current (or last) session is with. */
+  server: BrokerServer | undefined;
+  /** Increases with every new session. */
+  generation = 0;
+
+  private client: RawClient | undefined;
+  private ready: Promise<void> | undefined;
+  private readonly pending = new WeakMap<RawClient, Map<string, PendingReceipt>>();
+  private readonly subscriptions: Subscription[] = [];
+  private closing = false;
+  private failure: Error | undefined;
+  private readonly abort = new AbortController();
+  private readonly login: Record<string, string> = {};
+  private readonly tlsOptions: tls.ConnectionOptions = {};
+  private nextSubscriptionId = 0;
+
+  constructor(readonly options: StompConnectionOptions) {
+    super();
+    this.uri = typeof options.uri === 'string' ? parseBrokerUri(options.uri) : options.uri;
+    const t = options.tls ?? {};
+    const ca: (string | Buffer)[] = [];
+    if (t.ca !== undefined) ca.push(...(Array.isArray(t.ca) ? t.ca : [t.ca]));
+    if (t.caFile !== undefined) ca.push(readFileSync(t.caFile));
+    if (t.certFile !== undefined) this.tlsOptions.cert = readFileSync(t.certFile);
+    if (t.cert !== undefined) this.tlsOptions.cert = t.cert;
+    if (t.keyFile !== undefined) this.tlsOptions.key = readFileSync(t.keyFile);
+    if (t.key !== undefined) this.tlsOptions.key = t.key;
+    if (t.passphrase !== undefined) this.tlsOptions.passphrase = t.passphrase;
+    if (t.servername !== undefined) this.tlsOptions.servername = t.servername;
+    if (t.rejectUnauthorized !== undefined) this.tlsOptions.rejectUnauthorized = t.rejectUnauthorized;
+    for (const a of options.auth ?? []) {
+      const c = typeof a === 'string' ? parseCredential(a) : a;
+      if (c.scheme === 'plain') {
+        if (c.name !== undefined) this.login.login = c.name;
+        if (c.pass !== undefined) this.login.passcode = c.pass;
+      } else if (c.scheme === 'x509') {
+        if (c.cert === undefined || c.key === undefined) {
+          throw new MsgbricksError('ERR_STOMP_AUTH', 'an x509 credential needs cert and key (files)');
+        }
+        this.tlsOptions.cert = readFileSync(c.cert);
+        this.tlsOptions.key = readFileSync(c.key);
+        if (c.pass !== undefined) this.tlsOptions.passphrase = c.pass;
+        if (c.ca_file !== undefined) ca.push(readFileSync(c.ca_file));
+        if (c.ca !== undefined) {
+          for (const f of readdirSync(c.ca)) if (/\.(pem|crt)$/i.test(f)) ca.push(readFileSync(join(c.ca, f)));
+        }
+      }
+    }
+    if (ca.length > 0) this.tlsOptions.ca = ca;
+  }
+
+  get connected(): boolean {
+    return this.client !== undefined;
+  }
+
+  get description(): string {
+    return this.uri.servers.map((s) => s.uri).join(',');
+  }
+
+  /** Connects (with the URI's failover attempts); rejects with a StompConnectError saying why. */
+  async open(): Promise<void> {
+    if (this.ready === undefined) {
+      this.closing = false;
+      this.ready = this.connectLoop(this.uri.maxReconnectAttempts, this.uri.initialReconnectDelay);
+      this.ready.catch((err) => {
+        this.failure = errorOf(err);
+      });
+    }
+    return this.ready;
+  }
+
+  /** Resolves once a session is up (waiting for a reconnection in progress); rejects when it never will be. */
+  whenConnected(): Promise<void> {
+    if (this.closing) return Promise.reject(new StompConnectError(`connection to ${this.description} is closed`));
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.ready === undefined) return Promise.reject(new StompConnectError(`connection to ${this.description} is not open`));
+    return this.ready;
+  }
+
+  private emitEvent(event: StompConnectionEvent): void {
+    this.options.onEvent?.(event);
+    this.emit(event.type, event);
+  }
+
+  private async connectLoop(maxAttempts: number, initialDelay: number): Promise<void> {
+    const r = this.options.reconnect === false ? {} : (this.options.reconnect ?? {});
+    const maxDelay = r.maxDelay ?? this.uri.maxReconnectDelay;
+    const multiplier = this.uri.useExponentialBackOff ? (r.multiplier ?? this.uri.backOffMultiplier) : 1;
+    let delay = initialDelay;
+    let attempts = 0;
+    const failures: string[] = [];
+    for (;;) {
+      const servers = this.uri.randomize ? shuffle(this.uri.servers) : this.uri.servers;
+      for (const server of servers) {
+        if (this.closing) throw new StompConnectError(`connection to ${this.description} closed while connecting`);
+        attempts++;
+        let client: RawClient | undefined;
+        try {
+          client = await this.connectOnce(server);
+          await this.resubscribe(client);
+          if (this.closing) throw new StompConnectError(`connection to ${this.description} closed while connecting`);
+          this.client = client;
+          return;
+        } catch (err) {
+          const e = errorOf(err);
+          client?.destroy();
+          failures.push(`${server.uri}: ${e.message}`);
+          if (failures.length > 5) failures.shift();
+          this.emitEvent({ type: 'connect-failed', server: server.uri, error: e });
+          if (maxAttempts >= 0 && attempts > maxAttempts) {
+            throw new StompConnectError(
+              `cannot connect to ${this.description} (${attempts} attempt${attempts > 1 ? 's' : ''}): ${failures.join('; ')}`,
+              { cause: e },
+            );
+          }
+        }
+        // Jitter: between half and one and a half times the delay, so that many agents do not come back together.
+        await sleep(Math.min(maxDelay, delay * (0.5 + Math.random())), this.abort.signal);
+        delay = Math.min(maxDelay, delay * multiplier);
+      }
+    }
+  }
+
+  private connectOnce(server: BrokerServer): Promise<RawClient> {
+    return new Promise<RawClient>((resolve, reject) => {
+      const timeoutMs = this.options.connectTimeout ?? 10_000;
+      const hb = this.options.heartBeat ?? [0, 0];
+      const grace = this.options.heartBeatGrace ?? Math.max(1000, Math.round(hb[1] / 2));
+      const socket = server.ssl
+        ? tls.connect({
+            host: server.host,
+            port: server.port,
+            servername: net.isIP(server.host) ? undefined : server.host,
+            ...this.tlsOptions,
+          })
+        : net.connect({ host: server.host, port: server.port });
+      const client = new Client(socket, { heartbeatDelayMargin: grace, heartbeatOutputMargin: 0 });
+      let settled = false;
+      const timer = setTimeout(() => client.destroy(new Error(`no CONNECTED within ${timeoutMs} ms`)), timeoutMs);
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(err);
+      };
+      // stompit's Client is an EventEmitter that emits 'error': without a listener, a late error would crash.
+      client.on('error', (err: Error) => {
+        if (!settled) fail(err);
+        else this.lost(client, err);
+      });
+      client.on('end', () => {
+        if (!settled) fail(new Error('connection closed before CONNECTED'));
+        else this.lost(client, new Error('connection closed by the broker'));
+      });
+      client.on('connect', () => {
+        client.setCommandHandler('ERROR', fixedErrorHandler);
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.pending.set(client, new Map());
+        this.generation++;
+        this.server = server;
+        this.version = client.headers?.version ?? '1.0';
+        this.brokerType = this.options.type ?? detectBrokerType(client.headers ?? {});
+        this.emitEvent({ type: 'connected', server: server.uri, brokerType: this.brokerType, version: this.version });
+        resolve(client);
+      });
+      socket.once(server.ssl ? 'secureConnect' : 'connect', () => {
+        client.connect({
+          'accept-version': '1.0,1.1,1.2',
+          host: '/',
+          ...this.login,
+          ...this.options.connectHeaders,
+          'heart-beat': `${hb[0]},${hb[1]}`,
+        });
+        client.setCommandHandler('ERROR', fixedErrorHandler);
+      });
+    });
+  }
+
+  /** The session `client` ended: fail what waits for its receipts, then reconnect (unless closing). */
+  private lost(client: RawClient, err: Error): void {
+    const pending = this.pending.get(client) ?? new Map<string, PendingReceipt>();
+    this.pending.delete(client);
+    const where = this.server?.uri ?? this.description;
+    const refused = refusedBy(err, pending);
+    for (const [id, p] of pending) {
+      clearTimeout(p.timer);
+      if (refused.has(id)) p.reject(new RejectedError(`broker refused ${p.what}: ${err.message}`, { cause: err }));
+      else p.reject(new Error(`connection to ${where} lost before the receipt for ${p.what}: ${err.message}`, { cause: err }));
+    }
+    if (client !== this.client) return;
+    this.client = undefined;
+    const closing = this.closing;
+    if (!closing && this.options.reconnect !== false) {
+      this.emitEvent({ type: 'lost', error: err });
+      const r = this.options.reconnect ?? {};
+      this.ready = this.connectLoop(r.maxAttempts ?? -1, r.initialDelay ?? this.uri.initialReconnectDelay).then(() => {
+        this.emitEvent({ type: 'reconnected', server: this.server?.uri ?? '' });
+      });
+      this.ready.catch((e) => {
+        this.failure = errorOf(e);
+      });
+    } else if (!closing) {
+      this.failure = new StompConnectError(`connection to ${this.server?.uri} lost: ${err.message}`, { cause: err });
+      this.emitEvent({ type: 'lost', error: err });
+    }
+  }
+
+  /** Sends a frame with a receipt on `client`; resolves on RECEIPT. */
+  private withReceipt(
+    client: RawClient | undefined,
+    command: string,
+    headers: Record<string, string | number>,
+    body: Buffer | undefined,
+    what: string,
+  ): Promise<void> {
+    const pending = client === undefined ? undefined : this.pending.get(client);
+    if (client === undefined || pending === undefined) return Promise.reject(new Error(`not connected to ${this.description}`));
+    return new Promise<void>((resolve, reject) => {
+      const id = `${client._nextReceiptId++}`;
+      const timeoutMs = this.options.receiptTimeout ?? 30_000;
+      const entry: PendingReceipt = { resolve, reject, what, timer: undefined, destination: String(headers.destination ?? '') };
+      entry.timer = setTimeout(() => {
+        // A receipt that does not come means a broken session: drop it; lost() fails and retries what is pending.
+        client.destroy(new Error(`no RECEIPT for ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      pending.set(id, entry);
+      client._receipts[id] = () => {
+        clearTimeout(entry.timer);
+        pending.delete(id);
+        resolve();
+      };
+      const h: Record<string, string | number> = { ...headers, receipt: id };
+      if (command === 'SUBSCRIBE') {
+        client.subscribe(h, (err, message) => {
+          if (err === null && message) this.deliver(String(h.id), message);
+        });
+      } else {
+        const frame = client.sendFrame(command, h);
+        if (body === undefined) frame.end();
+        else frame.end(body);
+      }
+    });
+  }
+
+  /**
+   * SENDs a message; resolves on its RECEIPT. Rejects with a RejectedError when the broker answers it with an
+   * ERROR, with a plain Error when the connection is lost or the receipt is late (send it again).
+   */
+  send(headers: Readonly<Record<string, string>>, body: Buffer): Promise<void> {
+    const h: Record<string, string> = { ...headers, 'content-length': `${body.length}` };
+    delete h.receipt;
+    return this.withReceipt(this.client, 'SEND', h, body, `SEND to ${h.destination}`);
+  }
+
+  /**
+   * Subscribes (now if connected, and again after every reconnection) with a receipt. Adds `id` when absent and
+   * `ack: client-individual` (`client` on STOMP 1.0) unless an ack mode is given.
+   */
+  async subscribe(headers: Readonly<Record<string, string>>, listener: (message: StompReceived) => void): Promise<void> {
+    if (headers.destination === undefined) throw new MsgbricksError('ERR_STOMP_SUBSCRIBE', 'a subscription needs a destination');
+    const sub: Subscription = { headers: { id: `msgbricks-${this.nextSubscriptionId++}`, ...headers }, listener };
+    this.subscriptions.push(sub);
+    if (this.client !== undefined) await this.subscribeNow(this.client, sub);
+  }
+
+  private async resubscribe(client: RawClient): Promise<void> {
+    for (const sub of this.subscriptions) await this.subscribeNow(client, sub);
+  }
+
+  private subscribeNow(client: RawClient, sub: Subscription): Promise<void> {
+    const h: Record<string, string> = { ack: this.version === '1.0' ? 'client' : 'client-individual', ...sub.headers };
+    return this.withReceipt(client, 'SUBSCRIBE', h, undefined, `SUBSCRIBE to ${h.destination}`);
+  }
+
+  private deliver(subscriptionId: string, raw: RawMessage): void {
+    const sub = this.subscriptions.find((s) => s.headers.id === subscriptionId);
+    const generation = this.generation;
+    const chunks: Buffer[] = [];
+    raw.on('data', (c: Buffer) => chunks.push(c));
+    raw.on('end', () => {
+      sub?.listener({ headers: stringHeaders(raw.headers), body: Buffer.concat(chunks), generation, raw });
+    });
+  }
+
+  /** ACKs a received message (a no-op when its session is gone: the broker gives it again). */
+  ack(message: StompReceived): Promise<void> {
+    return this.ackOrNack('ack', message);
+  }
+
+  /** NACKs a received message, so that the broker delivers it again (on STOMP 1.0, which has no NACK: a no-op). */
+  nack(message: StompReceived): Promise<void> {
+    if (this.version === '1.0') return Promise.resolve();
+    return this.ackOrNack('nack', message);
+  }
+
+  private ackOrNack(what: 'ack' | 'nack', message: StompReceived): Promise<void> {
+    const client = this.client;
+    if (client === undefined || message.generation !== this.generation) return Promise.resolve();
+    return new Promise((resolve) => {
+      // A local write error also destroys the session; the broker redelivers what was not acked.
+      client[what](message.raw, {}, undefined, () => resolve());
+    });
+  }
+
+  /** DISCONNECTs with a receipt (bounded by disconnectTimeout); what still waits for a receipt is rejected. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.abort.abort();
+    const client = this.client;
+    if (client !== undefined) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          client.destroy();
+          resolve();
+        }, this.options.disconnectTimeout ?? 10_000);
+        client.disconnect(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      client.destroy();
+    }
+    if (client !== undefined) this.lost(client, new Error('connection closed'));
+    this.client = undefined;
+    await this.ready?.catch(() => undefined);
+  }
+}

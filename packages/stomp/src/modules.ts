@@ -1,0 +1,205 @@
+import { type Delivery, type Incoming, type Outgoing, RejectedError } from '@msgbricks/agent';
+import { MsgbricksError } from '@msgbricks/errors';
+import { Message } from '@msgbricks/message';
+import { prefetchHeader, StompBrokerError, StompConnection, type StompConnectionOptions, type StompReceived } from './connection';
+
+/** Headers that belong to the frame, not to the message: never copied from a message to a SEND. */
+export const RESERVED_SEND_HEADERS: readonly string[] = ['content-length', 'receipt', 'transaction'];
+
+const TEXT_PLAIN = 'text/plain; charset=UTF-8';
+
+/** Whether a content-type says text, as Net::STOMP::Client's `_encoding`: a bare `text/x`, or any type with a charset. */
+export function isTextContentType(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  return /^\s*text\/[\w.+-]+\s*$/i.test(contentType) || /;\s*charset\s*=/i.test(contentType);
+}
+
+/** A message as the headers and body of a SEND frame (stompclt's demessagify), or a RejectedError saying why not. */
+export function messageToFrame(
+  message: Message,
+  options: { destination?: string; persistent?: boolean } = {},
+): { headers: Record<string, string>; body: Buffer } {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of message.headerEntries()) if (!RESERVED_SEND_HEADERS.includes(k)) headers[k] = v;
+  headers.destination ??= options.destination as string;
+  if (headers.destination === undefined || headers.destination === '') {
+    throw new RejectedError('the message has no destination header and no default destination is configured');
+  }
+  if (options.persistent && headers.persistent === undefined) headers.persistent = 'true';
+  const type = headers['content-type'];
+  if (typeof message.body === 'string') {
+    if (type === undefined) headers['content-type'] = TEXT_PLAIN;
+    else if (!isTextContentType(type))
+      throw new RejectedError(`a text body with the non-text content-type ${JSON.stringify(type)}`);
+    return { headers, body: Buffer.from(message.body, 'utf8') };
+  }
+  if (isTextContentType(type)) throw new RejectedError(`a binary body with the text content-type ${JSON.stringify(type)}`);
+  return { headers, body: message.body };
+}
+
+/** A MESSAGE frame as a message (stompclt's messagify): every frame header, text when the content-type says so. */
+export function frameToMessage(headers: Readonly<Record<string, string>>, body: Buffer): Message {
+  const header = Object.entries(headers).filter(([k]) => k !== 'content-length');
+  if (isTextContentType(headers['content-type'])) {
+    try {
+      return new Message({ header, body, text: true });
+    } catch {
+      // Not UTF-8 after all: keep the bytes.
+    }
+  }
+  return new Message({ header, body, text: false });
+}
+
+function connectionOf(c: StompConnection | StompConnectionOptions): StompConnection {
+  return c instanceof StompConnection ? c : new StompConnection(c);
+}
+
+export interface StompOutgoingOptions {
+  /** Where messages without a `destination` header go. */
+  destination?: string;
+  /** Add `persistent: true` to messages that do not say (both RabbitMQ and ActiveMQ default to non-persistent). */
+  persistent?: boolean;
+  /**
+   * A message in flight when this many broker ERRORs broke the connection is refused (a RejectedError), even if
+   * no ERROR could be tied to it: a poison message must not bring the connection down forever. Default 3.
+   */
+  maxBrokerErrors?: number;
+}
+
+/**
+ * A broker as the outgoing side. Each message is a SEND with a receipt; send() resolves on the RECEIPT and
+ * rejects with a RejectedError when the broker refuses the frame. A lost connection is not an error: the
+ * message is kept and sent again once the connection is back, so send() resolves later (duplicates possible).
+ */
+export class StompOutgoing implements Outgoing {
+  readonly description: string;
+  readonly connection: StompConnection;
+  private readonly inflight = new Set<Promise<void>>();
+
+  constructor(
+    connection: StompConnection | StompConnectionOptions,
+    private readonly options: StompOutgoingOptions = {},
+  ) {
+    this.connection = connectionOf(connection);
+    this.description = `broker ${this.connection.description}`;
+  }
+
+  open(): Promise<void> {
+    return this.connection.open();
+  }
+
+  send(message: Message): Promise<void> {
+    let frame: { headers: Record<string, string>; body: Buffer };
+    try {
+      frame = messageToFrame(message, this.options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const p = this.sendFrame(frame.headers, frame.body);
+    const tracked = p.catch(() => undefined).finally(() => this.inflight.delete(tracked));
+    this.inflight.add(tracked);
+    return p;
+  }
+
+  private async sendFrame(headers: Record<string, string>, body: Buffer): Promise<void> {
+    let brokerErrors = 0;
+    for (;;) {
+      // Rejects only when the connection is closed or reconnecting gave up.
+      await this.connection.whenConnected();
+      try {
+        return await this.connection.send(headers, body);
+      } catch (err) {
+        if (err instanceof RejectedError) throw err;
+        // Lost before the receipt: the connection is coming back; send it again then.
+        const cause = (err as Error).cause;
+        if (cause instanceof StompBrokerError && ++brokerErrors >= (this.options.maxBrokerErrors ?? 3)) {
+          throw new RejectedError(
+            `${brokerErrors} broker errors while sending to ${headers.destination}, the last: ${cause.message}`,
+            {
+              cause,
+            },
+          );
+        }
+      }
+    }
+  }
+
+  /** Waits for the messages in flight (a reconnection included), then disconnects. */
+  async close(): Promise<void> {
+    await Promise.all(this.inflight);
+    await this.connection.close();
+  }
+}
+
+export interface StompIncomingOptions {
+  /** The subscriptions, as `--subscribe` key=value sets: `destination` and any SUBSCRIBE header (`selector`...). */
+  subscribe: readonly Readonly<Record<string, string>>[];
+  /** Most unacknowledged messages per subscription, as the broker type's header (stompclt's `--prefetch`). */
+  prefetch?: number;
+}
+
+/**
+ * A broker as the incoming side: SUBSCRIBEs with `ack: client-individual` (and the prefetch header of the broker
+ * type), buffers MESSAGE frames; ack() sends ACK, release() NACK. After a reconnection the buffer and the
+ * unacknowledged deliveries are dropped (the broker delivers them again) and the subscriptions are replayed.
+ */
+export class StompIncoming implements Incoming {
+  readonly description: string;
+  readonly connection: StompConnection;
+  private buffer: StompReceived[] = [];
+  private readonly pending = new Map<string, StompReceived>();
+
+  constructor(
+    connection: StompConnection | StompConnectionOptions,
+    private readonly options: StompIncomingOptions,
+  ) {
+    this.connection = connectionOf(connection);
+    this.description = `broker ${this.connection.description}`;
+    if (options.subscribe.length === 0) throw new MsgbricksError('ERR_STOMP_SUBSCRIBE', 'no subscription given');
+    this.connection.on('lost', () => {
+      this.buffer = [];
+      this.pending.clear();
+    });
+  }
+
+  async open(): Promise<void> {
+    await this.connection.open();
+    for (const sub of this.options.subscribe) {
+      const headers: Record<string, string> = { ...sub };
+      if (this.options.prefetch !== undefined) {
+        const name = prefetchHeader(this.connection.brokerType);
+        headers[name] ??= `${this.options.prefetch}`;
+      }
+      await this.connection.subscribe(headers, (m) => this.buffer.push(m));
+    }
+  }
+
+  async next(): Promise<Delivery | null | undefined> {
+    const m = this.buffer.shift();
+    if (m === undefined) return undefined;
+    const id = m.headers.ack ?? m.headers['message-id'] ?? `${m.generation}`;
+    this.pending.set(id, m);
+    return { id, message: frameToMessage(m.headers, m.body) };
+  }
+
+  async ack(id: string): Promise<void> {
+    const m = this.pending.get(id);
+    if (m === undefined) return;
+    this.pending.delete(id);
+    await this.connection.ack(m);
+  }
+
+  async release(id: string): Promise<void> {
+    const m = this.pending.get(id);
+    if (m === undefined) return;
+    this.pending.delete(id);
+    await this.connection.nack(m);
+  }
+
+  /** NACKs what was delivered but not acked, then disconnects (what is still buffered comes back from the broker). */
+  async close(): Promise<void> {
+    for (const id of [...this.pending.keys()]) await this.release(id);
+    this.buffer = [];
+    await this.connection.close();
+  }
+}
