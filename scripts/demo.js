@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// The main job, on an embedded default (no broker needed at this stage): a producer spools messages
-// into a directory queue, a relay moves them into a second queue, and a handler drains that one.
-// When Debian's python3-dirq is installed, the relay is a python-dirq process, so the two
-// implementations share both spools for real. The demo ends with counts that show nothing was lost.
+// The main job. When the private test brokers are available (scripts/brokers, docs/brokers.md): a producer spools
+// messages into a directory queue, `stompclt` sends them to a private RabbitMQ, the broker is restarted in the
+// middle (the spool grows meanwhile), a second `stompclt` drains the broker into another queue and a handler
+// consumes it. Without the brokers (not root, packages missing), the broker-free pipeline: a relay (python-dirq
+// when Debian's python3-dirq is installed) between the two spools. Both end with counts that show nothing was lost.
 
 const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -65,7 +66,170 @@ function message(seq) {
   return JSON.stringify({ header: { seq: String(seq), md5: sum }, body, text: true });
 }
 
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** producer -> DQS -> stompclt -> RabbitMQ (restarted midway) -> stompclt -> DQS -> handler. */
+async function brokerDemo(brokers) {
+  const { DQS, Message } = require(path.join(root, 'packages/message/dist'));
+  const CLI = path.join(root, 'agents/stompclt/dist/main.js');
+  const count = Number(process.env.DEMO_COUNT ?? 3000);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'msgbricks-demo-'));
+  const outgoing = path.join(work, 'outgoing');
+  const incoming = path.join(work, 'incoming');
+  fs.mkdirSync(outgoing);
+  fs.mkdirSync(incoming);
+  console.log('demo: starting a private RabbitMQ (scripts/brokers)...');
+  const rabbit = await brokers.startRabbitMQ();
+  const agents = [];
+  try {
+    const uri = `tcp://${rabbit.host}:${rabbit.ports.stomp}`;
+    const auth = `plain name=${rabbit.user} pass=${rabbit.password}`;
+    const destination = '/queue/msgbricks.demo';
+    console.log(`demo: RabbitMQ up in ${(rabbit.startupMs / 1000).toFixed(1)} s at ${uri}`);
+    console.log(
+      `demo: ${count} messages: producer -> ${outgoing} -> stompclt -> RabbitMQ ${destination} -> stompclt -> ${incoming} -> handler`,
+    );
+    const agent = (name, args) => {
+      const child = spawn(process.execPath, [CLI, ...args, '--reliable', '--statistics'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let log = '';
+      child.stdout.on('data', (d) => {
+        log += d;
+      });
+      child.stderr.on('data', (d) => {
+        log += d;
+      });
+      const done = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+      const a = { name, child, done, log: () => log };
+      agents.push(a);
+      return a;
+    };
+    const reconnect = 'initial-delay=0.1 max-delay=1';
+    agent('sender', [
+      '--incoming-queue',
+      `path=${outgoing}`,
+      '--loop',
+      '--remove',
+      '--outgoing-broker-uri',
+      uri,
+      '--outgoing-broker-auth',
+      auth,
+      '--outgoing-broker-reconnect',
+      reconnect,
+    ]);
+    agent('receiver', [
+      '--incoming-broker-uri',
+      uri,
+      '--incoming-broker-auth',
+      auth,
+      '--subscribe',
+      `destination=${destination}`,
+      '--prefetch',
+      '100',
+      '--incoming-broker-reconnect',
+      reconnect,
+      '--outgoing-queue',
+      `path=${incoming}`,
+    ]);
+
+    // The handler: lock -> read -> check -> remove, polling the incoming spool.
+    const received = new Map();
+    let corrupt = 0;
+    let handling = true;
+    const inQueue = new DQS(incoming);
+    const handler = (async () => {
+      while (handling) {
+        let got = 0;
+        for await (const name of inQueue) {
+          if (!(await inQueue.lock(name))) continue;
+          const m = await inQueue.getMessage(name);
+          const seq = m.getHeader('seq');
+          if (crypto.createHash('md5').update(m.body).digest('hex') !== m.getHeader('md5')) corrupt++;
+          received.set(seq, (received.get(seq) ?? 0) + 1);
+          await inQueue.remove(name);
+          got++;
+        }
+        if (received.size === count) return;
+        if (got === 0) await sleep(50);
+      }
+    })();
+
+    // The producer: 100 messages every 100 ms; the broker is restarted once a third is spooled.
+    const outQueue = new DQS(outgoing);
+    const started = performance.now();
+    let produced = 0;
+    const producer = (async () => {
+      while (produced < count) {
+        for (let i = 0; i < 100 && produced < count; i++, produced++) {
+          const body = crypto.randomBytes(16 + (produced % 200)).toString('base64');
+          const md5 = crypto.createHash('md5').update(body).digest('hex');
+          await outQueue.addMessage(
+            new Message({ header: { destination, persistent: 'true', seq: String(produced), md5 }, body }),
+          );
+        }
+        await sleep(100);
+      }
+    })();
+    while (produced < count / 3) await sleep(50);
+    console.log(`demo: ${produced} produced, ${received.size} handled: stopping RabbitMQ...`);
+    const ticker = setInterval(() => {
+      outQueue.count().then((n) => console.log(`demo:   broker down: ${produced} produced, outgoing spool holds ${n}`));
+    }, 1000);
+    const t0 = performance.now();
+    await rabbit.restart();
+    clearInterval(ticker);
+    console.log(
+      `demo: RabbitMQ back after ${((performance.now() - t0) / 1000).toFixed(1)} s (same ports); spool holds ${await outQueue.count()}`,
+    );
+    await producer;
+    const timeout = Number(process.env.DEMO_TIMEOUT ?? 90_000);
+    const deadline = Date.now() + timeout;
+    while (received.size < count && Date.now() < deadline) await sleep(100);
+    handling = false;
+    await handler;
+    const elapsed = (performance.now() - started) / 1000;
+    for (const a of agents) a.child.kill('SIGTERM');
+    const codes = await Promise.all(agents.map((a) => a.done));
+    const duplicates = [...received.values()].reduce((n, k) => n + k - 1, 0);
+    const missing = count - received.size;
+    const left = await outQueue.count();
+    console.log(
+      `demo: produced ${count}, received ${received.size} (missing ${missing}, duplicates ${duplicates}, corrupt ${corrupt})`,
+    );
+    console.log(`demo: outgoing spool left ${left}; end to end ${elapsed.toFixed(1)} s including the broker restart`);
+    for (const [i, a] of agents.entries()) {
+      const stats = a.log().match(/^count: .*$/m);
+      const lost = (a.log().match(/broker connection lost/g) ?? []).length;
+      console.log(
+        `demo: stompclt ${a.name}: exit ${codes[i]}, ${stats ? stats[0] : 'no statistics'}, reconnected ${lost} time(s)`,
+      );
+    }
+    const ok = missing === 0 && corrupt === 0 && left === 0 && codes.every((c) => c === 0);
+    if (!ok) for (const a of agents) console.log(`demo: ${a.name} log:\n${a.log().trimEnd().split('\n').slice(-15).join('\n')}`);
+    console.log(ok ? 'demo: OK, nothing lost' : 'demo: FAILED');
+    return ok;
+  } finally {
+    for (const a of agents) a.child.kill('SIGKILL');
+    await rabbit.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
 async function main() {
+  const brokers = require(path.join(root, 'scripts/brokers'));
+  if (process.env.DEMO_BROKER !== '0') {
+    let line;
+    try {
+      brokers.ensureInstalled();
+    } catch (err) {
+      line = err.message;
+    }
+    if (line === undefined) process.exit((await brokerDemo(brokers)) ? 0 : 1);
+    console.log(`demo: no private brokers here; for the full pipeline through RabbitMQ, run as root: ${line}`);
+  }
+  await queueDemo();
+}
+
+async function queueDemo() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'msgbricks-demo-'));
   const outgoing = path.join(work, 'outgoing');
   const incoming = path.join(work, 'incoming');

@@ -61,7 +61,8 @@ const USAGE = [
   '',
   'Transfers messages from an incoming module to an outgoing module through an optional callback:',
   "  stompclt --incoming-queue 'path=/var/spool/in' --outgoing-queue 'path=/var/spool/out type=DQN' --remove",
-  'STOMP brokers (--incoming-broker-uri, --outgoing-broker-uri) are not available yet in this build.',
+  "  stompclt --incoming-queue 'path=/var/spool/out' --outgoing-broker-uri 'tcp://mq:61613' --reliable --remove",
+  "  stompclt --incoming-broker-uri 'tcp://mq:61613' --subscribe 'destination=/queue/in' --outgoing-queue 'path=/var/spool/in' --reliable",
 ];
 
 function help(manual: boolean): string {

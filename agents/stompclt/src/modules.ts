@@ -1,7 +1,7 @@
 /**
  * Turns the options into the pipeline's modules. Every module is made here, behind makeIncoming,
- * makeOutgoing and makeDeadLetter, so that the STOMP broker modules of @msgbricks/stomp plug in at
- * one place: today a broker URI is refused with BROKERS_UNAVAILABLE.
+ * makeOutgoing and makeDeadLetter: directory queues (@msgbricks/agent) and STOMP brokers
+ * (StompIncoming/StompOutgoing of @msgbricks/stomp).
  */
 import { resolve } from 'node:path';
 import {
@@ -14,10 +14,17 @@ import {
   type QueueSpec,
 } from '@msgbricks/agent';
 import { DQN, DQS, Message, type MessageError, type MessageQueue, newMessageQueue } from '@msgbricks/message';
-import { CliError, UnsupportedError } from './errors';
+import {
+  type BrokerUri,
+  parseBrokerUri,
+  StompConnection,
+  type StompConnectionOptions,
+  StompIncoming,
+  StompOutgoing,
+  type StompTlsOptions,
+} from '@msgbricks/stomp';
+import { CliError } from './errors';
 import type { Logger } from './logger';
-
-export const BROKERS_UNAVAILABLE = 'STOMP brokers are not available yet in this build';
 /** Header naming the spool element a dead-lettered corrupt element came from. */
 export const DEAD_LETTER_SOURCE = 'x-msgbricks-dead-letter-source';
 
@@ -68,9 +75,18 @@ export interface ModuleContext {
   readonly deadLetter?: Outgoing;
 }
 
-/** The incoming module: a directory queue now, a STOMP subscription later (@msgbricks/stomp). */
+/** The incoming module: a directory queue, or STOMP subscriptions (client acks with --reliable, auto otherwise). */
 export function makeIncoming(options: AgentOptions, ctx: ModuleContext): IncomingModule {
-  if (options['incoming-broker-uri'] !== undefined) throw new UnsupportedError(BROKERS_UNAVAILABLE);
+  if (options['incoming-broker-uri'] !== undefined) {
+    const connection = makeConnection(options, 'incoming', ctx.logger);
+    return {
+      incoming: new StompIncoming(connection, {
+        subscribe: options.subscribe,
+        prefetch: options.prefetch,
+        ack: options.reliable ? 'client' : 'auto',
+      }),
+    };
+  }
   const spec = options['incoming-queue'];
   if (spec === undefined) throw new CliError('ERR_STOMPCLT_OPTIONS', 'no incoming module');
   const queue = openQueue(spec, false);
@@ -97,9 +113,14 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
   return { incoming, spool: queue.path };
 }
 
-/** The outgoing module: a directory queue (written durably) now, a STOMP destination later. */
-export function makeOutgoing(options: AgentOptions): Outgoing {
-  if (options['outgoing-broker-uri'] !== undefined) throw new UnsupportedError(BROKERS_UNAVAILABLE);
+/**
+ * The outgoing module: a directory queue (written durably), or a broker: every SEND carries a receipt (with or
+ * without --reliable: it costs little) and a message is acked upstream only once its RECEIPT came back.
+ */
+export function makeOutgoing(options: AgentOptions, logger?: Logger): Outgoing {
+  if (options['outgoing-broker-uri'] !== undefined) {
+    return new StompOutgoing(makeConnection(options, 'outgoing', logger));
+  }
   const spec = options['outgoing-queue'];
   if (spec === undefined) throw new CliError('ERR_STOMPCLT_OPTIONS', 'no outgoing module');
   return new QueueOutgoing(openQueue(spec, true));
@@ -119,5 +140,98 @@ export function checkDistinctQueues(options: AgentOptions): void {
     const p = options[key]?.path;
     if (p !== undefined && resolve(p) === resolve(inPath))
       throw new CliError('ERR_STOMPCLT_OPTIONS', `${key} is the incoming queue (${inPath}): it would feed itself`);
+  }
+}
+
+/** Socket options of Net::STOMP::Client (IO::Socket::SSL names) that have a TLS equivalent here. */
+const SOCKOPT_TLS: Readonly<Record<string, keyof StompTlsOptions>> = {
+  SSL_ca_file: 'caFile',
+  SSL_cert_file: 'certFile',
+  SSL_key_file: 'keyFile',
+  SSL_passwd: 'passphrase',
+  SSL_hostname: 'servername',
+};
+
+const ms = (seconds: number | undefined): number | undefined => (seconds === undefined ? undefined : seconds * 1000);
+
+/**
+ * The STOMP connection of one side, from its `*-broker-*` options: URI (failover, file:), credentials (plain and
+ * x509), CONNECT headers, broker type, TLS socket options, heart-beats (--timeout-client/--timeout-server),
+ * --timeout-connect/-broker/-disconnect and the msgbricks reconnection settings. `max-attempts` of
+ * `*-broker-reconnect` also bounds the first connection (a plain URI otherwise gets one attempt, as stompclt).
+ */
+export function makeConnectionOptions(
+  options: AgentOptions,
+  side: 'incoming' | 'outgoing',
+  logger?: Logger,
+): StompConnectionOptions {
+  const p = `${side}-broker` as const;
+  const uriText = options[`${p}-uri`];
+  if (uriText === undefined) throw new CliError('ERR_STOMPCLT_OPTIONS', `no ${side} broker URI`);
+  let uri: BrokerUri;
+  try {
+    uri = parseBrokerUri(uriText);
+  } catch (err) {
+    throw new CliError('ERR_STOMPCLT_OPTIONS', `${p}-uri: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
+  }
+  const r = options[`${p}-reconnect`];
+  if (r?.['max-attempts'] !== undefined) uri = { ...uri, maxReconnectAttempts: r['max-attempts'] };
+  if (r?.['initial-delay'] !== undefined) uri = { ...uri, initialReconnectDelay: r['initial-delay'] * 1000 };
+  if (r?.['max-delay'] !== undefined) uri = { ...uri, maxReconnectDelay: r['max-delay'] * 1000 };
+  const tls: Record<string, string | boolean> = {};
+  for (const [k, v] of Object.entries(options[`${p}-sockopts`] ?? {})) {
+    const key = SOCKOPT_TLS[k];
+    if (key !== undefined) tls[key] = v;
+    else if (k === 'SSL_verify_mode') tls.rejectUnauthorized = v !== '0' && !/^SSL_VERIFY_NONE$/i.test(v);
+    else logger?.warn({ option: `${p}-sockopts`, key: k }, 'socket option ignored');
+  }
+  const side0 = side;
+  return {
+    uri,
+    auth: options[`${p}-auth`],
+    connectHeaders: options[`${p}-connect`] === undefined ? undefined : { ...options[`${p}-connect`] },
+    tls: Object.keys(tls).length > 0 ? (tls as StompTlsOptions) : undefined,
+    type: options[`${p}-type`],
+    heartBeat: options['heart-beat'] ? [options['timeout-client'] * 1000, options['timeout-server'] * 1000] : undefined,
+    connectTimeout: ms(options['timeout-connect']),
+    receiptTimeout: ms(options['timeout-broker']),
+    disconnectTimeout: ms(options['timeout-disconnect']),
+    reconnect: {
+      initialDelay: ms(r?.['initial-delay']),
+      maxDelay: ms(r?.['max-delay']),
+      multiplier: r?.multiplier,
+      maxAttempts: r?.['max-attempts'],
+    },
+    onEvent: (e) => {
+      if (logger === undefined) return;
+      switch (e.type) {
+        case 'connected':
+          logger.info({ side: side0, server: e.server, type: e.brokerType, version: e.version }, 'connected to the broker');
+          break;
+        case 'connect-failed':
+          logger.warn({ side: side0, server: e.server, err: e.error.message }, 'cannot connect to the broker');
+          break;
+        case 'lost':
+          logger.warn({ side: side0, err: e.error.message }, 'broker connection lost: reconnecting');
+          break;
+        case 'reconnected':
+          logger.info({ side: side0, server: e.server }, 'broker connection back');
+          break;
+      }
+    },
+  };
+}
+
+function makeConnection(options: AgentOptions, side: 'incoming' | 'outgoing', logger?: Logger): StompConnection {
+  try {
+    return new StompConnection(makeConnectionOptions(options, side, logger));
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    // Unreadable certificate files, bad credentials.
+    throw new CliError('ERR_STOMPCLT_OPTIONS', `${side}-broker: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
 }

@@ -57,7 +57,7 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
   const dlq = makeDeadLetter(options);
   const deadLetter = dlq === undefined ? undefined : counters.outgoing(dlq, 'deadLettered');
   const { incoming, spool } = makeIncoming(options, { logger, deadLetter });
-  const outgoing = counters.outgoing(makeOutgoing(options), 'out');
+  const outgoing = counters.outgoing(makeOutgoing(options, logger), 'out');
   const callback = makeCallback(options);
 
   const stop = new AbortController();

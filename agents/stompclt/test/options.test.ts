@@ -64,9 +64,16 @@ describe('stompclt - options and configuration', () => {
     expectUsageError(stompclt(['--status'], tmp), /--status: needs pidfile/);
   });
 
-  test('stompclt - a STOMP broker URI is refused clearly (pending @msgbricks/stomp)', () => {
-    const r = stompclt(['--incoming-queue', `path=${join(tmp, 'a')}`, '--outgoing-broker-uri', 'tcp://localhost:61613'], tmp);
-    expectUsageError(r, /^stompclt: STOMP brokers are not available yet in this build\n$/);
+  test('stompclt - a broker that cannot be reached fails clearly (exit 1, no stack trace)', () => {
+    const r = stompclt(['--incoming-queue', `path=${join(tmp, 'a')}`, '--outgoing-broker-uri', 'tcp://127.0.0.1:1'], tmp);
+    expect(r.status).toBe(1);
+    expect(r.err).toMatch(/transfer failed .*cannot connect to tcp:\/\/127\.0\.0\.1:1 \(1 attempt\)/);
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+
+  test('stompclt - a bad broker URI is bad input (exit 2)', () => {
+    const r = stompclt(['--incoming-queue', `path=${join(tmp, 'a')}`, '--outgoing-broker-uri', 'failover:()'], tmp);
+    expect(r.status).toBe(2);
   });
 
   test('stompclt - credentials are masked in logs (--log-format json, -dddd dumps the configuration)', () => {
@@ -75,7 +82,7 @@ describe('stompclt - options and configuration', () => {
         '--incoming-queue',
         `path=${join(tmp, 'a')}`,
         '--outgoing-broker-uri',
-        'tcp://localhost:61613',
+        'tcp://127.0.0.1:1',
         '--outgoing-broker-auth',
         'plain name=guest pass=s3cr3t',
         '--log-format',
@@ -84,7 +91,7 @@ describe('stompclt - options and configuration', () => {
       ],
       tmp,
     );
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(1);
     expect(r.err).toMatch(/"msg":"configuration"/);
     expect(r.err).toMatch(/guest/);
     expect(r.err).not.toMatch(/s3cr3t/);

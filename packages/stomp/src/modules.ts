@@ -136,6 +136,12 @@ export interface StompIncomingOptions {
   subscribe: readonly Readonly<Record<string, string>>[];
   /** Most unacknowledged messages per subscription, as the broker type's header (stompclt's `--prefetch`). */
   prefetch?: number;
+  /**
+   * `client` (default): `ack: client-individual` (`client` on STOMP 1.0), ACK once safe downstream, NACK on release.
+   * `auto`: `ack: auto`, the broker considers a message consumed once sent (stompclt without `--reliable`): ack()
+   * and release() do nothing, and what is buffered when the connection drops is lost (at most once).
+   */
+  ack?: 'client' | 'auto';
 }
 
 /**
@@ -166,6 +172,7 @@ export class StompIncoming implements Incoming {
     await this.connection.open();
     for (const sub of this.options.subscribe) {
       const headers: Record<string, string> = { ...sub };
+      if (this.auto) headers.ack = 'auto';
       if (this.options.prefetch !== undefined) {
         const name = prefetchHeader(this.connection.brokerType);
         headers[name] ??= `${this.options.prefetch}`;
@@ -186,14 +193,18 @@ export class StompIncoming implements Incoming {
     const m = this.pending.get(id);
     if (m === undefined) return;
     this.pending.delete(id);
-    await this.connection.ack(m);
+    if (!this.auto) await this.connection.ack(m);
   }
 
   async release(id: string): Promise<void> {
     const m = this.pending.get(id);
     if (m === undefined) return;
     this.pending.delete(id);
-    await this.connection.nack(m);
+    if (!this.auto) await this.connection.nack(m);
+  }
+
+  private get auto(): boolean {
+    return this.options.ack === 'auto';
   }
 
   /** NACKs what was delivered but not acked, then disconnects (what is still buffered comes back from the broker). */
