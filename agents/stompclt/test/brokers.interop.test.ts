@@ -129,11 +129,11 @@ const each = () =>
   ] as const;
 
 describe.each(each())('stompclt with %s', (name, broker) => {
-  test(`stompclt - ${name}: queue -> broker -> queue of 2000 text and binary messages, --reliable --remove`, async () => {
+  test(`stompclt - ${name}: queue -> broker -> queue of 10,000 text and binary messages, --reliable --remove`, async () => {
     const b = broker();
     const d = dest(b, 'roundtrip');
     const spoolIn = dir('in');
-    const N = 2000;
+    const N = 10_000;
     const sent = await fillSamples(spoolIn, N, d);
     const t0 = Date.now();
     const r1 = await run([
