@@ -3,7 +3,7 @@
 // otherwise it fails with the exact command to run. No suite is ever skipped for want of them.
 
 const { spawnSync } = require('node:child_process');
-const fs = require('node:fs');
+const brokers = require('./brokers');
 
 /** Each requirement: a check that succeeds when it is met, and the Debian packages that meet it. */
 const requirements = [
@@ -12,41 +12,9 @@ const requirements = [
     check: () => spawnSync('/usr/bin/python3', ['-c', 'import dirq.QueueSimple, dirq.queue'], { stdio: 'ignore' }).status === 0,
     debs: ['python3-dirq'],
   },
-  {
-    what: 'RabbitMQ 3.10 for the private test brokers (scripts/brokers, docs/brokers.md)',
-    check: () => isExecutable('/usr/lib/rabbitmq/bin/rabbitmq-server') || onPath('rabbitmq-server'),
-    debs: ['rabbitmq-server'],
-  },
-  {
-    what: 'ActiveMQ 5.17 (and java, keytool) for the private test brokers',
-    check: () =>
-      isExecutable('/usr/bin/activemq') &&
-      fs.existsSync('/usr/share/activemq/bin/activemq.jar') &&
-      onPath('java') &&
-      onPath('keytool'),
-    debs: ['activemq'],
-  },
-  {
-    what: "openssl for the brokers' throwaway TLS material",
-    check: () => onPath('openssl'),
-    debs: ['openssl'],
-  },
+  // The brokers' own list, so the two can never disagree.
+  ...brokers.requirements,
 ];
-
-/** @param {string} file */
-function isExecutable(file) {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** @param {string} cmd */
-function onPath(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
 
 /** @param {string} cmd @param {string[]} args */
 function run(cmd, args) {

@@ -912,4 +912,13 @@ function startActiveMQ(opts = {}) {
   );
 }
 
-module.exports = { ensureInstalled, startRabbitMQ, startActiveMQ, stompConnect, clientTlsOptions, freePorts, CLIENT_CN };
+module.exports = {
+  requirements,
+  ensureInstalled,
+  startRabbitMQ,
+  startActiveMQ,
+  stompConnect,
+  clientTlsOptions,
+  freePorts,
+  CLIENT_CN,
+};
