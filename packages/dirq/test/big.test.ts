@@ -4,26 +4,36 @@ import { QueueSimple } from '@msgbricks/dirq';
 import { backdate, tempDir } from './helpers/tmp';
 
 // A million-element queue: count, iteration and purge must keep memory bounded and never block the
-// event loop for long. A 10 ms interval timer runs throughout; its largest gap is the measure.
+// event loop for long. The measure is the number of event-loop turns taken while they run (a chain of
+// setImmediate): work done one directory at a time gives the loop at least one turn per directory,
+// while a blocking implementation gives it none. Wall-clock gaps are only reported: on a shared
+// two-core CI machine the scheduler alone can stall a process for 200 ms, so they cannot be asserted.
 const ELEMENTS = 1_000_000;
 const DIRS = 100;
 
-function watchLoop(): { stop: () => { ticks: number; maxGapMs: number } } {
+function watchLoop(): { stop: () => { turns: number; maxGapMs: number } } {
   let last = performance.now();
   let maxGap = 0;
-  let ticks = 0;
-  const t = setInterval(() => {
+  let turns = 0;
+  let running = true;
+  const turn = (): void => {
     const now = performance.now();
     maxGap = Math.max(maxGap, now - last);
     last = now;
-    ticks++;
-  }, 10);
+    turns++;
+    if (running) setImmediate(turn);
+  };
+  setImmediate(turn);
   return {
     stop: () => {
-      clearInterval(t);
-      return { ticks, maxGapMs: Math.max(maxGap, performance.now() - last) };
+      running = false;
+      return { turns, maxGapMs: Math.max(maxGap, performance.now() - last) };
     },
   };
+}
+
+function report(what: string, maxGapMs: number, turns: number): void {
+  process.stderr.write(`dirq big - ${what}: ${turns} event-loop turns, largest gap ${maxGapMs.toFixed(0)} ms\n`);
 }
 
 describe('dirq big queue', () => {
@@ -68,8 +78,9 @@ describe('dirq big queue', () => {
     const q = new QueueSimple(path);
     const loop = watchLoop();
     expect(await q.count()).toBe(ELEMENTS);
-    const { maxGapMs } = loop.stop();
-    expect(maxGapMs).toBeLessThan(200);
+    const { turns, maxGapMs } = loop.stop();
+    report('count', maxGapMs, turns);
+    expect(turns).toBeGreaterThanOrEqual(DIRS);
   }, 300_000);
 
   test('dirq big - iterating a million elements: sorted, bounded memory, responsive', async () => {
@@ -86,25 +97,24 @@ describe('dirq big queue', () => {
       prev = name;
       if (++n % 50_000 === 0) peak = Math.max(peak, process.memoryUsage().heapUsed - base);
     }
-    const { maxGapMs } = loop.stop();
+    const { turns, maxGapMs } = loop.stop();
+    report('iteration', maxGapMs, turns);
     expect(n).toBe(ELEMENTS);
     expect(sorted).toBe(true);
     // One directory's names at a time: far below what a million names (~60 MB as strings) would take.
     expect(peak).toBeLessThan(40 * 1024 * 1024);
-    expect(maxGapMs).toBeLessThan(200);
+    expect(turns).toBeGreaterThanOrEqual(DIRS);
   }, 300_000);
 
-  test('dirq big - purge of a million elements: a 10 ms timer keeps firing', async () => {
+  test('dirq big - purge of a million elements keeps the event loop turning', async () => {
     const q = new QueueSimple(path);
     const loop = watchLoop();
-    const t0 = performance.now();
     const r = await q.purge();
-    const elapsed = performance.now() - t0;
-    const { ticks, maxGapMs } = loop.stop();
+    const { turns, maxGapMs } = loop.stop();
+    report('purge', maxGapMs, turns);
     expect(r.brokenLocks).toBe(stale.length);
     expect(r.removedTemporary).toBe(stale.length);
-    expect(maxGapMs).toBeLessThan(200);
-    expect(ticks).toBeGreaterThanOrEqual(Math.floor(elapsed / 50));
+    expect(turns).toBeGreaterThanOrEqual(DIRS);
     for (const e of stale) expect(fs.existsSync(`${e}.lck`)).toBe(false);
   }, 300_000);
 });
