@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-import { run } from './cli';
+import { run, STOMPCLT } from '@msgbricks/transfer-cli';
 
-void run(process.argv.slice(2)).then((code) => {
+void run(process.argv.slice(2), STOMPCLT).then((code) => {
   process.exitCode = code;
   // Nothing of a run must keep the process alive once it is over (a callback's timer, a socket).
   setTimeout(() => process.exit(code), 1000).unref();

@@ -1,13 +1,13 @@
 import { UsageError } from '@msgbricks/errors';
 
 /**
- * Exit codes of stompclt (docs/stompclt.md): 0 success, 1 failure at run time (including
+ * Exit codes of the transfer commands (docs/stompclt.md): 0 success, 1 failure at run time (including
  * "N pending messages"), 2 bad input (options, configuration, unsupported feature, another instance
  * already holding the spool). `--status` uses the LSB codes instead: 0, 1, 3, 4.
  */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
-/** Bad input the user can fix; the top-level catch prints `stompclt: message` and exits with `exitCode` (2). */
+/** Bad input the user can fix; the top-level catch prints `PROGRAM: message` and exits with `exitCode` (2). */
 export class CliError extends UsageError {
   override readonly code: string;
 
@@ -17,16 +17,16 @@ export class CliError extends UsageError {
   }
 }
 
-/** A feature of stompclt that this build does not have yet (STOMP brokers, --daemon). */
+/** A feature of the Perl or Python tool that msgbricks does not have (--daemon). */
 export class UnsupportedError extends CliError {
   constructor(message: string) {
-    super('ERR_STOMPCLT_UNSUPPORTED', message);
+    super('ERR_TRANSFER_UNSUPPORTED', message);
   }
 }
 
 /** Another live instance holds the spool (in the same role) or the pid file. */
 export class AlreadyRunningError extends CliError {
   constructor(message: string) {
-    super('ERR_STOMPCLT_RUNNING', message);
+    super('ERR_TRANSFER_RUNNING', message);
   }
 }

@@ -11,6 +11,7 @@ import yargs from 'yargs/yargs';
 import { EXIT } from './errors';
 import { makeLogger, message, out } from './logger';
 import { quit, statusWithRetry } from './pidfile';
+import { type Program, program, STOMPCLT, setProgram } from './program';
 import { transfer } from './transfer';
 
 /** Aliases beyond each option's `short` letter (stompclt's Getopt::Long names). */
@@ -18,7 +19,7 @@ const EXTRA_ALIASES: Record<string, string[]> = { config: ['conf', 'cfg'], help:
 
 function parser(argv: string[]) {
   let y = yargs(argv)
-    .scriptName('stompclt')
+    .scriptName(program().name)
     .parserConfiguration({ 'camel-case-expansion': false, 'strip-aliased': true, 'duplicate-arguments-array': true })
     .help(false)
     .version(false);
@@ -36,6 +37,11 @@ function parser(argv: string[]) {
       throw err ?? new UsageError(msg);
     })
     .exitProcess(false);
+}
+
+/** STOMPCLT_DEBUG=1 (AMQPCLT_DEBUG=1...) prints the stack of an unexpected error, for bug reports. */
+function debugStacks(): boolean {
+  return process.env[`${program().name.toUpperCase()}_DEBUG`] === '1';
 }
 
 function version(): string {
@@ -56,24 +62,26 @@ function optionLines(): string[] {
   });
 }
 
-const USAGE = [
-  'usage: stompclt [OPTIONS]',
-  '',
-  'Transfers messages from an incoming module to an outgoing module through an optional callback:',
-  "  stompclt --incoming-queue 'path=/var/spool/in' --outgoing-queue 'path=/var/spool/out type=DQN' --remove",
-  "  stompclt --incoming-queue 'path=/var/spool/out' --outgoing-broker-uri 'tcp://mq:61613' --reliable --remove",
-  "  stompclt --incoming-broker-uri 'tcp://mq:61613' --subscribe 'destination=/queue/in' --outgoing-queue 'path=/var/spool/in' --reliable",
-];
+function usage(): string[] {
+  return [
+    `usage: ${program().name} [OPTIONS]`,
+    '',
+    'Transfers messages from an incoming module to an outgoing module through an optional callback:',
+    ...program().examples,
+  ];
+}
 
 function help(manual: boolean): string {
-  const lines = [...USAGE, '', 'options:', ...optionLines()];
+  const lines = [...usage(), '', 'options:', ...optionLines()];
   if (manual) {
     lines.push(
       '',
       'Every option is also a configuration key (--config FILE: Config::General, JSON or YAML);',
       'the command line overrides the file. Exit codes: 0 success, 1 failure (including pending messages),',
       '2 bad input or another instance running; --status: 0 running, 1 dead, 3 not running, 4 unknown.',
-      'The full manual is docs/stompclt.md in the msgbricks sources.',
+      'Broker URIs: stomp://, stomp+ssl://, failover:(...) for STOMP; amqp://, amqps:// for AMQP 1.0;',
+      `tcp:// and ssl:// mean ${program().defaultProtocol === 'stomp' ? 'STOMP' : 'AMQP 1.0'} for ${program().name}.`,
+      `The full manual is ${program().manual} in the msgbricks sources.`,
     );
   }
   return lines.join('\n');
@@ -104,7 +112,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (args.version === true) {
-    out(`stompclt (msgbricks) ${version()}`);
+    out(`${program().name} (msgbricks) ${version()}`);
     return EXIT.ok;
   }
   if (args.list === true) {
@@ -117,13 +125,13 @@ async function main(argv: string[]): Promise<number> {
   const pidfile = options.pidfile;
   if (options.status && pidfile !== undefined) {
     const r = await statusWithRetry(pidfile, options['timeout-status']);
-    out(`stompclt: ${r.text}`);
+    out(`${program().name}: ${r.text}`);
     return r.code;
   }
   if (options.quit && pidfile !== undefined) {
     const wait = (options['timeout-linger'] ?? 1) + options['timeout-flush'] + 10;
     const r = await quit(pidfile, wait);
-    out(`stompclt: ${r.text}`);
+    out(`${program().name}: ${r.text}`);
     return r.code;
   }
   try {
@@ -131,13 +139,14 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) throw err;
     logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'transfer failed');
-    if (process.env.STOMPCLT_DEBUG === '1' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    if (debugStacks() && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return EXIT.failure;
   }
 }
 
-/** Runs the command; resolves to its exit code. Bad input: one `stompclt: ...` line per problem, exit 2. */
-export async function run(argv: string[]): Promise<number> {
+/** Runs the command; resolves to its exit code. Bad input: one `PROGRAM: ...` line per problem, exit 2. */
+export async function run(argv: string[], which: Program = STOMPCLT): Promise<number> {
+  setProgram(which);
   try {
     return await main(argv);
   } catch (err) {
@@ -150,7 +159,7 @@ export async function run(argv: string[]): Promise<number> {
       return err.exitCode;
     }
     message(err instanceof Error ? err.message : String(err));
-    if (process.env.STOMPCLT_DEBUG === '1' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    if (debugStacks() && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return EXIT.failure;
   }
 }

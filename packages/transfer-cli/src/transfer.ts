@@ -1,5 +1,5 @@
 /**
- * One stompclt run: modules, instance lock, pid file, signals, the pipeline, statistics.
+ * One run of a transfer command: modules, instance lock, pid file, signals, the pipeline, statistics.
  */
 import type * as http from 'node:http';
 import {
@@ -17,6 +17,7 @@ import { type Logger, out } from './logger';
 import { Counters, serveMetrics } from './metrics';
 import { checkDistinctQueues, journalPath, makeDeadLetter, makeIncoming, makeOutgoing } from './modules';
 import { PidFile } from './pidfile';
+import { program } from './program';
 import { formatStatistics } from './stats';
 
 /** Milliseconds between two looks at the pid file (touch and action). */
@@ -50,7 +51,7 @@ function describeEvent(logger: Logger, e: PipelineEvent): void {
 /** Runs the transfer; resolves to the exit code. Errors of the user's making are thrown as CliErrors. */
 export async function transfer(options: AgentOptions, logger: Logger): Promise<number> {
   if (options.daemon) {
-    throw new UnsupportedError('--daemon is not supported: run stompclt in the foreground under systemd or simplevisor');
+    throw new UnsupportedError(`--daemon is not supported: run ${program().name} in the foreground under systemd or simplevisor`);
   }
   checkDistinctQueues(options);
   const counters = new Counters();

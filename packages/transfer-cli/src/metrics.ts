@@ -4,6 +4,7 @@
  */
 import * as http from 'node:http';
 import type { Delivery, Incoming, Outgoing } from '@msgbricks/agent';
+import { program } from './program';
 
 export class Counters {
   in = 0;
@@ -54,7 +55,11 @@ export class Counters {
   prometheus(): string {
     const lines: string[] = [];
     const metric = (name: string, type: string, help: string, value: number) => {
-      lines.push(`# HELP stompclt_${name} ${help}`, `# TYPE stompclt_${name} ${type}`, `stompclt_${name} ${value}`);
+      lines.push(
+        `# HELP ${program().name}_${name} ${help}`,
+        `# TYPE ${program().name}_${name} ${type}`,
+        `${program().name}_${name} ${value}`,
+      );
     };
     metric('messages_in_total', 'counter', 'Messages received from the incoming module.', this.in);
     metric('messages_out_total', 'counter', 'Messages made safe by the outgoing module.', this.out);

@@ -1,13 +1,14 @@
 /**
  * One instance per spool and role (docs/stompclt.md "Process control"): a proper-lockfile lock
- * `<spool>.stompclt.<role>.lock` beside the queue, refreshed while the instance runs, plus a
- * `<spool>.stompclt.<role>.owner` file with the holder's pid so that the lock of a dead instance
+ * `<spool>.<program>.<role>.lock` beside the queue, refreshed while the instance runs, plus a
+ * `<spool>.<program>.<role>.owner` file with the holder's pid so that the lock of a dead instance
  * (SIGKILL, crash) is broken at once instead of after the stale delay.
  */
 import * as fs from 'node:fs';
 import { resolve } from 'node:path';
 import * as lockfile from 'proper-lockfile';
 import { AlreadyRunningError } from './errors';
+import { program } from './program';
 
 /** Milliseconds after which a lock not refreshed is stale (another host, or an owner file lost). */
 const STALE_MS = 10_000;
@@ -40,7 +41,7 @@ export interface SpoolLock {
  * `onCompromised` is called if the lock is lost while held (its directory removed or not refreshable).
  */
 export async function lockSpool(spool: string, role: string, onCompromised: (err: Error) => void): Promise<SpoolLock> {
-  const target = `${resolve(spool)}.stompclt.${role}`;
+  const target = `${resolve(spool)}.${program().name}.${role}`;
   const lockPath = `${target}.lock`;
   const ownerPath = `${target}.owner`;
   const take = () => lockfile.lock(target, { realpath: false, lockfilePath: lockPath, stale: STALE_MS, onCompromised });
@@ -51,7 +52,7 @@ export async function lockSpool(spool: string, role: string, onCompromised: (err
     if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
     const owner = readPid(ownerPath);
     if (owner === undefined || isAlive(owner)) {
-      const who = owner === undefined ? 'another stompclt' : `another stompclt (pid ${owner})`;
+      const who = owner === undefined ? `another ${program().name}` : `another ${program().name} (pid ${owner})`;
       throw new AlreadyRunningError(`${who} is already using ${spool} as its ${role} queue (lock ${lockPath})`);
     }
     // The holder died without releasing: its lock is broken now, not STALE_MS later.
@@ -60,7 +61,9 @@ export async function lockSpool(spool: string, role: string, onCompromised: (err
       release = await take();
     } catch (again) {
       if ((again as NodeJS.ErrnoException).code !== 'ELOCKED') throw again;
-      throw new AlreadyRunningError(`another stompclt is already using ${spool} as its ${role} queue (lock ${lockPath})`);
+      throw new AlreadyRunningError(
+        `another ${program().name} is already using ${spool} as its ${role} queue (lock ${lockPath})`,
+      );
     }
   }
   fs.writeFileSync(ownerPath, `${process.pid}\n`);

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { type Logger, pino } from 'pino';
+import { program } from './program';
 
 export type { Logger } from 'pino';
 
@@ -24,7 +25,7 @@ function textLine(json: string): string {
     .filter(([k]) => !FIXED.has(k))
     .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
   const time = typeof o.time === 'string' ? o.time : new Date().toISOString();
-  return `${time} stompclt[${process.pid}]: ${String(o.level)}: ${String(o.msg ?? '')}${extra.length > 0 ? ` ${extra.join(' ')}` : ''}\n`;
+  return `${time} ${program().name}[${process.pid}]: ${String(o.level)}: ${String(o.msg ?? '')}${extra.length > 0 ? ` ${extra.join(' ')}` : ''}\n`;
 }
 
 /**
@@ -43,7 +44,7 @@ export function makeLogger(format: 'json' | 'text', debug: number): Logger {
   };
   return pino(
     {
-      name: 'stompclt',
+      name: program().name,
       level,
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
@@ -54,9 +55,9 @@ export function makeLogger(format: 'json' | 'text', debug: number): Logger {
   );
 }
 
-/** One line on stderr, prefixed `stompclt: `; embedded newlines are folded so a message is always one line. */
+/** One line on stderr, prefixed with the program's name; embedded newlines are folded so a message is always one line. */
 export function message(text: string): void {
-  fs.writeSync(2, `stompclt: ${maskSecrets(text).replace(/\s*\n\s*/g, ' ')}\n`);
+  fs.writeSync(2, `${program().name}: ${maskSecrets(text).replace(/\s*\n\s*/g, ' ')}\n`);
 }
 
 /** Results (statistics, --status, --list...) on stdout. */

@@ -25,12 +25,13 @@ import {
 } from '@msgbricks/stomp';
 import { CliError } from './errors';
 import type { Logger } from './logger';
+import { program } from './program';
 /** Header naming the spool element a dead-lettered corrupt element came from. */
 export const DEAD_LETTER_SOURCE = 'x-msgbricks-dead-letter-source';
 
-/** Suffixes of the files stompclt keeps beside an incoming queue (the queue's parent must be writable). */
+/** The lock journal the command keeps beside an incoming queue (the queue's parent must be writable). */
 export function journalPath(queuePath: string): string {
-  return `${resolve(queuePath)}.stompclt.journal`;
+  return `${resolve(queuePath)}.${program().name}.journal`;
 }
 
 /**
@@ -46,7 +47,7 @@ export function openQueue(spec: QueueSpec, durable: boolean): MessageQueue {
   try {
     return newMessageQueue(s);
   } catch (err) {
-    throw new CliError('ERR_STOMPCLT_QUEUE', err instanceof Error ? err.message : String(err), { cause: err });
+    throw new CliError('ERR_TRANSFER_QUEUE', err instanceof Error ? err.message : String(err), { cause: err });
   }
 }
 
@@ -88,7 +89,7 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
     };
   }
   const spec = options['incoming-queue'];
-  if (spec === undefined) throw new CliError('ERR_STOMPCLT_OPTIONS', 'no incoming module');
+  if (spec === undefined) throw new CliError('ERR_TRANSFER_OPTIONS', 'no incoming module');
   const queue = openQueue(spec, false);
   if (!(queue instanceof DQS || queue instanceof DQN)) return { incoming: new NullIncoming(options.loop) };
   const deadLetter = ctx.deadLetter;
@@ -122,7 +123,7 @@ export function makeOutgoing(options: AgentOptions, logger?: Logger): Outgoing {
     return new StompOutgoing(makeConnection(options, 'outgoing', logger));
   }
   const spec = options['outgoing-queue'];
-  if (spec === undefined) throw new CliError('ERR_STOMPCLT_OPTIONS', 'no outgoing module');
+  if (spec === undefined) throw new CliError('ERR_TRANSFER_OPTIONS', 'no outgoing module');
   return new QueueOutgoing(openQueue(spec, true));
 }
 
@@ -139,7 +140,7 @@ export function checkDistinctQueues(options: AgentOptions): void {
   for (const key of ['outgoing-queue', 'dead-letter-queue'] as const) {
     const p = options[key]?.path;
     if (p !== undefined && resolve(p) === resolve(inPath))
-      throw new CliError('ERR_STOMPCLT_OPTIONS', `${key} is the incoming queue (${inPath}): it would feed itself`);
+      throw new CliError('ERR_TRANSFER_OPTIONS', `${key} is the incoming queue (${inPath}): it would feed itself`);
   }
 }
 
@@ -167,12 +168,12 @@ export function makeConnectionOptions(
 ): StompConnectionOptions {
   const p = `${side}-broker` as const;
   const uriText = options[`${p}-uri`];
-  if (uriText === undefined) throw new CliError('ERR_STOMPCLT_OPTIONS', `no ${side} broker URI`);
+  if (uriText === undefined) throw new CliError('ERR_TRANSFER_OPTIONS', `no ${side} broker URI`);
   let uri: BrokerUri;
   try {
     uri = parseBrokerUri(uriText);
   } catch (err) {
-    throw new CliError('ERR_STOMPCLT_OPTIONS', `${p}-uri: ${err instanceof Error ? err.message : String(err)}`, {
+    throw new CliError('ERR_TRANSFER_OPTIONS', `${p}-uri: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,
     });
   }
@@ -230,7 +231,7 @@ function makeConnection(options: AgentOptions, side: 'incoming' | 'outgoing', lo
   } catch (err) {
     if (err instanceof CliError) throw err;
     // Unreadable certificate files, bad credentials.
-    throw new CliError('ERR_STOMPCLT_OPTIONS', `${side}-broker: ${err instanceof Error ? err.message : String(err)}`, {
+    throw new CliError('ERR_TRANSFER_OPTIONS', `${side}-broker: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,
     });
   }

@@ -1,0 +1,3 @@
+export { run } from './cli';
+export type { Program } from './program';
+export { AMQPCLT, STOMPCLT } from './program';
