@@ -17,7 +17,7 @@ import { ConfigError, type ConfigProblem, formatLocation } from './errors';
 /** How an option's value is read and normalised. */
 export type OptionType =
   | 'string' // any non-empty string
-  | 'uri' // a broker URI (tcp://, ssl://, stomp://, stomp+ssl://, failover:, file:, udp://)
+  | 'uri' // a broker URI (tcp://, ssl://, stomp://, stomp+ssl://, amqp://, amqps://, failover:, file:, udp://)
   | 'int' // integer >= 0
   | 'port' // integer 0..65535
   | 'seconds' // number >= 0, may be fractional
@@ -43,6 +43,8 @@ export interface OptionSpec {
   readonly commandLineOnly?: boolean;
   /** Not in stompclt: added by msgbricks. */
   readonly msgbricks?: boolean;
+  /** Only this command has the option (amqpclt's own names); the others reject it as unknown. */
+  readonly only?: 'amqpclt';
   readonly description: string;
 }
 
@@ -73,12 +75,18 @@ const CREDENTIAL_FIELDS: Record<string, { required: readonly string[]; optional:
 function brokerOptions(side: 'incoming' | 'outgoing'): Record<string, OptionSpec> {
   const p = `${side}-broker`;
   return {
-    [`${p}-uri`]: { type: 'uri', description: `${side} STOMP broker URI` },
+    [`${p}-uri`]: { type: 'uri', description: `${side} broker URI (STOMP or AMQP 1.0)` },
     [`${p}-auth`]: { type: 'auth-list', description: `${side} broker credential(s), e.g. "plain name=X pass=Y"` },
     [`${p}-connect`]: { type: 'kv', description: `extra CONNECT frame headers for the ${side} broker` },
     [`${p}-sockopts`]: { type: 'kv', description: `socket options for the ${side} broker` },
     [`${p}-stomp-debug`]: { type: 'words', values: STOMP_DEBUG_WORDS, description: `STOMP debug words for the ${side} broker` },
     [`${p}-type`]: { type: 'enum', values: BROKER_TYPES, description: `${side} broker type (auto-detected when not given)` },
+    [`${p}-module`]: {
+      type: 'enum',
+      values: ['pika', 'kombu', 'rhea'],
+      only: 'amqpclt',
+      description: `${side} AMQP driver of python-amqpclt (accepted; msgbricks always uses rhea)`,
+    },
     [`${p}-reconnect`]: {
       type: 'reconnect',
       msgbricks: true,
@@ -140,6 +148,21 @@ export const OPTION_SCHEMA: Readonly<Record<string, OptionSpec>> = {
     description: 'queue receiving the messages that the callback or the outgoing module rejects',
   },
   'log-format': { type: 'enum', values: ['json', 'text'], default: 'text', msgbricks: true, description: 'log line format' },
+  log: {
+    type: 'enum',
+    values: ['stdout', 'stderr', 'file', 'null', 'syslog'],
+    only: 'amqpclt',
+    description: 'where log lines go (default stderr; file needs logfile)',
+  },
+  logfile: { type: 'string', only: 'amqpclt', description: 'the log file of --log file (appended to)' },
+  loglevel: {
+    type: 'enum',
+    values: ['debug', 'info', 'warning', 'error', 'critical'],
+    only: 'amqpclt',
+    description: 'lowest level logged (default info; --debug overrides)',
+  },
+  pod: { type: 'bool', default: false, only: 'amqpclt', commandLineOnly: true, description: 'the manual (as --manual)' },
+  rst: { type: 'bool', default: false, only: 'amqpclt', commandLineOnly: true, description: 'the manual (as --manual)' },
 };
 
 const ALIASES: Readonly<Record<string, string>> = {
@@ -238,6 +261,13 @@ export interface AgentOptions {
   readonly 'metrics-port'?: number;
   readonly 'dead-letter-queue'?: QueueSpec;
   readonly 'log-format': 'json' | 'text';
+  readonly 'incoming-broker-module'?: 'pika' | 'kombu' | 'rhea';
+  readonly 'outgoing-broker-module'?: 'pika' | 'kombu' | 'rhea';
+  readonly log?: 'stdout' | 'stderr' | 'file' | 'null' | 'syslog';
+  readonly logfile?: string;
+  readonly loglevel?: 'debug' | 'info' | 'warning' | 'error' | 'critical';
+  readonly pod?: boolean;
+  readonly rst?: boolean;
 }
 
 export interface LoadOptionsInput {
@@ -247,6 +277,8 @@ export interface LoadOptionsInput {
   configFile?: string;
   /** Reads a file; defaults to fs.readFileSync(file, 'utf8'). */
   readFile?: (file: string) => string;
+  /** The command reading the options (default stompclt): options `only` for another command are unknown. */
+  program?: string;
 }
 
 export interface LoadedOptions {
@@ -440,10 +472,11 @@ function flatten(tree: Tree & { kind: 'block' }, prefix: string, out: Entry[], p
 function fileEntries(file: string, readFile: (file: string) => string, problems: ConfigProblem[]): Entry[] {
   let tree = readTree(file, readFile);
   if (tree.kind !== 'block') return [];
-  // A top-level <stompclt> block is unwrapped; other top-level keys stay (stompclt would drop them).
-  const wrapped = tree.entries.filter(([k, n]) => k === 'stompclt' && n.kind === 'block');
+  // A top-level <stompclt> (or <amqpclt>) block is unwrapped; other top-level keys stay (stompclt would drop them).
+  const isWrapper = (k: string, n: Tree) => (k === 'stompclt' || k === 'amqpclt') && n.kind === 'block';
+  const wrapped = tree.entries.filter(([k, n]) => isWrapper(k, n));
   if (wrapped.length > 0) {
-    const rest = tree.entries.filter(([k, n]) => !(k === 'stompclt' && n.kind === 'block'));
+    const rest = tree.entries.filter(([k, n]) => !isWrapper(k, n));
     const inner = wrapped.flatMap(([, n]) => (n.kind === 'block' ? n.entries : []));
     tree = { kind: 'block', entries: [...rest, ...inner], where: tree.where };
   }
@@ -608,7 +641,7 @@ function asReconnect(v: unknown): Result<ReconnectOptions> {
   return problems.length > 0 ? { problem: problems.join('; ') } : { value: out };
 }
 
-const URI_RE = /^(?:(?:tcp|ssl|stomp|stomp\+ssl|stomp\+tcp|udp):\/\/\S+|failover:\S+|file:\S+)$/;
+const URI_RE = /^(?:(?:tcp|ssl|stomp|stomp\+ssl|stomp\+tcp|udp|amqp|amqps):\/\/\S+|failover:\S+|file:\S+)$/;
 
 function normalise(spec: OptionSpec, v: unknown, cli: boolean): Result<unknown> {
   switch (spec.type) {
@@ -619,7 +652,9 @@ function normalise(spec: OptionSpec, v: unknown, cli: boolean): Result<unknown> 
       if ('problem' in s) return s;
       return URI_RE.test(s.value)
         ? s
-        : { problem: `expected a broker URI (tcp://, ssl://, stomp://, stomp+ssl://, udp://, failover:, file:), got ${show(v)}` };
+        : {
+            problem: `expected a broker URI (tcp://, ssl://, stomp://, stomp+ssl://, amqp://, amqps://, udp://, failover:, file:), got ${show(v)}`,
+          };
     }
     case 'int':
       return asNumber(v, true);
@@ -667,6 +702,13 @@ export function loadOptions(input: LoadOptionsInput = {}): LoadedOptions {
   const readFile = input.readFile ?? ((file: string) => fs.readFileSync(file, 'utf8'));
   const problems: ConfigProblem[] = [];
   const cliEntries = argvEntries(argv, problems);
+  const program = input.program ?? 'stompclt';
+  const foreign = (e: Entry): boolean => {
+    const only = OPTION_SCHEMA[e.key]?.only;
+    if (only === undefined || only === program) return false;
+    problems.push({ where: e.where, key: e.key, message: `an option of ${only}, not of ${program}` });
+    return true;
+  };
   const cliConfig = cliEntries.find((e) => e.key === 'config')?.value;
   const configFile = input.configFile ?? (typeof cliConfig === 'string' ? cliConfig : undefined);
   const file = configFile === undefined ? [] : fileEntries(configFile, readFile, problems);
@@ -684,10 +726,12 @@ export function loadOptions(input: LoadOptionsInput = {}): LoadedOptions {
       problems.push({ where: e.where, key: e.key, message: 'only valid on the command line' });
       continue;
     }
+    if (foreign(e)) continue;
     byKey.set(e.key, [...(byKey.get(e.key) ?? []), e]);
   }
   const cliKeys = new Set<string>();
   for (const e of cliEntries) {
+    if (foreign(e)) continue;
     if (!cliKeys.has(e.key)) byKey.set(e.key, []);
     cliKeys.add(e.key);
     (byKey.get(e.key) as Entry[]).push(e);
@@ -716,6 +760,7 @@ export function loadOptions(input: LoadOptionsInput = {}): LoadedOptions {
   }
   for (const [key, spec] of Object.entries(OPTION_SCHEMA)) {
     if (values[key] !== undefined || byKey.has(key)) continue;
+    if (spec.only !== undefined && spec.only !== program) continue;
     if (spec.default !== undefined) values[key] = spec.default;
     else if (spec.type === 'auth-list' || (spec.type === 'kv-list' && key === 'subscribe')) values[key] = [];
   }
@@ -755,6 +800,8 @@ export function loadOptions(input: LoadOptionsInput = {}): LoadedOptions {
   if (on('daemon') && on('statistics')) cross('statistics', `cannot be combined with daemon (${where('daemon')})`);
   for (const key of ['quit', 'status']) if (on(key) && !given('pidfile')) cross(key, 'needs pidfile');
   if (on('quit') && on('status')) cross('status', 'cannot be combined with quit');
+  if (values.log === 'file' && !given('logfile')) cross('log', 'file needs logfile');
+  if (given('logfile') && values.log !== 'file') cross('logfile', 'needs log file');
   if (on('heart-beat') && !incomingBroker && !byKey.has('outgoing-broker-uri'))
     cross('heart-beat', 'needs an incoming or outgoing broker');
   const inUri = values['incoming-broker-uri'];

@@ -481,7 +481,7 @@ log-format json
         },
       }),
     ).toEqual([
-      'command line: --incoming-broker-uri: expected a broker URI (tcp://, ssl://, stomp://, stomp+ssl://, udp://, failover:, file:), got "http://x"',
+      'command line: --incoming-broker-uri: expected a broker URI (tcp://, ssl://, stomp://, stomp+ssl://, amqp://, amqps://, udp://, failover:, file:), got "http://x"',
       'command line: --subscribe: expected key=value, got "destination"',
       'command line: --incoming-broker-auth: unknown credential scheme "kerberos" (none, plain or x509)',
       'command line: --incoming-broker-auth: unexpected field(s) in x509 credential: user',
@@ -518,5 +518,48 @@ log-format json
       'metrics-port',
       'outgoing-broker-reconnect',
     ]);
+  });
+});
+
+describe('config - amqpclt', () => {
+  const modules = { 'incoming-queue': 'path=/var/spool/out', 'outgoing-broker-uri': 'amqps://mq.example.org:5671/prod' };
+
+  test('config - AMQP URIs are broker URIs for both commands', () => {
+    for (const program of ['stompclt', 'amqpclt']) {
+      const { options } = loadOptions({ argv: modules, program });
+      expect(options['outgoing-broker-uri']).toBe('amqps://mq.example.org:5671/prod');
+    }
+  });
+
+  test('config - python-amqpclt options: accepted by amqpclt, unknown to stompclt', () => {
+    const argv = {
+      ...modules,
+      log: 'file',
+      logfile: '/var/log/amqpclt.log',
+      loglevel: 'WARNING',
+      'outgoing-broker-module': 'pika',
+    };
+    const { options } = loadOptions({ argv, program: 'amqpclt' });
+    expect(options.log).toBe('file');
+    expect(options.logfile).toBe('/var/log/amqpclt.log');
+    expect(options.loglevel).toBe('warning');
+    expect(options['outgoing-broker-module']).toBe('pika');
+    expect(problems({ argv, program: 'stompclt' })).toEqual([
+      'command line: --log: an option of amqpclt, not of stompclt',
+      'command line: --logfile: an option of amqpclt, not of stompclt',
+      'command line: --loglevel: an option of amqpclt, not of stompclt',
+      'command line: --outgoing-broker-module: an option of amqpclt, not of stompclt',
+    ]);
+    // stompclt's defaults do not grow amqpclt keys.
+    expect(loadOptions({ argv: modules }).options.pod).toBeUndefined();
+  });
+
+  test('config - an <amqpclt> block is unwrapped and its keys checked with their lines', () => {
+    const conf = file(
+      'a.conf',
+      '<amqpclt>\n  outgoing-broker-uri amqp://mq:5672\n  incoming-queue path=/q\n  log file\n</amqpclt>\n',
+    );
+    expect(problems({ configFile: conf, program: 'amqpclt' })).toEqual(['DIR/a.conf:4: log: file needs logfile']);
+    expect(loadOptions({ configFile: conf, argv: { logfile: '/tmp/l' }, program: 'amqpclt' }).options.log).toBe('file');
   });
 });

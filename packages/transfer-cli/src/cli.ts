@@ -5,7 +5,15 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { type AgentOptions, ConfigError, type ConfigProblem, formatProblem, loadOptions, OPTION_SCHEMA } from '@msgbricks/agent';
+import {
+  type AgentOptions,
+  ConfigError,
+  type ConfigProblem,
+  formatProblem,
+  loadOptions,
+  OPTION_SCHEMA,
+  type OptionSpec,
+} from '@msgbricks/agent';
 import { UsageError } from '@msgbricks/errors';
 import yargs from 'yargs/yargs';
 import { EXIT } from './errors';
@@ -23,7 +31,7 @@ function parser(argv: string[]) {
     .parserConfiguration({ 'camel-case-expansion': false, 'strip-aliased': true, 'duplicate-arguments-array': true })
     .help(false)
     .version(false);
-  for (const [name, spec] of Object.entries(OPTION_SCHEMA)) {
+  for (const [name, spec] of schema()) {
     const alias = [...(spec.short === undefined ? [] : [spec.short]), ...(EXTRA_ALIASES[name] ?? [])];
     const common = { describe: spec.description, ...(alias.length > 0 ? { alias } : {}) };
     if (spec.type === 'bool') y = y.option(name, { ...common, type: 'boolean' });
@@ -53,8 +61,13 @@ function version(): string {
   }
 }
 
+/** The options of the program running: the shared ones and its own. */
+function schema(): [string, OptionSpec][] {
+  return Object.entries(OPTION_SCHEMA).filter(([, spec]) => spec.only === undefined || spec.only === program().name);
+}
+
 function optionLines(): string[] {
-  return Object.entries(OPTION_SCHEMA).map(([name, spec]) => {
+  return schema().map(([name, spec]) => {
     const short = spec.short === undefined ? '' : `-${spec.short}, `;
     const neg = spec.type === 'bool' ? ` (--no-${name})` : '';
     const extra = spec.msgbricks ? ' [msgbricks]' : '';
@@ -95,11 +108,14 @@ function controlOnly(p: ConfigProblem): boolean {
 function load(args: Record<string, unknown>): AgentOptions {
   const control = args.status === true || args.quit === true;
   try {
-    return loadOptions({ argv: args }).options;
+    return loadOptions({ argv: args, program: program().name }).options;
   } catch (err) {
     if (!control || !(err instanceof ConfigError) || !err.problems.every(controlOnly)) throw err;
     // --status and --quit talk to another instance: no modules needed.
-    return loadOptions({ argv: { 'incoming-queue': 'type=NULL', 'outgoing-queue': 'type=NULL', ...args } }).options;
+    return loadOptions({
+      argv: { 'incoming-queue': 'type=NULL', 'outgoing-queue': 'type=NULL', ...args },
+      program: program().name,
+    }).options;
   }
 }
 
@@ -107,8 +123,9 @@ async function main(argv: string[]): Promise<number> {
   const args = (await parser(argv).parseAsync()) as Record<string, unknown>;
   delete args._;
   delete args.$0;
-  if (args.help === true || args.manual === true) {
-    out(help(args.manual === true));
+  const manual = args.manual === true || args.pod === true || args.rst === true;
+  if (args.help === true || manual) {
+    out(help(manual));
     return EXIT.ok;
   }
   if (args.version === true) {
@@ -116,11 +133,15 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (args.list === true) {
-    out(Object.keys(OPTION_SCHEMA).join('\n'));
+    out(
+      schema()
+        .map(([name]) => name)
+        .join('\n'),
+    );
     return EXIT.ok;
   }
   const options = load(args);
-  const logger = makeLogger(options['log-format'], options.debug);
+  const logger = makeLogger(options);
   if (options.debug > 3) logger.debug({ options }, 'configuration');
   const pidfile = options.pidfile;
   if (options.status && pidfile !== undefined) {

@@ -1,5 +1,7 @@
 import * as fs from 'node:fs';
+import type { AgentOptions } from '@msgbricks/agent';
 import { type Logger, pino } from 'pino';
+import { CliError, UnsupportedError } from './errors';
 import { program } from './program';
 
 export type { Logger } from 'pino';
@@ -28,18 +30,53 @@ function textLine(json: string): string {
   return `${time} ${program().name}[${process.pid}]: ${String(o.level)}: ${String(o.msg ?? '')}${extra.length > 0 ? ` ${extra.join(' ')}` : ''}\n`;
 }
 
+/** python-amqpclt's --loglevel names as pino levels. */
+const LOGLEVEL = { debug: 'debug', info: 'info', warning: 'warn', error: 'error', critical: 'fatal' } as const;
+
+export type LoggerOptions = Pick<AgentOptions, 'log-format' | 'debug' | 'log' | 'logfile' | 'loglevel'>;
+
+/** Where the lines go: a file descriptor (stderr by default), or nowhere. */
+function destination(options: LoggerOptions): number | undefined {
+  switch (options.log) {
+    case undefined:
+    case 'stderr':
+      return 2;
+    case 'stdout':
+      return 1;
+    case 'null':
+      return undefined;
+    case 'syslog':
+      throw new UnsupportedError('--log syslog is not supported: log to stderr and let systemd-journald collect it');
+    case 'file': {
+      const file = options.logfile as string;
+      try {
+        return fs.openSync(file, 'a', 0o640);
+      } catch (err) {
+        throw new CliError('ERR_TRANSFER_LOGFILE', `cannot open the log file ${file}: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    }
+  }
+}
+
 /**
- * The one logger of the command: pino, on stderr, written synchronously (so nothing is lost at exit).
- * `--debug` raises the level: 0 info, 1 debug, 2 and more trace. `json` gives pino's lines as they are,
- * `text` one readable line per record. Both pass through maskSecrets, and pino's redact removes
- * credential fields by name.
+ * The one logger of the command: pino, written synchronously (so nothing is lost at exit), on stderr unless
+ * amqpclt's --log says otherwise. `--debug` raises the level: 0 info (or --loglevel), 1 debug, 2 and more trace.
+ * `json` gives pino's lines as they are, `text` one readable line per record. Both pass through maskSecrets, and
+ * pino's redact removes credential fields by name.
  */
-export function makeLogger(format: 'json' | 'text', debug: number): Logger {
-  const level = debug >= 2 ? 'trace' : debug === 1 ? 'debug' : 'info';
+export function makeLogger(options: LoggerOptions): Logger {
+  const { debug } = options;
+  const format = options['log-format'];
+  const level =
+    debug >= 2 ? 'trace' : debug === 1 ? 'debug' : options.loglevel === undefined ? 'info' : LOGLEVEL[options.loglevel];
+  const fd = destination(options);
   const stream = {
     write(line: string): void {
+      if (fd === undefined) return;
       const masked = maskSecrets(line);
-      fs.writeSync(2, format === 'json' ? masked : textLine(masked));
+      fs.writeSync(fd, format === 'json' ? masked : textLine(masked));
     },
   };
   return pino(
