@@ -11,6 +11,9 @@
 //   each message to a DQS before acking it, against runPipeline(StompIncoming, QueueOutgoing(DQS, {fsync}),
 //   {window: W, count: N}) with fsync off and on. Each consumer run drains its own queue, filled (untimed) with
 //   exactly N messages by the raw publisher just before.
+// stompclt-out / stompclt-in: the same two transfers by the real command (agents/stompclt/dist/main.js, --reliable,
+//   --window W; --remove out, an fsync=1 queue in), timed from spawn to exit (start-up included). If the command is
+//   not built or fails, its rows say "failed" and the other cases go on.
 //
 // Every figure is the median of R runs; raw and msgbricks runs alternate so that drift hits both. A run is timed
 // from before CONNECT to the end of DISCONNECT (msgbricks: the whole runPipeline call). Messages are
@@ -22,7 +25,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const Client = require('stompit/lib/Client');
 const { startRabbitMQ } = require('../scripts/brokers');
 const { QueueIncoming, QueueOutgoing, runPipeline } = require('../packages/agent/dist');
@@ -246,6 +249,77 @@ async function mbIn(ctx, fsync) {
   return { n, seconds };
 }
 
+// The real command, as users run it: node agents/stompclt/dist/main.js (built by tsc -b). A run is timed from the
+// spawn to the exit, so it includes the command's start-up (about 0.2-0.3 s of Node, modules and configuration).
+const STOMPCLT = path.join(__dirname, '..', 'agents', 'stompclt', 'dist', 'main.js');
+
+function runStompclt(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [STOMPCLT, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`stompclt exited ${code}: ${err.trim().slice(-500)}`)),
+    );
+  });
+}
+
+const stompcltAuth = ['plain name=guest pass=guest'];
+
+async function stompcltOut(ctx) {
+  const dir = ctx.newDir('spool');
+  const spool = new DQS(dir);
+  const serialized = new Message({ header: { destination: '/queue/bench' }, body: ctx.body }).serialize();
+  for (let i = 0; i < ctx.count; i += 1000) await spool.addMany(new Array(Math.min(1000, ctx.count - i)).fill(serialized));
+  ctx.sync();
+  const t0 = performance.now();
+  await runStompclt([
+    '--incoming-queue',
+    `path=${dir}`,
+    '--outgoing-broker-uri',
+    `tcp://${HOST}:${ctx.port}`,
+    '--outgoing-broker-auth',
+    ...stompcltAuth,
+    '--reliable',
+    '--remove',
+    '--window',
+    String(ctx.window),
+  ]);
+  const seconds = elapsed(t0);
+  const left = countFiles(dir);
+  if (left !== 0) throw new Error(`stompclt-out: ${left} left in the spool`);
+  return { n: ctx.count, seconds };
+}
+
+async function stompcltIn(ctx) {
+  const destination = await fillQueue(ctx);
+  const dir = ctx.newDir('in');
+  ctx.sync();
+  const t0 = performance.now();
+  await runStompclt([
+    '--incoming-broker-uri',
+    `tcp://${HOST}:${ctx.port}`,
+    '--incoming-broker-auth',
+    ...stompcltAuth,
+    '--subscribe',
+    `destination=${destination}`,
+    '--outgoing-queue',
+    `path=${dir} fsync=1`,
+    '--reliable',
+    '--window',
+    String(ctx.window),
+    '--count',
+    String(ctx.count),
+  ]);
+  const seconds = elapsed(t0);
+  const n = countFiles(dir);
+  if (n !== ctx.count) throw new Error(`stompclt-in: ${n} elements of ${ctx.count}`);
+  return { n, seconds };
+}
+
 // Rows of the table: [case, direction, description, raw case to compare with, target].
 const CASES = [
   { key: 'raw-out', dir: 'queue -> broker', label: 'raw stompit publisher (memory)', run: rawOut },
@@ -256,6 +330,14 @@ const CASES = [
     run: mbOut,
     vs: 'raw-out',
     target: { ratio: TARGET_RATIO },
+  },
+  {
+    key: 'stompclt-out',
+    dir: 'queue -> broker',
+    label: 'stompclt command, DQS -> broker',
+    run: stompcltOut,
+    vs: 'raw-out',
+    optional: true,
   },
   { key: 'raw-in', dir: 'broker -> queue', label: 'raw subscriber, acks only', run: (c) => rawIn(c, false) },
   { key: 'raw-in-dqs', dir: 'broker -> queue', label: 'raw subscriber + DQS add, fsync off', run: (c) => rawIn(c, true) },
@@ -273,6 +355,14 @@ const CASES = [
     run: (c) => mbIn(c, true),
     vs: 'raw-in-dqs',
     target: { rate: TARGET_FSYNC_RATE },
+  },
+  {
+    key: 'stompclt-in',
+    dir: 'broker -> queue',
+    label: 'stompclt command, broker -> DQS fsync',
+    run: stompcltIn,
+    vs: 'raw-in-dqs',
+    optional: true,
   },
 ];
 
@@ -353,10 +443,22 @@ async function main() {
   );
 
   const results = new Map(cases.map((c) => [c.key, []]));
+  const failed = new Map();
   try {
     for (let rep = 0; rep < opts.reps; rep++) {
       for (const c of cases) {
-        const r = await c.run(ctx);
+        if (failed.has(c.key)) continue;
+        let r;
+        try {
+          r = await c.run(ctx);
+        } catch (err) {
+          // The command is another package's: when it is not built or fails, its rows say so and the rest goes on.
+          if (!c.optional) throw err;
+          failed.set(c.key, err.message.split('\n')[0]);
+          process.stderr.write(`  ${c.key} skipped: ${failed.get(c.key)}\n`);
+          for (const d of ctx.made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+          continue;
+        }
         results.get(c.key).push(r.n / r.seconds);
         // Untimed: what a run wrote goes before the next run (on ext4 with discard, deleting 20,000 files takes seconds).
         for (const d of ctx.made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
@@ -372,6 +474,10 @@ async function main() {
   const table = [header];
   const verdicts = [];
   for (const c of cases) {
+    if (failed.has(c.key)) {
+      table.push([c.dir, c.key, c.label, 'n/a', '', '', c.vs ?? '', 'failed', '']);
+      continue;
+    }
     const r = rate(c.key);
     const ref = c.vs ? rate(c.vs) : undefined;
     let target = '';
@@ -397,6 +503,7 @@ async function main() {
   }
   const all = [...results.entries()].map(([k, xs]) => `${k} ${xs.map((x) => fmt(x)).join('/')}`).join('; ');
   console.log(`\nmessages/s (median); MB/s = body bytes (10^6) per second; every run: ${all}`);
+  for (const [k, why] of failed) console.log(`${k} failed: ${why}`);
   console.log(
     `targets met: ${verdicts.filter(Boolean).length}/${verdicts.length}; total ${((performance.now() - started) / 1000).toFixed(0)} s`,
   );

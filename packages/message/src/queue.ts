@@ -65,7 +65,11 @@ export class DQS extends QueueSimple {
    * deserializer's code, its error as `cause`); the element is left as it is.
    */
   async getMessage(name: string): Promise<Message> {
-    const bytes = await this.get(name);
+    return this.parseMessage(name, await this.get(name));
+  }
+
+  /** The message in element `name`'s bytes (as read by get() or lockGetMany()); a MessageError as getMessage's if invalid. */
+  parseMessage(name: string, bytes: Buffer): Message {
     try {
       return Message.deserialize(bytes);
     } catch (err) {

@@ -4,8 +4,9 @@ import * as fs from 'node:fs';
  * A record of the elements one agent instance holds locked, so that its
  * successor can unlock them at once after a crash instead of waiting for the
  * stale-lock purge (600 s by default). An entry is written just before the
- * lock is attempted and withdrawn if the attempt fails (see
- * QueueIncoming.tryLock), so no lock of ours can be missing from it.
+ * lock is attempted (a batch of entries before a batch of locks) and withdrawn
+ * if the attempt fails (see QueueIncoming.tryLock and fill), so no lock of
+ * ours can be missing from it.
  */
 export class LockJournal {
   private fd: number | undefined;
@@ -32,19 +33,44 @@ export class LockJournal {
   }
 
   taken(name: string): void {
-    this.held.add(name);
-    this.write(`+${name}\n`);
+    this.takenMany([name]);
   }
 
   dropped(name: string): void {
-    if (this.held.delete(name)) this.write(`-${name}\n`);
+    this.droppedMany([name]);
   }
 
-  private write(line: string): void {
-    if (this.fd === undefined) return;
-    fs.writeSync(this.fd, line);
+  /** Records several names at once: one write() for the lot, before any of them is locked. */
+  takenMany(names: readonly string[]): void {
+    let text = '';
+    for (const name of names) {
+      this.held.add(name);
+      text += `+${name}\n`;
+    }
+    this.write(text, names.length);
+  }
+
+  /** Withdraws several names (those recorded) with one write(). */
+  droppedMany(names: Iterable<string>): void {
+    let text = '';
+    let n = 0;
+    for (const name of names) {
+      if (!this.held.delete(name)) continue;
+      text += `-${name}\n`;
+      n++;
+    }
+    this.write(text, n);
+  }
+
+  private write(text: string, lines: number): void {
+    if (this.fd === undefined || lines === 0) return;
+    // One write() for a batch: the locks are attempted only once it has returned, so a crash in the
+    // middle of it (a torn last line, which recover() cannot match) can only lose entries of locks not
+    // taken yet. (The journal is about process crashes; after a power cut the locks are as unsure.)
+    fs.writeSync(this.fd, text);
+    this.entries += lines;
     // Rewrite it from what is held now once it has grown, so it stays small.
-    if (++this.entries >= 100_000) {
+    if (this.entries >= 100_000) {
       this.entries = this.held.size;
       fs.ftruncateSync(this.fd, 0);
       fs.writeSync(this.fd, [...this.held].map((n) => `+${n}\n`).join(''), 0);

@@ -16,22 +16,64 @@ export interface QueueIncomingOptions {
   purgeInterval?: number;
   /** Takes an element that is not a valid message; it is removed from the queue once this resolves. */
   onCorrupt?: (name: string, bytes: Buffer, error: MessageError) => Promise<void>;
+  /**
+   * DQS only: elements locked and read ahead per batch, on a helper thread (QueueSimple.lockGetMany),
+   * while the pipeline sends the previous ones; up to twice this many are held locked ahead of the
+   * pipeline. Acked elements are removed in batches on another helper thread (QueueSimple.removeMany).
+   * Default 64; 0 locks, reads and removes one element at a time on the event loop.
+   */
+  readAhead?: number;
 }
 
-/** A directory queue as the incoming side: lock, read; ack removes (or unlocks), release unlocks. */
+/** Most elements removed in one batch. */
+const MAX_REMOVE_BATCH = 256;
+
+interface Ahead {
+  name: string;
+  bytes: Buffer;
+}
+
+interface Removal {
+  name: string;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * A directory queue as the incoming side: lock, read; ack removes (or unlocks), release unlocks.
+ *
+ * With a DQS and `readAhead` (the default), elements are locked and read in batches on a helper thread,
+ * a batch ahead of the pipeline, in python-dirq's order; the journal records each batch (one write)
+ * before any of its locks is taken, so a crash leaves nothing locked that the next instance does not
+ * release at once. ack() resolves only once the element is removed (in batches, on another thread):
+ * an acked element is gone, even after a crash.
+ */
 export class QueueIncoming implements Incoming {
   readonly description: string;
   private iterator: AsyncIterator<string> | undefined;
+  /** Everything we hold locked: read ahead, delivered and not yet acked, being removed. */
   private readonly pending = new Set<string>();
   private journal: LockJournal | undefined;
   private lastPurge = 0;
   private sawElement = false;
+  private readonly batch: number;
+  private ahead: Ahead[] = [];
+  private aheadHead = 0;
+  private filling: Promise<void> | undefined;
+  private fillError: unknown;
+  /** The current pass has no names left to read ahead. */
+  private exhausted = false;
+  private removals: Removal[] = [];
+  private removing: Promise<void> | undefined;
 
   constructor(
     private readonly queue: MessageSpool,
     private readonly options: QueueIncomingOptions = {},
   ) {
     this.description = `queue ${queue.path}`;
+    const k = options.readAhead ?? 64;
+    if (!Number.isInteger(k) || k < 0) throw new RangeError(`readAhead: ${String(k)} (an integer >= 0)`);
+    this.batch = queue instanceof DQS ? k : 0;
   }
 
   async open(): Promise<void> {
@@ -44,17 +86,14 @@ export class QueueIncoming implements Incoming {
   }
 
   async next(): Promise<Delivery | null | undefined> {
+    if (this.batch > 0) return this.nextAhead();
     for (;;) {
       if (this.iterator === undefined) this.iterator = this.queue[Symbol.asyncIterator]();
       const r = await this.iterator.next();
       if (r.done) {
         this.iterator = undefined;
-        await this.maybePurge();
-        if (!this.options.loop) return null;
-        const found = this.sawElement;
-        this.sawElement = false;
-        // An empty pass: let the pipeline idle before the next one.
-        if (!found) return undefined;
+        const end = await this.endOfPass();
+        if (end !== false) return end;
         continue;
       }
       const name = r.value;
@@ -68,11 +107,120 @@ export class QueueIncoming implements Incoming {
           await this.release(name);
           throw err;
         }
-        await this.options.onCorrupt(name, await this.rawBytes(name), err);
-        await this.queue.remove(name);
-        this.forget(name);
+        await this.corrupt(name, await this.rawBytes(name), err);
       }
     }
+  }
+
+  /** At the end of a pass: null (finished), undefined (an empty pass: idle first) or false (go on). */
+  private async endOfPass(): Promise<null | undefined | false> {
+    await this.maybePurge();
+    if (!this.options.loop) return null;
+    const found = this.sawElement;
+    this.sawElement = false;
+    return found ? false : undefined;
+  }
+
+  private async corrupt(name: string, bytes: Buffer, err: MessageError): Promise<void> {
+    await this.options.onCorrupt?.(name, bytes, err);
+    await this.queue.remove(name);
+    this.forget(name);
+  }
+
+  private async nextAhead(): Promise<Delivery | null | undefined> {
+    const q = this.queue as DQS;
+    for (;;) {
+      if (this.fillError !== undefined) {
+        const err = this.fillError;
+        this.fillError = undefined;
+        throw err;
+      }
+      // Double buffering: the next batch is read while this one is being sent.
+      if (this.ahead.length - this.aheadHead <= this.batch && !this.exhausted) this.startFill();
+      if (this.aheadHead === this.ahead.length) {
+        if (this.filling !== undefined) {
+          await this.filling;
+          continue;
+        }
+        this.exhausted = false;
+        const end = await this.endOfPass();
+        if (end !== false) return end;
+        continue;
+      }
+      const a = this.ahead[this.aheadHead++] as Ahead;
+      if (this.aheadHead === this.ahead.length) {
+        this.ahead = [];
+        this.aheadHead = 0;
+      }
+      this.sawElement = true;
+      try {
+        return { id: a.name, message: q.parseMessage(a.name, a.bytes) };
+      } catch (err) {
+        if (!(err instanceof MessageError) || this.options.onCorrupt === undefined) {
+          await this.release(a.name);
+          throw err;
+        }
+        await this.corrupt(a.name, a.bytes, err);
+      }
+    }
+  }
+
+  private startFill(): void {
+    if (this.filling !== undefined) return;
+    this.filling = this.fill()
+      .catch((err) => {
+        this.fillError = err;
+      })
+      .finally(() => {
+        this.filling = undefined;
+      });
+  }
+
+  /** Locks and reads the next batch of names (journal first, then the locks), appending to `ahead`. */
+  private async fill(): Promise<void> {
+    const q = this.queue as DQS;
+    const names: string[] = [];
+    while (names.length < this.batch) {
+      this.iterator ??= q[Symbol.asyncIterator]();
+      const r = await this.iterator.next();
+      if (r.done) {
+        this.iterator = undefined;
+        this.exhausted = true;
+        break;
+      }
+      if (!this.pending.has(r.value)) names.push(r.value);
+    }
+    if (names.length === 0) return;
+    let candidates = names;
+    if (this.journal !== undefined) {
+      // As tryLock(): what someone else has locked is not recorded. RACE: a lock taken by another process
+      // between this check and ours (a batch's round trip, about a millisecond) is recorded and withdrawn
+      // when our attempt fails; only a crash of ours right in between makes our successor release it.
+      candidates = await q.unlockedOf(names);
+      this.journal.takenMany(candidates);
+    }
+    for (const n of candidates) this.pending.add(n);
+    let results: (Buffer | null | Error)[];
+    try {
+      results = await q.lockGetMany(candidates);
+    } catch (err) {
+      // The helper thread is gone: whatever it locked is in the journal, and purged in the end otherwise.
+      for (const n of candidates) this.pending.delete(n);
+      throw err;
+    }
+    const dropped: string[] = [];
+    let error: unknown;
+    for (const [i, r] of results.entries()) {
+      const name = candidates[i] as string;
+      if (Buffer.isBuffer(r)) this.ahead.push({ name, bytes: r });
+      else {
+        this.pending.delete(name);
+        dropped.push(name);
+        error ??= r ?? undefined;
+      }
+    }
+    this.journal?.droppedMany(dropped);
+    if (error !== undefined) throw error;
   }
 
   /**
@@ -107,9 +255,51 @@ export class QueueIncoming implements Incoming {
 
   async ack(id: string): Promise<void> {
     if (!this.pending.has(id)) return;
+    if (this.options.remove && this.batch > 0) return this.removeLater(id);
     if (this.options.remove) await this.queue.remove(id);
     else await this.queue.unlock(id, true);
     this.forget(id);
+  }
+
+  /** Queues a removal for the next batch; resolves once the element is gone. */
+  private removeLater(name: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.removals.push({ name, resolve, reject });
+      this.removing ??= this.removeAll().finally(() => {
+        this.removing = undefined;
+      });
+    });
+  }
+
+  /** Removes the queued elements, batch after batch: what is acked while one batch is removed makes the next. */
+  private async removeAll(): Promise<void> {
+    const q = this.queue as DQS;
+    // Let this turn's acks join the first batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.removals.length > 0) {
+      const batch = this.removals.splice(0, MAX_REMOVE_BATCH);
+      let errors: (Error | undefined)[];
+      try {
+        errors = await q.removeMany(batch.map((r) => r.name));
+      } catch (err) {
+        errors = batch.map(() => err as Error);
+      }
+      const removed: string[] = [];
+      for (const [i, r] of batch.entries()) {
+        const err = errors[i];
+        if (err === undefined) {
+          this.pending.delete(r.name);
+          removed.push(r.name);
+        }
+      }
+      this.journal?.droppedMany(removed);
+      // A failed removal rejects its ack; the element is still ours (release() unlocks it).
+      for (const [i, r] of batch.entries()) {
+        const err = errors[i];
+        if (err === undefined) r.resolve();
+        else r.reject(err);
+      }
+    }
   }
 
   async release(id: string): Promise<void> {
@@ -126,9 +316,17 @@ export class QueueIncoming implements Incoming {
   }
 
   async close(): Promise<void> {
+    await this.filling;
+    this.fillError = undefined;
+    while (this.removing !== undefined) await this.removing;
+    // What was read ahead and never delivered goes back, as what was delivered and not acked.
+    for (const a of this.ahead.slice(this.aheadHead)) await this.release(a.name);
+    this.ahead = [];
+    this.aheadHead = 0;
     for (const id of [...this.pending]) await this.release(id);
     await this.iterator?.return?.();
     this.iterator = undefined;
+    this.exhausted = false;
     this.journal?.close();
   }
 }
@@ -138,6 +336,12 @@ export interface QueueOutgoingOptions {
   groupCommitMs?: number;
   /** Most messages per batch. Default 1000. */
   maxBatch?: number;
+  /**
+   * DQS only: write each batch on a helper thread (QueueSimple.addBatch), so that the event loop
+   * receives the next messages meanwhile. Default false (addMany on the event loop): with the broker
+   * on the same two CPUs the benchmark could not tell the two apart (docs/benchmarks.md, stomp).
+   */
+  offload?: boolean;
 }
 
 /**
@@ -187,7 +391,9 @@ export class QueueOutgoing implements Outgoing {
   private async write(messages: Message[]): Promise<void> {
     const q = this.queue;
     if (q instanceof DQS) {
-      await q.addMany(messages.map((m) => m.serialize(q.compression === undefined ? {} : { compression: q.compression })));
+      const items = messages.map((m) => m.serialize(q.compression === undefined ? {} : { compression: q.compression }));
+      if (this.options.offload) await q.addBatch(items);
+      else await q.addMany(items);
     } else {
       for (const m of messages) await q.addMessage(m);
     }
