@@ -311,6 +311,10 @@ async function stompcltIn(ctx) {
     '--reliable',
     '--window',
     String(ctx.window),
+    // Without it stompclt's own tuning (prefetch = min(count, 100) with --reliable --count) caps the batches
+    // that one syncfs covers at 100 messages: the same prefetch as mb-in keeps the comparison fair.
+    '--prefetch',
+    String(ctx.prefetch),
     '--count',
     String(ctx.count),
   ]);
