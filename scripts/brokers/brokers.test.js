@@ -180,6 +180,41 @@ test('brokers - RabbitMQ maps the client certificate CN to the user: an unknown 
   expect(CLIENT_CN).toBe('msgbricks-client');
 });
 
+test('brokers - RabbitMQ AMQPS (ports.amqpSsl): SASL EXTERNAL with the client certificate logs in as its CN', async () => {
+  const rhea = require('rhea');
+  const container = rhea.create_container();
+  container.on('error', () => undefined);
+  const result = await new Promise((resolve, reject) => {
+    const c = container.connect({
+      host: rabbit.host,
+      port: rabbit.ports.amqpSsl,
+      transport: 'tls',
+      reconnect: false,
+      enable_sasl_external: true,
+      ...clientTlsOptions(rabbit),
+    });
+    c.on('connection_open', () => {
+      // RabbitMQ accepts a user_id only when it is the login: here, the certificate's CN.
+      const s = c.open_sender({ target: { address: '/queue/amqps-check', durable: 2 } });
+      s.on('sendable', () => {
+        if (s.sent) return;
+        s.sent = true;
+        s.send({ body: 'over AMQPS', user_id: Buffer.from(CLIENT_CN) });
+      });
+      s.on('accepted', () => {
+        const mechanism = c.sasl_transport?.mechanism_name;
+        c.close();
+        resolve(mechanism);
+      });
+    });
+    c.on('connection_error', (/** @type {any} */ ctx) => reject(new Error(String(ctx.error?.message))));
+    c.on('session_error', (/** @type {any} */ ctx) => reject(new Error(String(ctx.session?.error?.description))));
+    c.on('disconnected', (/** @type {any} */ ctx) => reject(ctx.error ?? new Error('disconnected')));
+  });
+  expect(result).toBe('EXTERNAL');
+  expect(rabbit2.ports.amqpSsl).toBeUndefined();
+});
+
 test('brokers - TLS without a client certificate is refused by both', async () => {
   for (const b of [rabbit, amq]) {
     const { ca, servername } = clientTlsOptions(b);

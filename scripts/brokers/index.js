@@ -33,7 +33,8 @@ const CLIENT_CN = 'msgbricks-client';
  * @typedef {object} Broker
  * @property {'rabbitmq' | 'activemq'} kind
  * @property {string} host always 127.0.0.1
- * @property {{stomp: number, stompSsl?: number, amqp?: number}} ports
+ * @property {{stomp: number, stompSsl?: number, amqp?: number, amqpSsl?: number}} ports `amqpSsl`: RabbitMQ with `tls`
+ *   only (AMQP 0-9-1 and 1.0 over TLS, SASL EXTERNAL with the client certificate)
  * @property {string} user
  * @property {string} password
  * @property {string} dataDir the instance's private directory (config, data, logs, TLS material)
@@ -150,6 +151,27 @@ function run(cmd, args, cwd) {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.status !== 0)
     throw new Error(`${cmd} ${args.join(' ')} failed (status ${r.status}): ${r.error?.message ?? ''}\n${r.stderr}`);
+}
+
+/**
+ * Whether something accepts a TCP connection on the loopback port.
+ * @param {number} port
+ * @returns {Promise<boolean>}
+ */
+function tcpAnswers(port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: HOST, port });
+    s.setTimeout(2000);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('timeout', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(false));
+  });
 }
 
 /** @param {number} pid */
@@ -578,6 +600,19 @@ class Instance {
         }
       }
     }
+    // The AMQP listeners: a TCP connect is enough (the STOMP probe above already proved the node is up).
+    for (const port of [this.ports.amqp, this.ports.amqpSsl]) {
+      if (port === undefined) continue;
+      while (!(await tcpAnswers(port))) {
+        if (exited || Date.now() > deadline) {
+          await this.killGroups();
+          throw new Error(
+            `${this.spec.kind} ${this.name} ${exited ?? `did not listen on ${HOST}:${port} within ${STARTUP_TIMEOUT_MS} ms`}; log ${this.logFile}:\n${tailFile(this.logFile)}`,
+          );
+        }
+        await sleep(250);
+      }
+    }
     this.startupMs = Date.now() - t0;
   }
 
@@ -655,7 +690,13 @@ class Instance {
 async function startInstance(spec, opts, configure, privateNames) {
   const name = `msgbricks-${spec.kind}-${process.pid}-${++counter}-${crypto.randomBytes(3).toString('hex')}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
-  const want = ['stomp', ...(spec.kind === 'rabbitmq' ? ['amqp'] : []), ...(opts.tls ? ['stompSsl'] : []), ...privateNames];
+  const want = [
+    'stomp',
+    ...(spec.kind === 'rabbitmq' ? ['amqp'] : []),
+    ...(opts.tls ? ['stompSsl'] : []),
+    ...(opts.tls && spec.kind === 'rabbitmq' ? ['amqpSsl'] : []),
+    ...privateNames,
+  ];
   const picked = await freePorts(want.length);
   /** @type {Record<string, number>} */
   const all = Object.fromEntries(want.map((k, i) => [k, picked[i]]));
@@ -663,6 +704,7 @@ async function startInstance(spec, opts, configure, privateNames) {
   const ports = { stomp: all.stomp };
   if (all.amqp) ports.amqp = all.amqp;
   if (all.stompSsl) ports.stompSsl = all.stompSsl;
+  if (all.amqpSsl) ports.amqpSsl = all.amqpSsl;
   const inst = new Instance(spec, name, dir, ports, all);
   try {
     if (opts.tls) inst.tls = makeTlsMaterial(path.join(dir, 'tls'));
@@ -726,7 +768,8 @@ const rabbitSpec = {
 };
 
 /**
- * Starts a private RabbitMQ node (STOMP + AMQP 1.0 plugins) in the foreground.
+ * Starts a private RabbitMQ node (STOMP + AMQP 1.0 plugins) in the foreground; with `tls`, also STOMP over TLS
+ * (`ports.stompSsl`, ssl_cert_login) and AMQPS (`ports.amqpSsl`, SASL EXTERNAL), both requiring the client certificate.
  * @param {StartOptions} [opts]
  * @returns {Promise<Broker>}
  */
@@ -751,7 +794,9 @@ function startRabbitMQ(opts = {}) {
         permissions: users.map((u) => ({ user: u.name, vhost: '/', configure: '.*', write: '.*', read: '.*' })),
       };
       fs.writeFileSync(path.join(dir, 'definitions.json'), JSON.stringify(definitions, null, 2));
-      fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[rabbitmq_stomp,rabbitmq_amqp1_0].\n');
+      // rabbitmq_auth_mechanism_ssl provides SASL EXTERNAL (the client certificate's CN is the user).
+      const plugins = ['rabbitmq_stomp', 'rabbitmq_amqp1_0', ...(tlsMaterial ? ['rabbitmq_auth_mechanism_ssl'] : [])];
+      fs.writeFileSync(path.join(dir, 'enabled_plugins'), `[${plugins.join(',')}].\n`);
       const conf = [
         `listeners.tcp.default = ${HOST}:${ports.amqp}`,
         `stomp.listeners.tcp.1 = ${HOST}:${ports.stomp}`,
@@ -770,6 +815,13 @@ function startRabbitMQ(opts = {}) {
           `ssl_options.keyfile = ${tlsMaterial.keyFile}`,
           'ssl_options.verify = verify_peer',
           'ssl_options.fail_if_no_peer_cert = true',
+          // AMQP 0-9-1 and 1.0 over TLS (peer verification from ssl_options above). Listing the mechanisms replaces
+          // the default list (PLAIN, AMQPLAIN); EXTERNAL is offered only on TLS connections with a client
+          // certificate. The AMQP 1.0 plugin offers ANONYMOUS by itself (as guest: its default_user).
+          `listeners.ssl.default = ${HOST}:${ports.amqpSsl}`,
+          'auth_mechanisms.1 = PLAIN',
+          'auth_mechanisms.2 = AMQPLAIN',
+          'auth_mechanisms.3 = EXTERNAL',
         );
       }
       fs.writeFileSync(path.join(dir, 'rabbitmq.conf'), `${conf.join('\n')}\n`);
@@ -920,5 +972,6 @@ module.exports = {
   stompConnect,
   clientTlsOptions,
   freePorts,
+  makeTlsMaterial,
   CLIENT_CN,
 };

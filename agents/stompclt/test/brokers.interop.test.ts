@@ -392,3 +392,143 @@ test("stompclt - ActiveMQ: a selector subscription (selector=color='blue') takes
   const red = (await drain(amq, d, ['--timeout-inactivity', '3'])).messages;
   expect(red.map((m) => m.getHeader('color'))).toEqual(Array(20).fill('red'));
 });
+
+test('stompclt - RabbitMQ: heart-beats go on while the callback computes for 6 s: no reconnection, no duplicate', async () => {
+  const from = dest(rabbit, 'busy-a');
+  const to = dest(rabbit, 'busy-b');
+  const spoolIn = dir('in');
+  const N = 60;
+  const sent = await fillSamples(spoolIn, N, from);
+  expectOk(await run(['--incoming-queue', `path=${spoolIn}`, '--outgoing-broker-uri', uri(rabbit), '--reliable', '--remove']));
+  // A synchronous busy loop: in the agent's own thread it would stop every timer, heart-beats included, for 6 s
+  // (6 times the 1 s asked for both ways), and both the broker and the agent would call the connections dead.
+  const code = `if (hdr.seq === '7') { const t = Date.now(); while (Date.now() - t < 6000); }
+    for (const k of ['message-id', 'subscription', 'ack', 'redelivered']) delete hdr[k];
+    hdr.destination = '${to}';`;
+  const t0 = Date.now();
+  const r = await run([
+    '--incoming-broker-uri',
+    uri(rabbit),
+    '--incoming-broker-auth',
+    plain(rabbit),
+    '--subscribe',
+    `destination=${from}`,
+    '--outgoing-broker-uri',
+    uri(rabbit),
+    '--outgoing-broker-auth',
+    plain(rabbit),
+    '--reliable',
+    '--count',
+    `${N}`,
+    '--heart-beat',
+    '--timeout-client',
+    '1',
+    '--timeout-server',
+    '1',
+    '--callback-code',
+    code,
+  ]);
+  expectOk(r);
+  expect(Date.now() - t0).toBeGreaterThanOrEqual(6000);
+  expect(r.err).not.toMatch(/connection lost|reconnecting|connection back|cannot connect/);
+  expect(r.err.match(/connected to the broker/g)).toHaveLength(2);
+  const { messages } = await drain(rabbit, to, ['--count', `${N}`, '--timeout-inactivity', '10']);
+  expect(messages.map((m) => m.getHeader('redelivered'))).not.toContain('true');
+  expectSame(
+    messages,
+    sent.map((m) => m.with({ header: { ...m.header, destination: to } })),
+  );
+  // Nothing left, nothing twice.
+  expect((await drain(rabbit, to, ['--timeout-inactivity', '2'])).messages).toEqual([]);
+  expect((await drain(rabbit, from, ['--timeout-inactivity', '2'])).messages).toEqual([]);
+});
+
+test('stompclt - ActiveMQ: a SEND the broker refuses (ERROR) is dead-lettered with the reason; the transfer goes on', async () => {
+  const d = dest(amq, 'refused');
+  const BAD = '/remote-temp-queue/ID:msgbricks-none-1:1:1';
+  const spoolIn = dir('in');
+  const dead = dir('dead');
+  const q = new DQS(spoolIn);
+  for (let i = 0; i < 30; i++) {
+    // A temporary queue that does not exist: ActiveMQ answers the SEND with an ERROR for its receipt.
+    const destination = i === 10 ? BAD : d;
+    await q.addMessage(new Message({ header: { destination, persistent: 'true', seq: String(i) }, body: `m${i}` }));
+  }
+  const r = await run([
+    '--incoming-queue',
+    `path=${spoolIn}`,
+    '--outgoing-broker-uri',
+    uri(amq),
+    '--outgoing-broker-auth',
+    plain(amq),
+    '--outgoing-broker-reconnect',
+    'initial-delay=0.05',
+    '--dead-letter-queue',
+    `path=${dead}`,
+    '--reliable',
+    '--remove',
+    '-s',
+  ]);
+  expectOk(r);
+  expect(r.out).toMatch(/^sent: 29, dropped: 0, dead-lettered: 1, released: 0/m);
+  expect(r.err).toMatch(/message moved to the dead-letter queue/);
+  const deadLetters = await readAll(dead, 'DQS');
+  expect(deadLetters.map((m) => [m.getHeader('seq'), m.getHeader('destination'), m.body.toString()])).toEqual([
+    ['10', BAD, 'm10'],
+  ]);
+  const reason = deadLetters[0]?.getHeader('x-msgbricks-dead-letter-reason') ?? '';
+  expect(reason).toMatch(
+    /^refused: broker refused SEND to \/remote-temp-queue\/ID:msgbricks-none-1:1:1: .*DestinationDoesNotExistException/,
+  );
+  // The broker's Java stack trace is cut.
+  expect(reason.length).toBeLessThan(600);
+  expect(await new DQS(spoolIn).count()).toBe(0);
+  expect(locks(spoolIn)).toEqual([]);
+  // The others all arrived (at least once: the ERROR dropped the session, unreceipted SENDs went again).
+  const { messages } = await drain(amq, d, ['--timeout-inactivity', '3']);
+  const seqs = new Set(messages.map((m) => Number(m.getHeader('seq'))));
+  expect([...seqs].sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i).filter((i) => i !== 10));
+});
+
+test('stompclt - ActiveMQ: --unsubscribe ends a durable subscription (client-id + activemq.subscriptionName)', async () => {
+  const topic = `/topic/msgbricks.stompclt.durable.${process.pid}.${unique++}`;
+  const clientId = `msgbricks-${process.pid}-${unique++}`;
+  const receive = async (extra: string[]) => {
+    const out = dir('durable');
+    const r = await run([
+      '--incoming-broker-uri',
+      uri(amq),
+      '--incoming-broker-auth',
+      plain(amq),
+      '--incoming-broker-connect',
+      `client-id=${clientId}`,
+      '--subscribe',
+      `destination=${topic} activemq.subscriptionName=durable-sub`,
+      '--outgoing-queue',
+      `path=${out}`,
+      '--reliable',
+      '--timeout-inactivity',
+      '2',
+      ...extra,
+    ]);
+    expectOk(r);
+    // A refused UNSUBSCRIBE would only be logged.
+    expect(r.err).not.toMatch(/error|refused/);
+    return (await readAll(out, 'DQS')).map((m) => m.body.toString()).sort();
+  };
+  const publish = async (what: string) => {
+    const spoolIn = dir('pub');
+    const q = new DQS(spoolIn);
+    for (let i = 0; i < 3; i++)
+      await q.addMessage(new Message({ header: { destination: topic, persistent: 'true' }, body: `${what}-${i}` }));
+    expectOk(await run(['--incoming-queue', `path=${spoolIn}`, '--outgoing-broker-uri', uri(amq), '--reliable', '--remove']));
+  };
+  // The subscription is created, then outlives its consumer: what is published meanwhile waits for it.
+  expect(await receive([])).toEqual([]);
+  await publish('kept');
+  expect(await receive([])).toEqual(['kept-0', 'kept-1', 'kept-2']);
+  // This run ends it: nothing waits for it any more.
+  expect(await receive(['--unsubscribe', 'activemq.subscriptionName=durable-sub'])).toEqual([]);
+  await publish('lost');
+  expect(await receive(['--unsubscribe', 'activemq.subscriptionName=durable-sub'])).toEqual([]);
+});

@@ -7,8 +7,8 @@ import { DQN, DQS, Message } from '@msgbricks/message';
 /** The built command, as users run it: `npm test` (or `npx tsc -b`) builds it first. */
 export const CLI = join(__dirname, '..', 'dist', 'main.js');
 
-export function checkBuilt(): void {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} missing: run npx tsc -b first`);
+export function checkBuilt(cli = CLI): void {
+  if (!fs.existsSync(cli)) throw new Error(`${cli} missing: run npx tsc -b first`);
 }
 
 export function tempDir(): string {
@@ -36,9 +36,12 @@ export interface Running {
   done: Promise<Result>;
 }
 
-/** Starts the command in the background; `done` resolves when it exits. */
-export function start(args: string[], cwd: string): Running {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, STOMPCLT_DEBUG: '' } });
+/** The built amqpclt (agents/amqpclt), for the tests that run both commands. */
+export const AMQPCLT = join(__dirname, '..', '..', 'amqpclt', 'dist', 'main.js');
+
+/** Starts the command (stompclt unless `cli` says otherwise) in the background; `done` resolves when it exits. */
+export function start(args: string[], cwd: string, cli = CLI): Running {
+  const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, STOMPCLT_DEBUG: '', AMQPCLT_DEBUG: '' } });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => {

@@ -1,6 +1,8 @@
 export type { ConfigBlock, ConfigGeneralOptions, ConfigNode, ConfigScalar } from './configgeneral';
 export { configToPlain, parseConfigGeneral, parseConfigGeneralFile } from './configgeneral';
 export { CallbackError, inlineCallback, moduleCallback } from './core/callback';
+export type { CallbackSource, WorkerCallbackOptions } from './core/callback-worker';
+export { CallbackCrashError, WorkerCallback } from './core/callback-worker';
 export { PendingError, RejectedError } from './core/errors';
 export { LockJournal } from './core/journal';
 export type { Callback, Delivery, Incoming, Outgoing } from './core/modules';

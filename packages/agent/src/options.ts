@@ -142,6 +142,12 @@ export const OPTION_SCHEMA: Readonly<Record<string, OptionSpec>> = {
   manual: { type: 'bool', default: false, short: 'm', commandLineOnly: true, description: 'the manual' },
   version: { type: 'bool', default: false, commandLineOnly: true, description: 'the version' },
   'metrics-port': { type: 'port', msgbricks: true, description: 'serve Prometheus metrics on this port' },
+  'metrics-address': {
+    type: 'string',
+    default: '127.0.0.1',
+    msgbricks: true,
+    description: 'address the metrics server listens on (0.0.0.0 or :: for every interface)',
+  },
   'dead-letter-queue': {
     type: 'queue',
     msgbricks: true,
@@ -259,6 +265,7 @@ export interface AgentOptions {
   readonly manual: boolean;
   readonly version: boolean;
   readonly 'metrics-port'?: number;
+  readonly 'metrics-address': string;
   readonly 'dead-letter-queue'?: QueueSpec;
   readonly 'log-format': 'json' | 'text';
   readonly 'incoming-broker-module'?: 'pika' | 'kombu' | 'rhea';
@@ -800,6 +807,7 @@ export function loadOptions(input: LoadOptionsInput = {}): LoadedOptions {
   if (on('daemon') && on('statistics')) cross('statistics', `cannot be combined with daemon (${where('daemon')})`);
   for (const key of ['quit', 'status']) if (on(key) && !given('pidfile')) cross(key, 'needs pidfile');
   if (on('quit') && on('status')) cross('status', 'cannot be combined with quit');
+  if (given('metrics-address') && !given('metrics-port')) cross('metrics-address', 'needs metrics-port');
   if (values.log === 'file' && !given('logfile')) cross('log', 'file needs logfile');
   if (given('logfile') && values.log !== 'file') cross('logfile', 'needs log file');
   if (on('heart-beat') && !incomingBroker && !byKey.has('outgoing-broker-uri'))

@@ -515,6 +515,7 @@ log-format json
       'dead-letter-queue',
       'incoming-broker-reconnect',
       'log-format',
+      'metrics-address',
       'metrics-port',
       'outgoing-broker-reconnect',
     ]);

@@ -168,6 +168,58 @@ describe('agent pipeline', () => {
     expect(await a.count()).toBe(0);
   });
 
+  test('agent pipeline - a pipelined callback gets checks ahead; results are dispatched in order, count is exact', async () => {
+    const a = new DQS(join(tmp, 'a'));
+    const dead = new DQS(join(tmp, 'dead'));
+    await fill(a, 300);
+    let running = 0;
+    let overlap = 0;
+    const callback = {
+      pipelined: true,
+      // Results come back in any order here: the pipeline must still dispatch them in the order read.
+      check: async (m: Message) => {
+        overlap = Math.max(overlap, ++running);
+        await new Promise((r) => setTimeout(r, Math.random() * 3));
+        running--;
+        const seq = Number(m.getHeader('seq'));
+        if (seq === 5) throw new Error('five');
+        if (seq % 10 === 3) return 'threes';
+        return m.with({ header: { seq: String(seq), checked: 'yes' } });
+      },
+    };
+    const out = new FakeOutgoing(() => Promise.resolve());
+    const stats = await runPipeline(new QueueIncoming(a, { remove: true }), out, {
+      callback,
+      count: 200,
+      deadLetter: new QueueOutgoing(dead),
+    });
+    expect(overlap).toBeGreaterThan(1);
+    expect([stats.received, stats.sent, stats.dropped, stats.deadLettered]).toEqual([200, 179, 20, 1]);
+    const seqs = out.got.map((m) => Number(m.getHeader('seq')));
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(out.got.every((m) => m.getHeader('checked') === 'yes')).toBe(true);
+    expect((await drain(dead))[0]?.getHeader(DEAD_LETTER_REASON)).toBe('callback failed: five');
+    expect(await a.count()).toBe(100);
+    expect(lockFiles(a.path)).toEqual([]);
+  });
+
+  test('agent pipeline - an in-thread callback is never called again before its previous check settled', async () => {
+    const a = new DQS(join(tmp, 'a'));
+    await fill(a, 30);
+    let running = 0;
+    let overlap = 0;
+    const check = async (m: Message) => {
+      overlap = Math.max(overlap, ++running);
+      await new Promise((r) => setTimeout(r, 1));
+      running--;
+      return m;
+    };
+    const out = new FakeOutgoing();
+    await runPipeline(new QueueIncoming(a, { remove: true }), out, { callback: { check } });
+    expect(out.got).toHaveLength(30);
+    expect(overlap).toBe(1);
+  });
+
   test('agent pipeline - a corrupt element goes to the dead-letter queue with its raw bytes and work goes on', async () => {
     const a = new DQS(join(tmp, 'a'));
     const dead = new DQS(join(tmp, 'dead'));

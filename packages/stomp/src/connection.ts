@@ -11,14 +11,22 @@ import StompitClient = require('stompit/lib/Client');
 
 import { type BrokerServer, type BrokerUri, parseBrokerUri } from './uri';
 
-/** An ERROR frame from the broker: its `message` header, its (short) body and the receipt it answers, if any. */
+/** At most this much of an ERROR frame's body goes into the error's message (ActiveMQ sends whole Java stack traces). */
+const ERROR_MESSAGE_BODY_MAX = 300;
+
+/**
+ * An ERROR frame from the broker: its `message` header, its body (the first 4 KiB; the message quotes the start of it,
+ * on one line) and the receipt it answers, if any.
+ */
 export class StompBrokerError extends MsgbricksError {
   constructor(
     message: string,
     readonly headers: Readonly<Record<string, string>>,
     readonly body: string,
   ) {
-    super('ERR_STOMP_BROKER', body === '' ? message : `${message}: ${body.replace(/\s+/g, ' ').trim()}`);
+    const line = body.replace(/\s+/g, ' ').trim();
+    const quoted = line.length > ERROR_MESSAGE_BODY_MAX ? `${line.slice(0, ERROR_MESSAGE_BODY_MAX)}...` : line;
+    super('ERR_STOMP_BROKER', quoted === '' ? message : `${message}: ${quoted}`);
   }
   get receiptId(): string | undefined {
     return this.headers['receipt-id'];
@@ -46,6 +54,10 @@ interface RawClient extends EventEmitter {
   headers?: Record<string, string>;
   _receipts: Record<string, () => void>;
   _nextReceiptId: number;
+  _commandHandlers: Record<string, (this: RawClient, frame: RawFrame, beforeSendResponse: () => void) => void>;
+  /** stompit's frame queue in front of the socket (OutgoingFrameStream). */
+  _output: { _frame: unknown; _queue: unknown[] };
+  getTransportSocket(): net.Socket;
   connect(headers: Record<string, string>): void;
   sendFrame(command: string, headers: Record<string, string | number>, options?: { onReceipt?: () => void }): Writable;
   subscribe(headers: Record<string, string | number>, listener: (err: Error | null, message: RawMessage) => void): unknown;
@@ -65,20 +77,29 @@ const ERROR_BODY_MAX = 4096;
  * dies on the first ERROR frame with a text/plain body). This one reads the body and destroys the client, which
  * reports the error on the client's 'error' event.
  */
-function fixedErrorHandler(this: RawClient, frame: RawFrame): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const headers = stringHeaders(frame.headers);
-  frame.on('data', (chunk: Buffer) => {
-    if (size < ERROR_BODY_MAX) chunks.push(chunk);
-    size += chunk.length;
-  });
-  const done = () => {
-    const body = Buffer.concat(chunks).subarray(0, ERROR_BODY_MAX).toString('utf8').replace(/\0+$/, '').trim();
-    this.destroy(new StompBrokerError(headers.message ?? 'broker sent an ERROR frame', headers, body));
+function fixedErrorHandler(
+  onFrame?: (headers: Record<string, string>, body: Buffer) => void,
+): (this: RawClient, frame: RawFrame) => void {
+  return function (this: RawClient, frame: RawFrame): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const headers = stringHeaders(frame.headers);
+    frame.on('data', (chunk: Buffer) => {
+      if (size < ERROR_BODY_MAX) chunks.push(chunk);
+      size += chunk.length;
+    });
+    let once = false;
+    const done = () => {
+      if (once) return;
+      once = true;
+      const bytes = Buffer.concat(chunks).subarray(0, ERROR_BODY_MAX);
+      onFrame?.(headers, bytes);
+      const body = bytes.toString('utf8').replace(/\0+$/, '').trim();
+      this.destroy(new StompBrokerError(headers.message ?? 'broker sent an ERROR frame', headers, body));
+    };
+    frame.on('end', done);
+    frame.on('error', done);
   };
-  frame.on('end', done);
-  frame.on('error', done);
 }
 
 function stringHeaders(h: Record<string, string | number>): Record<string, string> {
@@ -178,21 +199,107 @@ export interface StompConnectionOptions {
   type?: BrokerType;
   /** Milliseconds for TCP+TLS+CONNECTED (default 10000). */
   connectTimeout?: number;
-  /** Milliseconds a SEND may wait for its receipt before the connection is deemed broken (default 30000). */
+  /**
+   * Milliseconds a SEND (or SUBSCRIBE, UNSUBSCRIBE) may wait for its receipt before the connection is deemed broken
+   * (default 30000). One timer per connection looks at the oldest receipt awaited, every quarter of this (at most
+   * every second), rather than a timer per frame.
+   */
   receiptTimeout?: number;
+  /**
+   * Milliseconds close() waits for what was written (ACKs, NACKs...) to leave the process before it disconnects
+   * (stompclt's --timeout-flush; default 60000). If bytes are still unsent then, the session is dropped without
+   * DISCONNECT and close() rejects with a StompFlushError.
+   */
+  flushTimeout?: number;
   /** Milliseconds to wait for the DISCONNECT receipt (default 10000). */
   disconnectTimeout?: number;
   /** Reconnect after a lost connection (default: yes, forever); false: stay down, as stompclt. */
   reconnect?: StompReconnectOptions | false;
+  /**
+   * Debug events (stompclt's --*-broker-stomp-debug words, blank or comma separated): `command` a `frame` event per
+   * frame sent or received (command and body length), `header` with its headers (`login` and `passcode` masked),
+   * `body` with the start of its body, `connection` and `api` `debug` events (connection steps, calls), `io` an `io`
+   * event per read and write; `all` for everything. Nothing is printed: the events go to onEvent.
+   */
+  debug?: string | readonly string[];
+  /** Told of each RECEIPT for a frame sent with withReceipt (SEND, SUBSCRIBE, UNSUBSCRIBE): how long it took. */
+  onReceipt?: (command: string, seconds: number) => void;
   /** Events for logs. */
   onEvent?: (event: StompConnectionEvent) => void;
 }
+
+/** The debug words of stompclt's --*-broker-stomp-debug (Net::STOMP::Client's). */
+export const STOMP_DEBUG_WORDS = ['all', 'api', 'body', 'command', 'connection', 'header', 'io'] as const;
+
+/** At most this many bytes of a body go into a `frame` event (the `body` debug word). */
+export const DEBUG_BODY_MAX = 200;
+
+/** Header names whose values never appear in an event. */
+const SECRET_HEADERS = new Set(['login', 'passcode']);
 
 export type StompConnectionEvent =
   | { type: 'connected'; server: string; brokerType: BrokerType; version: string }
   | { type: 'connect-failed'; server: string; error: Error }
   | { type: 'lost'; error: Error }
-  | { type: 'reconnected'; server: string };
+  | { type: 'reconnected'; server: string }
+  | {
+      type: 'frame';
+      direction: 'in' | 'out';
+      command: string;
+      /** With the `header` word; `login` and `passcode` are `***`. */
+      headers?: Record<string, string>;
+      bodyLength: number;
+      /** With the `body` word: the first DEBUG_BODY_MAX bytes as UTF-8. */
+      body?: string;
+      truncated?: boolean;
+    }
+  | { type: 'io'; direction: 'in' | 'out'; bytes: number }
+  | { type: 'debug'; what: 'connection' | 'api'; text: string };
+
+/** close() could not flush the outgoing data within flushTimeout: the broker may not have got the last frames. */
+export class StompFlushError extends MsgbricksError {
+  constructor(
+    readonly bytes: number,
+    readonly frames: number,
+    timeoutMs: number,
+  ) {
+    super(
+      'ERR_STOMP_FLUSH',
+      `failed to flush the outgoing buffer within ${timeoutMs} ms (${bytes} bytes${frames > 0 ? ` and ${frames} frames` : ''} unsent)`,
+    );
+  }
+}
+
+interface DebugFlags {
+  readonly frames: boolean;
+  readonly headers: boolean;
+  readonly body: boolean;
+  readonly io: boolean;
+  readonly connection: boolean;
+  readonly api: boolean;
+}
+
+function debugFlags(words: string | readonly string[] | undefined): DebugFlags {
+  const list = typeof words === 'string' ? words.split(/[\s,]+/) : (words ?? []);
+  const on = new Set(list.filter((w) => w !== ''));
+  const all = on.has('all');
+  const has = (w: string) => all || on.has(w);
+  return {
+    frames: has('command') || has('header') || has('body'),
+    headers: has('header'),
+    body: has('body'),
+    io: has('io'),
+    connection: has('connection'),
+    api: has('api'),
+  };
+}
+
+/** Headers for an event: strings, credentials masked. */
+function debugHeaders(h: Readonly<Record<string, string | number>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined && v !== null) out[k] = SECRET_HEADERS.has(k) ? '***' : String(v);
+  return out;
+}
 
 /** A received MESSAGE frame. `generation` tells which connection it came on: acks of older ones are moot. */
 export interface StompReceived {
@@ -210,9 +317,11 @@ interface Subscription {
 interface PendingReceipt {
   resolve(): void;
   reject(err: Error): void;
-  timer: NodeJS.Timeout | undefined;
+  command: string;
   what: string;
   destination: string;
+  /** performance.now() when it was sent. */
+  sentAt: number;
 }
 
 /**
@@ -287,10 +396,14 @@ export class StompConnection extends EventEmitter {
   private readonly login: Record<string, string> = {};
   private readonly tlsOptions: tls.ConnectionOptions = {};
   private nextSubscriptionId = 0;
+  /** The receipt timer of each session (see receiptTimeout). */
+  private readonly sweeps = new WeakMap<RawClient, NodeJS.Timeout>();
+  private readonly debug: DebugFlags;
 
   constructor(readonly options: StompConnectionOptions) {
     super();
     this.uri = typeof options.uri === 'string' ? parseBrokerUri(options.uri) : options.uri;
+    this.debug = debugFlags(options.debug);
     const t = options.tls ?? {};
     const ca: (string | Buffer)[] = [];
     if (t.ca !== undefined) ca.push(...(Array.isArray(t.ca) ? t.ca : [t.ca]));
@@ -356,6 +469,71 @@ export class StompConnection extends EventEmitter {
     this.emit(event.type, event);
   }
 
+  private debugText(what: 'connection' | 'api', text: string): void {
+    if (this.debug[what]) this.emitEvent({ type: 'debug', what, text });
+  }
+
+  private debugFrame(
+    direction: 'in' | 'out',
+    command: string,
+    headers: Readonly<Record<string, string | number>>,
+    body: Buffer | string | undefined,
+  ): void {
+    const length = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    const event: StompConnectionEvent = { type: 'frame', direction, command, bodyLength: length };
+    if (this.debug.headers) event.headers = debugHeaders(headers);
+    if (this.debug.body && body !== undefined && length > 0) {
+      const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+      event.body = bytes.subarray(0, DEBUG_BODY_MAX).toString('utf8');
+      event.truncated = length > DEBUG_BODY_MAX;
+    }
+    this.emitEvent(event);
+  }
+
+  /** With the debug words on: frames and I/O of this session become events. */
+  private instrument(client: RawClient, socket: net.Socket): void {
+    if (this.debug.io) {
+      socket.on('data', (chunk: Buffer) => this.emitEvent({ type: 'io', direction: 'in', bytes: chunk.length }));
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+      socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+        const bytes = typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Buffer).length;
+        this.emitEvent({ type: 'io', direction: 'out', bytes });
+        return write(chunk, ...rest);
+      }) as typeof socket.write;
+    }
+    if (!this.debug.frames) return;
+    const sendFrame = client.sendFrame.bind(client);
+    client.sendFrame = (command, headers, options) => {
+      const frame = sendFrame(command, headers, options);
+      const end = frame.end.bind(frame) as (...args: unknown[]) => Writable;
+      frame.end = ((chunk?: unknown, ...rest: unknown[]) => {
+        this.debugFrame('out', command, headers, typeof chunk === 'function' ? undefined : (chunk as Buffer | undefined));
+        return end(chunk, ...rest);
+      }) as typeof frame.end;
+      return frame;
+    };
+  }
+
+  private errorHandler(): (this: RawClient, frame: RawFrame) => void {
+    return fixedErrorHandler(
+      this.debug.frames ? (h: Record<string, string>, b: Buffer) => this.debugFrame('in', 'ERROR', h, b) : undefined,
+    );
+  }
+
+  /** After CONNECTED: stompit's handlers replaced (ERROR) or observed (RECEIPT, with the debug words). */
+  private handlers(client: RawClient): void {
+    client.setCommandHandler('ERROR', this.errorHandler());
+    const receipt = client._commandHandlers.RECEIPT;
+    if (this.debug.frames && receipt !== undefined && !('debugged' in receipt)) {
+      const debugged = function (this: RawClient, frame: RawFrame, beforeSendResponse: () => void) {
+        self.debugFrame('in', 'RECEIPT', frame.headers, undefined);
+        receipt.call(this, frame, beforeSendResponse);
+      };
+      const self = this;
+      client.setCommandHandler('RECEIPT', Object.assign(debugged, { debugged: true }));
+    }
+  }
+
   private async connectLoop(maxAttempts: number, initialDelay: number): Promise<void> {
     const r = this.options.reconnect === false ? {} : (this.options.reconnect ?? {});
     const maxDelay = r.maxDelay ?? this.uri.maxReconnectDelay;
@@ -400,6 +578,7 @@ export class StompConnection extends EventEmitter {
       const timeoutMs = this.options.connectTimeout ?? 10_000;
       const hb = this.options.heartBeat ?? [0, 0];
       const grace = this.options.heartBeatGrace ?? Math.max(1000, Math.round(hb[1] / 2));
+      this.debugText('connection', `connecting to ${server.uri}`);
       const socket = server.ssl
         ? tls.connect({
             host: server.host,
@@ -409,6 +588,7 @@ export class StompConnection extends EventEmitter {
           })
         : net.connect({ host: server.host, port: server.port });
       const client = new Client(socket, { heartbeatDelayMargin: grace, heartbeatOutputMargin: 0 });
+      this.instrument(client, socket);
       let settled = false;
       const timer = setTimeout(() => client.destroy(new Error(`no CONNECTED within ${timeoutMs} ms`)), timeoutMs);
       const fail = (err: Error) => {
@@ -427,11 +607,13 @@ export class StompConnection extends EventEmitter {
         else this.lost(client, new Error('connection closed by the broker'));
       });
       client.on('connect', () => {
-        client.setCommandHandler('ERROR', fixedErrorHandler);
+        this.handlers(client);
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (this.debug.frames) this.debugFrame('in', 'CONNECTED', client.headers ?? {}, undefined);
         this.pending.set(client, new Map());
+        this.sweep(client);
         this.generation++;
         this.server = server;
         this.version = client.headers?.version ?? '1.0';
@@ -440,6 +622,7 @@ export class StompConnection extends EventEmitter {
         resolve(client);
       });
       socket.once(server.ssl ? 'secureConnect' : 'connect', () => {
+        this.debugText('connection', `${server.ssl ? 'TLS' : 'TCP'} connection to ${server.uri} up: sending CONNECT`);
         client.connect({
           'accept-version': '1.0,1.1,1.2',
           host: '/',
@@ -447,19 +630,44 @@ export class StompConnection extends EventEmitter {
           ...this.options.connectHeaders,
           'heart-beat': `${hb[0]},${hb[1]}`,
         });
-        client.setCommandHandler('ERROR', fixedErrorHandler);
+        client.setCommandHandler('ERROR', this.errorHandler());
       });
     });
   }
 
+  /**
+   * The receipt timer of a session: a receipt that does not come within receiptTimeout means a broken session, which
+   * is dropped (lost() fails and retries what is pending). One timer looks at the oldest receipt awaited (the first in
+   * the map: it keeps insertion order), instead of a timer armed and cleared for every frame.
+   */
+  private sweep(client: RawClient): void {
+    const timeoutMs = this.options.receiptTimeout ?? 30_000;
+    const timer = setInterval(
+      () => {
+        const pending = this.pending.get(client);
+        if (pending === undefined) {
+          clearInterval(timer);
+          return;
+        }
+        const oldest = pending.values().next().value;
+        if (oldest !== undefined && performance.now() - oldest.sentAt > timeoutMs)
+          client.destroy(new Error(`no RECEIPT for ${oldest.what} within ${timeoutMs} ms`));
+      },
+      Math.max(10, Math.min(1000, Math.floor(timeoutMs / 4))),
+    );
+    // The socket keeps the process alive, not this.
+    timer.unref();
+    this.sweeps.set(client, timer);
+  }
+
   /** The session `client` ended: fail what waits for its receipts, then reconnect (unless closing). */
   private lost(client: RawClient, err: Error): void {
+    clearInterval(this.sweeps.get(client));
     const pending = this.pending.get(client) ?? new Map<string, PendingReceipt>();
     this.pending.delete(client);
     const where = this.server?.uri ?? this.description;
     const refused = refusedBy(err, pending);
     for (const [id, p] of pending) {
-      clearTimeout(p.timer);
       if (refused.has(id)) p.reject(new RejectedError(`broker refused ${p.what}: ${err.message}`, { cause: err }));
       else p.reject(new Error(`connection to ${where} lost before the receipt for ${p.what}: ${err.message}`, { cause: err }));
     }
@@ -493,16 +701,18 @@ export class StompConnection extends EventEmitter {
     if (client === undefined || pending === undefined) return Promise.reject(new Error(`not connected to ${this.description}`));
     return new Promise<void>((resolve, reject) => {
       const id = `${client._nextReceiptId++}`;
-      const timeoutMs = this.options.receiptTimeout ?? 30_000;
-      const entry: PendingReceipt = { resolve, reject, what, timer: undefined, destination: String(headers.destination ?? '') };
-      entry.timer = setTimeout(() => {
-        // A receipt that does not come means a broken session: drop it; lost() fails and retries what is pending.
-        client.destroy(new Error(`no RECEIPT for ${what} within ${timeoutMs} ms`));
-      }, timeoutMs);
+      const entry: PendingReceipt = {
+        resolve,
+        reject,
+        command,
+        what,
+        destination: String(headers.destination ?? ''),
+        sentAt: performance.now(),
+      };
       pending.set(id, entry);
       client._receipts[id] = () => {
-        clearTimeout(entry.timer);
         pending.delete(id);
+        this.options.onReceipt?.(command, (performance.now() - entry.sentAt) / 1000);
         resolve();
       };
       const h: Record<string, string | number> = { ...headers, receipt: id };
@@ -525,6 +735,7 @@ export class StompConnection extends EventEmitter {
   send(headers: Readonly<Record<string, string>>, body: Buffer): Promise<void> {
     const h: Record<string, string> = { ...headers, 'content-length': `${body.length}` };
     delete h.receipt;
+    if (this.debug.api) this.debugText('api', `send(destination=${h.destination}, ${body.length} bytes)`);
     return this.withReceipt(this.client, 'SEND', h, body, `SEND to ${h.destination}`);
   }
 
@@ -535,8 +746,35 @@ export class StompConnection extends EventEmitter {
   async subscribe(headers: Readonly<Record<string, string>>, listener: (message: StompReceived) => void): Promise<void> {
     if (headers.destination === undefined) throw new MsgbricksError('ERR_STOMP_SUBSCRIBE', 'a subscription needs a destination');
     const sub: Subscription = { headers: { id: `msgbricks-${this.nextSubscriptionId++}`, ...headers }, listener };
+    this.debugText('api', `subscribe(destination=${headers.destination}, id=${sub.headers.id})`);
     this.subscriptions.push(sub);
     if (this.client !== undefined) await this.subscribeNow(this.client, sub);
+  }
+
+  /**
+   * UNSUBSCRIBEs every subscription, each with a receipt, as stompclt's --unsubscribe at exit: the n-th header set goes
+   * with the n-th subscription (none: the UNSUBSCRIBE has just the `id`), and the subscription's `id` replaces any
+   * given. E.g. `activemq.subscriptionName` to end an ActiveMQ durable subscription, `persistent: true` for RabbitMQ.
+   * The subscriptions are not replayed after a reconnection any more. Rejects when there is no session or when a
+   * receipt does not come (receiptTimeout).
+   */
+  async unsubscribe(headers: readonly Readonly<Record<string, string>>[] = []): Promise<void> {
+    const subs = this.subscriptions.splice(0);
+    this.debugText('api', `unsubscribe(${subs.map((s) => s.headers.id).join(', ')})`);
+    const client = this.client;
+    if (client === undefined) throw new StompConnectError(`cannot unsubscribe: not connected to ${this.description}`);
+    await Promise.all(
+      subs.map(async (sub, i) => {
+        const id = sub.headers.id as string;
+        const what = `UNSUBSCRIBE from ${sub.headers.destination}`;
+        const given = headers[i] ?? {};
+        // N.B. ActiveMQ refuses (ERROR) to remove a durable subscription that still has its consumer: the consumer
+        // goes first, with a plain UNSUBSCRIBE, then the subscription (ActiveMQ's own Stomp11Test does the same).
+        if (this.brokerType === 'ActiveMQ' && given['activemq.subscriptionName'] !== undefined)
+          await this.withReceipt(client, 'UNSUBSCRIBE', { id }, undefined, what);
+        await this.withReceipt(client, 'UNSUBSCRIBE', { ...given, id }, undefined, what);
+      }),
+    );
   }
 
   private async resubscribe(client: RawClient): Promise<void> {
@@ -554,7 +792,9 @@ export class StompConnection extends EventEmitter {
     const chunks: Buffer[] = [];
     raw.on('data', (c: Buffer) => chunks.push(c));
     raw.on('end', () => {
-      sub?.listener({ headers: stringHeaders(raw.headers), body: Buffer.concat(chunks), generation, raw });
+      const body = Buffer.concat(chunks);
+      if (this.debug.frames) this.debugFrame('in', 'MESSAGE', raw.headers, body);
+      sub?.listener({ headers: stringHeaders(raw.headers), body, generation, raw });
     });
   }
 
@@ -572,33 +812,60 @@ export class StompConnection extends EventEmitter {
   private ackOrNack(what: 'ack' | 'nack', message: StompReceived): Promise<void> {
     const client = this.client;
     if (client === undefined || message.generation !== this.generation) return Promise.resolve();
+    if (this.debug.api) this.debugText('api', `${what}(${message.headers['message-id']})`);
     return new Promise((resolve) => {
       // A local write error also destroys the session; the broker redelivers what was not acked.
       client[what](message.raw, {}, undefined, () => resolve());
     });
   }
 
-  /** DISCONNECTs with a receipt (bounded by disconnectTimeout); what still waits for a receipt is rejected. */
+  /**
+   * What was written and has not left the process yet: stompit's queue of frames, then the socket's buffer. Waits
+   * for both to empty, at most `ms`; a StompFlushError when they did not.
+   */
+  private async flush(client: RawClient, ms: number): Promise<StompFlushError | undefined> {
+    const socket = client.getTransportSocket();
+    const until = performance.now() + ms;
+    for (;;) {
+      const frames = (client._output._frame === null ? 0 : 1) + client._output._queue.length;
+      if ((socket.writableLength === 0 && frames === 0) || socket.destroyed) return undefined;
+      if (performance.now() >= until) return new StompFlushError(socket.writableLength, frames, ms);
+      await new Promise((r) => setTimeout(r, Math.min(10, Math.max(1, until - performance.now()))));
+    }
+  }
+
+  /**
+   * Flushes what was written (flushTimeout), then DISCONNECTs with a receipt (disconnectTimeout); what still waits
+   * for a receipt is rejected. Rejects with a StompFlushError (after dropping the session) when data stayed unsent.
+   */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     this.abort.abort();
+    this.debugText('api', 'close()');
     const client = this.client;
+    let unflushed: StompFlushError | undefined;
     if (client !== undefined) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          client.destroy();
-          resolve();
-        }, this.options.disconnectTimeout ?? 10_000);
-        client.disconnect(() => {
-          clearTimeout(timer);
-          resolve();
+      unflushed = await this.flush(client, this.options.flushTimeout ?? 60_000);
+      if (unflushed === undefined && this.client === client) {
+        this.debugText('connection', 'sending DISCONNECT');
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            client.destroy();
+            resolve();
+          }, this.options.disconnectTimeout ?? 10_000);
+          client.disconnect(() => {
+            clearTimeout(timer);
+            resolve();
+          });
         });
-      });
+      }
       client.destroy();
     }
-    if (client !== undefined) this.lost(client, new Error('connection closed'));
+    if (client !== undefined) this.lost(client, unflushed ?? new Error('connection closed'));
     this.client = undefined;
     await this.ready?.catch(() => undefined);
+    this.debugText('connection', 'closed');
+    if (unflushed !== undefined) throw unflushed;
   }
 }

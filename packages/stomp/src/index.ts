@@ -6,12 +6,15 @@ export type {
   StompTlsOptions,
 } from './connection';
 export {
+  DEBUG_BODY_MAX,
   detectBrokerType,
   parseCredential,
   prefetchHeader,
+  STOMP_DEBUG_WORDS,
   StompBrokerError,
   StompConnectError,
   StompConnection,
+  StompFlushError,
 } from './connection';
 export type { StompIncomingOptions, StompOutgoingOptions } from './modules';
 export {

@@ -142,6 +142,11 @@ export interface StompIncomingOptions {
    * and release() do nothing, and what is buffered when the connection drops is lost (at most once).
    */
   ack?: 'client' | 'auto';
+  /**
+   * At close, UNSUBSCRIBE every subscription with these headers (stompclt's --unsubscribe): the n-th set for the n-th
+   * subscription, an empty list for plain UNSUBSCRIBEs. Undefined (default): no UNSUBSCRIBE, the broker cleans up.
+   */
+  unsubscribe?: readonly Readonly<Record<string, string>>[];
 }
 
 /**
@@ -207,10 +212,17 @@ export class StompIncoming implements Incoming {
     return this.options.ack === 'auto';
   }
 
-  /** NACKs what was delivered but not acked, then disconnects (what is still buffered comes back from the broker). */
+  /**
+   * NACKs what was delivered but not acked, UNSUBSCRIBEs if asked to, then disconnects (what is still buffered comes
+   * back from the broker). A failed UNSUBSCRIBE rejects, once disconnected.
+   */
   async close(): Promise<void> {
     for (const id of [...this.pending.keys()]) await this.release(id);
     this.buffer = [];
+    let failed: unknown;
+    if (this.options.unsubscribe !== undefined)
+      await this.connection.unsubscribe(this.options.unsubscribe).catch((err) => (failed = err));
     await this.connection.close();
+    if (failed !== undefined) throw failed;
   }
 }

@@ -30,6 +30,28 @@ function textLine(json: string): string {
   return `${time} ${program().name}[${process.pid}]: ${String(o.level)}: ${String(o.msg ?? '')}${extra.length > 0 ? ` ${extra.join(' ')}` : ''}\n`;
 }
 
+/** A line kept at the bottom of the terminal (the live status, status.ts): taken away before a line goes to stderr, drawn again after. */
+export interface Overlay {
+  clear(): void;
+  draw(): void;
+}
+let overlay: Overlay | undefined;
+
+export function setOverlay(o: Overlay | undefined): void {
+  overlay = o;
+}
+
+/** Writes to a descriptor; on stderr, around the overlay. */
+function writeLine(fd: number, text: string): void {
+  if (fd !== 2 || overlay === undefined) {
+    fs.writeSync(fd, text);
+    return;
+  }
+  overlay.clear();
+  fs.writeSync(fd, text);
+  overlay.draw();
+}
+
 /** python-amqpclt's --loglevel names as pino levels. */
 const LOGLEVEL = { debug: 'debug', info: 'info', warning: 'warn', error: 'error', critical: 'fatal' } as const;
 
@@ -76,7 +98,7 @@ export function makeLogger(options: LoggerOptions): Logger {
     write(line: string): void {
       if (fd === undefined) return;
       const masked = maskSecrets(line);
-      fs.writeSync(fd, format === 'json' ? masked : textLine(masked));
+      writeLine(fd, format === 'json' ? masked : textLine(masked));
     },
   };
   return pino(
@@ -94,7 +116,7 @@ export function makeLogger(options: LoggerOptions): Logger {
 
 /** One line on stderr, prefixed with the program's name; embedded newlines are folded so a message is always one line. */
 export function message(text: string): void {
-  fs.writeSync(2, `${program().name}: ${maskSecrets(text).replace(/\s*\n\s*/g, ' ')}\n`);
+  writeLine(2, `${program().name}: ${maskSecrets(text).replace(/\s*\n\s*/g, ' ')}\n`);
 }
 
 /** Results (statistics, --status, --list...) on stdout. */

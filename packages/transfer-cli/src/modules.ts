@@ -1,7 +1,7 @@
 /**
  * Turns the options into the pipeline's modules. Every module is made here, behind makeIncoming,
- * makeOutgoing and makeDeadLetter: directory queues (@msgbricks/agent) and STOMP brokers
- * (StompIncoming/StompOutgoing of @msgbricks/stomp).
+ * makeOutgoing and makeDeadLetter: directory queues (@msgbricks/agent), STOMP brokers (StompIncoming/StompOutgoing of
+ * @msgbricks/stomp) and AMQP 1.0 brokers (amqp.ts), the protocol chosen by the URI's scheme (protocol.ts).
  */
 import { resolve } from 'node:path';
 import {
@@ -23,9 +23,13 @@ import {
   StompOutgoing,
   type StompTlsOptions,
 } from '@msgbricks/stomp';
+import { makeAmqpIncoming, makeAmqpOutgoing } from './amqp';
 import { CliError } from './errors';
 import type { Logger } from './logger';
+import type { BrokerMetrics } from './metrics';
 import { program } from './program';
+import { brokerProtocol } from './protocol';
+import { logStompDebug, stompDebugLogger } from './stompdebug';
 /** Header naming the spool element a dead-lettered corrupt element came from. */
 export const DEAD_LETTER_SOURCE = 'x-msgbricks-dead-letter-source';
 
@@ -74,17 +78,24 @@ export interface ModuleContext {
   readonly logger: Logger;
   /** Where corrupt elements and undeliverable messages go; none: they stay (see docs/stompclt.md). */
   readonly deadLetter?: Outgoing;
+  /** Reconnections and receipt latencies, for --metrics-port. */
+  readonly metrics?: BrokerMetrics;
 }
 
 /** The incoming module: a directory queue, or STOMP subscriptions (client acks with --reliable, auto otherwise). */
 export function makeIncoming(options: AgentOptions, ctx: ModuleContext): IncomingModule {
-  if (options['incoming-broker-uri'] !== undefined) {
-    const connection = makeConnection(options, 'incoming', ctx.logger);
+  const inUri = options['incoming-broker-uri'];
+  if (inUri !== undefined && brokerProtocol(inUri, program().defaultProtocol, 'incoming-broker-uri') === 'amqp') {
+    return { incoming: makeAmqpIncoming(options, ctx.logger, ctx.metrics) };
+  }
+  if (inUri !== undefined) {
+    const connection = makeConnection(options, 'incoming', ctx.logger, ctx.metrics);
     return {
       incoming: new StompIncoming(connection, {
         subscribe: options.subscribe,
         prefetch: options.prefetch,
         ack: options.reliable ? 'client' : 'auto',
+        unsubscribe: options.unsubscribe,
       }),
     };
   }
@@ -118,9 +129,13 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
  * The outgoing module: a directory queue (written durably), or a broker: every SEND carries a receipt (with or
  * without --reliable: it costs little) and a message is acked upstream only once its RECEIPT came back.
  */
-export function makeOutgoing(options: AgentOptions, logger?: Logger): Outgoing {
-  if (options['outgoing-broker-uri'] !== undefined) {
-    return new StompOutgoing(makeConnection(options, 'outgoing', logger));
+export function makeOutgoing(options: AgentOptions, logger?: Logger, metrics?: BrokerMetrics): Outgoing {
+  const outUri = options['outgoing-broker-uri'];
+  if (outUri !== undefined && brokerProtocol(outUri, program().defaultProtocol, 'outgoing-broker-uri') === 'amqp') {
+    return makeAmqpOutgoing(options, logger, metrics);
+  }
+  if (outUri !== undefined) {
+    return new StompOutgoing(makeConnection(options, 'outgoing', logger, metrics));
   }
   const spec = options['outgoing-queue'];
   if (spec === undefined) throw new CliError('ERR_TRANSFER_OPTIONS', 'no outgoing module');
@@ -158,13 +173,15 @@ const ms = (seconds: number | undefined): number | undefined => (seconds === und
 /**
  * The STOMP connection of one side, from its `*-broker-*` options: URI (failover, file:), credentials (plain and
  * x509), CONNECT headers, broker type, TLS socket options, heart-beats (--timeout-client/--timeout-server),
- * --timeout-connect/-broker/-disconnect and the msgbricks reconnection settings. `max-attempts` of
- * `*-broker-reconnect` also bounds the first connection (a plain URI otherwise gets one attempt, as stompclt).
+ * --timeout-connect/-broker/-flush/-disconnect, the stomp-debug words (debug lines) and the msgbricks reconnection
+ * settings. `max-attempts` of `*-broker-reconnect` also bounds the first connection (a plain URI otherwise gets one
+ * attempt, as stompclt). `metrics` hears of reconnections and (outgoing) receipt latencies.
  */
 export function makeConnectionOptions(
   options: AgentOptions,
   side: 'incoming' | 'outgoing',
   logger?: Logger,
+  metrics?: BrokerMetrics,
 ): StompConnectionOptions {
   const p = `${side}-broker` as const;
   const uriText = options[`${p}-uri`];
@@ -189,6 +206,8 @@ export function makeConnectionOptions(
     else logger?.warn({ option: `${p}-sockopts`, key: k }, 'socket option ignored');
   }
   const side0 = side;
+  const debug = options[`${p}-stomp-debug`];
+  const debugLog = debug !== undefined && logger !== undefined ? stompDebugLogger(logger, side) : undefined;
   return {
     uri,
     auth: options[`${p}-auth`],
@@ -198,7 +217,15 @@ export function makeConnectionOptions(
     heartBeat: options['heart-beat'] ? [options['timeout-client'] * 1000, options['timeout-server'] * 1000] : undefined,
     connectTimeout: ms(options['timeout-connect']),
     receiptTimeout: ms(options['timeout-broker']),
+    flushTimeout: ms(options['timeout-flush']),
     disconnectTimeout: ms(options['timeout-disconnect']),
+    debug,
+    onReceipt:
+      metrics === undefined
+        ? undefined
+        : (command, seconds) => {
+            if (command === 'SEND') metrics.receipt(seconds);
+          },
     reconnect: {
       initialDelay: ms(r?.['initial-delay']),
       maxDelay: ms(r?.['max-delay']),
@@ -206,6 +233,7 @@ export function makeConnectionOptions(
       maxAttempts: r?.['max-attempts'],
     },
     onEvent: (e) => {
+      if (e.type === 'reconnected') metrics?.reconnected(side0);
       if (logger === undefined) return;
       switch (e.type) {
         case 'connected':
@@ -220,14 +248,21 @@ export function makeConnectionOptions(
         case 'reconnected':
           logger.info({ side: side0, server: e.server }, 'broker connection back');
           break;
+        default:
+          if (debugLog !== undefined) logStompDebug(debugLog, e);
       }
     },
   };
 }
 
-function makeConnection(options: AgentOptions, side: 'incoming' | 'outgoing', logger?: Logger): StompConnection {
+function makeConnection(
+  options: AgentOptions,
+  side: 'incoming' | 'outgoing',
+  logger?: Logger,
+  metrics?: BrokerMetrics,
+): StompConnection {
   try {
-    return new StompConnection(makeConnectionOptions(options, side, logger));
+    return new StompConnection(makeConnectionOptions(options, side, logger, metrics));
   } catch (err) {
     if (err instanceof CliError) throw err;
     // Unreadable certificate files, bad credentials.

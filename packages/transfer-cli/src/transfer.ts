@@ -4,14 +4,13 @@
 import type * as http from 'node:http';
 import {
   type AgentOptions,
-  type Callback,
-  inlineCallback,
-  moduleCallback,
+  CallbackError,
   PendingError,
   type PipelineEvent,
   runPipeline,
+  WorkerCallback,
 } from '@msgbricks/agent';
-import { EXIT, UnsupportedError } from './errors';
+import { CliError, EXIT, UnsupportedError } from './errors';
 import { lockSpool, type SpoolLock } from './lock';
 import { type Logger, out } from './logger';
 import { Counters, serveMetrics } from './metrics';
@@ -19,16 +18,26 @@ import { checkDistinctQueues, journalPath, makeDeadLetter, makeIncoming, makeOut
 import { PidFile } from './pidfile';
 import { program } from './program';
 import { formatStatistics } from './stats';
+import { LiveStatus, wantsLiveStatus } from './status';
 
 /** Milliseconds between two looks at the pid file (touch and action). */
 const PIDFILE_POLL_MS = 250;
 
-function makeCallback(options: AgentOptions): Callback | undefined {
+/**
+ * The user's callback, loaded in its worker thread (so that it never delays heart-beats and receipts). Code that
+ * cannot be loaded is bad input: exit 2 before any broker or spool is used.
+ */
+async function makeCallback(options: AgentOptions, logger: Logger): Promise<WorkerCallback | undefined> {
   const code = options['callback-code'];
-  if (code !== undefined) return inlineCallback(code);
   const path = options['callback-path'];
-  if (path !== undefined) return moduleCallback(path);
-  return undefined;
+  if (code === undefined && path === undefined) return undefined;
+  const onCrash = (err: Error) => logger.error({ err: err.message }, 'callback worker died: a new one takes the next message');
+  try {
+    return await WorkerCallback.load(code !== undefined ? { code } : { path: path as string }, { onCrash });
+  } catch (err) {
+    if (!(err instanceof CallbackError)) throw err;
+    throw new CliError('ERR_TRANSFER_CALLBACK', err.message, { cause: err });
+  }
 }
 
 function describeEvent(logger: Logger, e: PipelineEvent): void {
@@ -57,12 +66,14 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
   const counters = new Counters();
   const dlq = makeDeadLetter(options);
   const deadLetter = dlq === undefined ? undefined : counters.outgoing(dlq, 'deadLettered');
-  const { incoming, spool } = makeIncoming(options, { logger, deadLetter });
-  const outgoing = counters.outgoing(makeOutgoing(options, logger), 'out');
-  const callback = makeCallback(options);
+  const { incoming, spool } = makeIncoming(options, { logger, deadLetter, metrics: counters });
+  const outgoing = counters.outgoing(makeOutgoing(options, logger, counters), 'out');
+  const callback = await makeCallback(options, logger);
 
   const stop = new AbortController();
   const cleanups: (() => Promise<void> | void)[] = [];
+  // The pipeline stops the callback; this is for a failure before the pipeline runs.
+  if (callback !== undefined) cleanups.push(() => callback.close());
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
@@ -110,10 +121,17 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
     let server: http.Server | undefined;
     const port = options['metrics-port'];
     if (port !== undefined) {
-      server = await serveMetrics(port, counters);
+      server = await serveMetrics(port, counters, options['metrics-address']);
       const s = server;
       cleanups.push(() => new Promise<void>((r) => s.close(() => r())));
-      logger.info({ port }, 'serving Prometheus metrics at /metrics');
+      logger.info({ address: options['metrics-address'], port }, 'serving Prometheus metrics at /metrics');
+    }
+    let status: LiveStatus | undefined;
+    if (wantsLiveStatus(process.stderr, options.debug)) {
+      const live = new LiveStatus({ program: program().name, figures: () => counters });
+      status = live;
+      live.start();
+      cleanups.push(() => live.stop());
     }
 
     logger.info(
@@ -145,6 +163,8 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
         return EXIT.failure;
       }
       throw err;
+    } finally {
+      status?.stop();
     }
     logger.info(
       {

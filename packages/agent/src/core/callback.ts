@@ -21,6 +21,12 @@ function outcome(original: Message, hdr: Record<string, string>, value: Returned
 }
 
 /**
+ * The in-thread callbacks below run user code on the caller's thread: a slow `check()` blocks its event loop (timers,
+ * sockets, broker heart-beats). The commands run the same code in a worker thread instead (WorkerCallback,
+ * callback-worker.ts, whose worker mirrors these two functions).
+ */
+
+/**
  * Inline callback code (stompclt's --callback-code): the body of
  * `check(hdr, body, msg)`, where `hdr` is a modifiable copy of the header and
  * `body` the body. Returning nothing sends the message with `hdr`; returning a

@@ -42,6 +42,12 @@ export interface Outgoing {
 
 /** The user's hooks, as stompclt's callbacks: `check` returns the message to send, or a reason to drop it. */
 export interface Callback {
+  /**
+   * The callback queues overlapping check() calls itself and runs them one at a time, in order (WorkerCallback): the
+   * pipeline may then ask for the next messages' checks before the previous results are in, which hides the round
+   * trip to a worker thread. Otherwise (in-thread callbacks) check() is only called once the previous call settled.
+   */
+  readonly pipelined?: boolean;
   start?(data: Record<string, string>): void | Promise<void>;
   check(message: Message): Message | string | Promise<Message | string>;
   idle?(): void | Promise<void>;

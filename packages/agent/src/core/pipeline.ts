@@ -49,6 +49,25 @@ export interface PipelineStats {
   stoppedBy: 'end' | 'count' | 'duration' | 'inactivity' | 'signal';
 }
 
+/** How many messages a pipelined callback (Callback.pipelined) may have before the first result is needed. */
+const LOOKAHEAD = 64;
+
+type Checked = { out: Message | string } | { error: string };
+
+/** A check's outcome as a promise that never rejects (it may wait in a queue, unobserved, for a while). */
+function settled(callback: Callback, message: Message): Promise<Checked> {
+  const failed = (err: unknown): Checked => ({ error: err instanceof Error ? err.message : String(err) });
+  try {
+    return Promise.resolve(callback.check(message)).then(
+      (out): Checked =>
+        out instanceof Message || typeof out === 'string' ? { out } : failed('check() must return a message or a string'),
+      failed,
+    );
+  } catch (err) {
+    return Promise.resolve(failed(err));
+  }
+}
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
@@ -151,6 +170,31 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
       slotFreed = resolve;
     });
 
+  /** What the callback made of a message: sent on, or dropped (consumed, as stompclt does). */
+  const dispatch = async (d: Delivery, out: Message | string, size: number): Promise<void> => {
+    if (typeof out === 'string') {
+      // A filtered message is consumed, as stompclt does: acking it keeps it from coming back.
+      stats.dropped++;
+      emit({ type: 'dropped', id: d.id, reason: out });
+      track(incoming.ack(d.id));
+      return;
+    }
+    await openOutgoing();
+    inflightBytes += size;
+    track(settle(d, out, size));
+  };
+
+  // A pipelined callback gets the checks of up to LOOKAHEAD messages at once: they are dispatched in order, each
+  // once its own result is in. Between an in-thread callback's calls nothing overlaps (lookahead 0).
+  const lookahead = callback?.pipelined === true ? LOOKAHEAD : 0;
+  const checking: { d: Delivery; size: number; out: Promise<Checked> }[] = [];
+  const nextChecked = async (): Promise<void> => {
+    const c = checking.shift() as (typeof checking)[number];
+    const r = await c.out;
+    if ('error' in r) track(deadLetter(c.d, `callback failed: ${r.error}`));
+    else await dispatch(c.d, r.out, c.size);
+  };
+
   await incoming.open();
   try {
     if (!options.lazy) await openOutgoing();
@@ -173,6 +217,11 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
       const d = await incoming.next();
       if (d === null) break;
       if (d === undefined) {
+        if (checking.length > 0) {
+          // Nothing new: finish what the callback has.
+          await nextChecked();
+          continue;
+        }
         if (options.timeoutInactivity !== undefined && Date.now() - lastAt >= options.timeoutInactivity * 1000) {
           stats.stoppedBy = 'inactivity';
           break;
@@ -187,6 +236,11 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
       stats.elapsedMs = lastAt - firstAt;
       const size = d.message.size();
       stats.bytes += size;
+      if (lookahead > 0) {
+        checking.push({ d, size, out: settled(callback as Callback, d.message) });
+        if (checking.length >= lookahead) await nextChecked();
+        continue;
+      }
       let out: Message | string;
       try {
         out = callback ? await callback.check(d.message) : d.message;
@@ -196,16 +250,12 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
         track(deadLetter(d, `callback failed: ${err instanceof Error ? err.message : String(err)}`));
         continue;
       }
-      if (typeof out === 'string') {
-        // A filtered message is consumed, as stompclt does: acking it keeps it from coming back.
-        stats.dropped++;
-        emit({ type: 'dropped', id: d.id, reason: out });
-        track(incoming.ack(d.id));
-        continue;
-      }
-      await openOutgoing();
-      inflightBytes += size;
-      track(settle(d, out, size));
+      await dispatch(d, out, size);
+    }
+    // The messages whose checks were asked for are finished as the others (to the window, as in the loop).
+    while (checking.length > 0) {
+      while (inflight.size > 0 && (inflight.size >= window || inflightBytes >= windowBytes)) await slot();
+      await nextChecked();
     }
     // Linger: let what is in flight become safe.
     if (inflight.size > 0) {

@@ -1,0 +1,122 @@
+/**
+ * The broker restarted twice while amqpclt moves messages both ways through RabbitMQ's AMQP 1.0 plugin: a producer
+ * spools, agent A sends the spool to the broker (queue -> broker, --loop) and agent B drains the broker queue to
+ * another spool (broker -> queue), all at once. Both agents must reconnect by themselves, lose nothing, and stop
+ * cleanly (exit 0) at the end.
+ */
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { DQS, Message } from '@msgbricks/message';
+import { amqpUri, type Broker, brokers, checkBuilt, expectOk, plain, readAll, sleep, start, tempDir, waitFor } from './helpers';
+
+jest.setTimeout(240_000);
+
+let rabbit: Broker;
+let tmp: string;
+
+beforeAll(async () => {
+  checkBuilt();
+  rabbit = await brokers.startRabbitMQ();
+  tmp = tempDir();
+});
+
+afterAll(async () => {
+  await rabbit?.stop();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const times = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
+
+test('amqpclt - the broker restarted twice during a transfer, in each direction (RabbitMQ AMQP 1.0)', async () => {
+  const address = `/queue/msgbricks.amqpclt.restart.${process.pid}`;
+  const reconnect = ['initial-delay=0.1 max-delay=1'];
+  const spoolIn = join(tmp, 'in');
+  const spoolOut = join(tmp, 'out');
+  fs.mkdirSync(spoolIn);
+  const common = (side: string) => [`--${side}-broker-uri`, amqpUri(rabbit), `--${side}-broker-auth`, plain(rabbit)];
+  const sender = start(
+    [
+      '--incoming-queue',
+      `path=${spoolIn}`,
+      ...common('outgoing'),
+      '--outgoing-broker-reconnect',
+      ...reconnect,
+      '--reliable',
+      '--remove',
+      '--loop',
+    ],
+    tmp,
+  );
+  const receiver = start(
+    [
+      ...common('incoming'),
+      '--incoming-broker-reconnect',
+      ...reconnect,
+      '--subscribe',
+      `destination=${address}`,
+      '--outgoing-queue',
+      `path=${spoolOut}`,
+      '--reliable',
+      '--prefetch',
+      '50',
+    ],
+    tmp,
+  );
+  const spool = new DQS(spoolIn);
+  let producing = true;
+  let produced = 0;
+  const producer = (async () => {
+    while (producing) {
+      for (let i = 0; i < 10; i++, produced++) {
+        const header = { destination: address, persistent: 'true', seq: String(produced) };
+        await spool.addMessage(new Message({ header, body: `message ${produced}` }));
+      }
+      await sleep(30);
+    }
+  })();
+  const restarts: number[] = [];
+  let received: Message[] = [];
+  let seqs = new Set<number>();
+  try {
+    for (let k = 0; k < 2; k++) {
+      await sleep(2000);
+      const t0 = Date.now();
+      await rabbit.restart();
+      restarts.push(Date.now() - t0);
+    }
+    await sleep(2000);
+    producing = false;
+    await producer;
+    await waitFor('the sender to empty its spool', async () => (await spool.count()) === 0, 120_000);
+    await waitFor(
+      'every message in the receiver spool',
+      async () => {
+        if (fs.existsSync(spoolOut) && (await new DQS(spoolOut).count()) < produced) return false;
+        received = await readAll(spoolOut, 'DQS');
+        seqs = new Set(received.map((m) => Number(m.getHeader('seq'))));
+        return seqs.size >= produced;
+      },
+      120_000,
+    );
+  } finally {
+    producing = false;
+    sender.child.kill('SIGTERM');
+    receiver.child.kill('SIGTERM');
+  }
+  const [s, r] = await Promise.all([sender.done, receiver.done]);
+  console.log(
+    `amqpclt restart: broker restarts took ${restarts.join(' and ')} ms, ${produced} produced, ${received.length} received ` +
+      `(${received.length - seqs.size} duplicates); reconnections: sender ${times(s.err, /broker connection back/)}, ` +
+      `receiver ${times(r.err, /broker connection back/)}`,
+  );
+  expectOk(s, 'amqpclt queue -> broker');
+  expectOk(r, 'amqpclt broker -> queue');
+  for (const log of [s.err, r.err]) {
+    expect(times(log, /broker connection lost: reconnecting/)).toBeGreaterThanOrEqual(2);
+    expect(times(log, /broker connection back/)).toBeGreaterThanOrEqual(2);
+  }
+  const missing = Array.from({ length: produced }, (_, i) => i).filter((i) => !seqs.has(i));
+  expect(missing).toEqual([]);
+  for (const m of received) expect(m.body.toString()).toBe(`message ${m.getHeader('seq')}`);
+  expect(await spool.count()).toBe(0);
+});

@@ -1,0 +1,222 @@
+import { Message } from '@msgbricks/message';
+import {
+  StompBrokerError,
+  StompConnection,
+  type StompConnectionEvent,
+  type StompConnectionOptions,
+  StompFlushError,
+  StompIncoming,
+  StompOutgoing,
+} from '@msgbricks/stomp';
+import { FakeBroker } from './fake-broker';
+
+jest.setTimeout(20_000);
+
+let broker: FakeBroker | undefined;
+afterEach(async () => {
+  jest.restoreAllMocks();
+  await broker?.stop();
+  broker = undefined;
+});
+
+async function fake(options: ConstructorParameters<typeof FakeBroker>[0] = {}): Promise<FakeBroker> {
+  broker = await new FakeBroker(options).start();
+  return broker;
+}
+
+function options(b: FakeBroker, extra: Partial<StompConnectionOptions> = {}): StompConnectionOptions {
+  return { uri: b.uri, reconnect: { initialDelay: 10, maxDelay: 50 }, ...extra };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('stomp connection - receipts', () => {
+  test('stomp connection - a receipt late by receiptTimeout drops the session; the SEND goes again and resolves', async () => {
+    // The first SEND of the first session gets no RECEIPT.
+    const b = await fake({ holdReceipt: (f) => f.command === 'SEND' && f.session === 1 });
+    const events: string[] = [];
+    const out = new StompOutgoing(options(b, { receiptTimeout: 300, onEvent: (e) => events.push(e.type) }));
+    await out.open();
+    const t0 = Date.now();
+    await out.send(new Message({ header: { destination: '/queue/a', n: '1' }, body: 'late' }));
+    const ms = Date.now() - t0;
+    await out.close();
+    expect(events).toEqual(['connected', 'lost', 'connected', 'reconnected']);
+    // Found by the sweep (every 75 ms here) soon after the 300 ms.
+    expect(ms).toBeGreaterThanOrEqual(300);
+    expect(ms).toBeLessThan(1500);
+    const sends = b.frames.filter((f) => f.command === 'SEND');
+    expect(sends.map((f) => [f.session, f.headers.n, f.body.toString()])).toEqual([
+      [1, '1', 'late'],
+      [2, '1', 'late'],
+    ]);
+  });
+
+  test('stomp connection - one receipt timer per connection, not one per SEND; latencies are reported', async () => {
+    const b = await fake();
+    const latencies: [string, number][] = [];
+    const c = new StompConnection(options(b, { receiptTimeout: 5000, onReceipt: (cmd, s) => latencies.push([cmd, s]) }));
+    await c.open();
+    const timeouts = jest.spyOn(global, 'setTimeout');
+    const intervals = jest.spyOn(global, 'setInterval');
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => c.send({ destination: '/queue/a' }, Buffer.from(`m${i}`))));
+    expect(timeouts.mock.calls.length + intervals.mock.calls.length).toBeLessThan(5);
+    await c.close();
+    expect(latencies).toHaveLength(1000);
+    expect(latencies.every(([cmd, s]) => cmd === 'SEND' && s >= 0 && s < 5)).toBe(true);
+  });
+});
+
+test('stomp connection - an ERROR body is quoted on one line, cut at 300 characters (the whole body is kept)', () => {
+  const body = `java.lang.Exception: no\n${'\tat org.apache.activemq.Frame.x(Frame.java:1)\n'.repeat(50)}`;
+  const err = new StompBrokerError('refused', { message: 'refused', 'receipt-id': '7' }, body);
+  expect(err.message).toMatch(/^refused: java\.lang\.Exception: no at org\.apache/);
+  expect(err.message).toHaveLength('refused: '.length + 300 + 3);
+  expect(err.message.endsWith('...')).toBe(true);
+  expect(err.body).toBe(body);
+  expect(err.receiptId).toBe('7');
+  expect(new StompBrokerError('short', {}, ' not a valid destination\n').message).toBe('short: not a valid destination');
+});
+
+describe('stomp connection - unsubscribe', () => {
+  test('stomp incoming - unsubscribe at close: the n-th header set with the n-th subscription, its id, a receipt', async () => {
+    const b = await fake();
+    const inc = new StompIncoming(options(b), {
+      subscribe: [
+        { destination: '/topic/a', id: 'sub-a', 'activemq.subscriptionName': 'durable-a' },
+        { destination: '/queue/b' },
+      ],
+      unsubscribe: [{ 'activemq.subscriptionName': 'durable-a', id: 'ignored' }],
+    });
+    await inc.open();
+    await inc.close();
+    expect(b.commands()).toEqual(['CONNECT', 'SUBSCRIBE', 'SUBSCRIBE', 'UNSUBSCRIBE', 'UNSUBSCRIBE', 'DISCONNECT']);
+    const [u1, u2] = b.frames.filter((f) => f.command === 'UNSUBSCRIBE');
+    const subB = b.frames.filter((f) => f.command === 'SUBSCRIBE')[1];
+    expect(u1?.headers).toEqual({ 'activemq.subscriptionName': 'durable-a', id: 'sub-a', receipt: expect.any(String) });
+    expect(u2?.headers).toEqual({ id: subB?.headers.id, receipt: expect.any(String) });
+  });
+
+  test('stomp incoming - ActiveMQ durable subscription: a plain UNSUBSCRIBE first (the consumer), then the named one', async () => {
+    const b = await fake();
+    const inc = new StompIncoming(options(b, { type: 'ActiveMQ' }), {
+      subscribe: [{ destination: '/topic/a', 'activemq.subscriptionName': 'durable-a' }, { destination: '/queue/b' }],
+      unsubscribe: [{ 'activemq.subscriptionName': 'durable-a' }],
+    });
+    await inc.open();
+    await inc.close();
+    const [s1, s2] = b.frames.filter((f) => f.command === 'SUBSCRIBE');
+    expect(b.frames.filter((f) => f.command === 'UNSUBSCRIBE').map((f) => ({ ...f.headers, receipt: 'R' }))).toEqual([
+      { id: s1?.headers.id, receipt: 'R' },
+      { id: s2?.headers.id, receipt: 'R' },
+      { 'activemq.subscriptionName': 'durable-a', id: s1?.headers.id, receipt: 'R' },
+    ]);
+    expect(b.commands().slice(-1)).toEqual(['DISCONNECT']);
+  });
+
+  test('stomp incoming - without the unsubscribe option no UNSUBSCRIBE is sent (stompclt default)', async () => {
+    const b = await fake();
+    const inc = new StompIncoming(options(b), { subscribe: [{ destination: '/queue/b' }] });
+    await inc.open();
+    await inc.close();
+    expect(b.commands()).toEqual(['CONNECT', 'SUBSCRIBE', 'DISCONNECT']);
+  });
+
+  test('stomp incoming - an UNSUBSCRIBE without receipt fails close(), which still disconnects', async () => {
+    const b = await fake({ holdReceipt: (f) => f.command === 'UNSUBSCRIBE' });
+    const inc = new StompIncoming(options(b, { receiptTimeout: 200, reconnect: false }), {
+      subscribe: [{ destination: '/queue/b' }],
+      unsubscribe: [],
+    });
+    await inc.open();
+    await expect(inc.close()).rejects.toThrow(/RECEIPT for UNSUBSCRIBE from \/queue\/b/);
+    expect(inc.connection.connected).toBe(false);
+  });
+});
+
+describe('stomp connection - flush', () => {
+  test('stomp connection - close() gives up after flushTimeout when the broker does not read, without DISCONNECT', async () => {
+    const b = await fake({ stopReading: true });
+    const c = new StompConnection(options(b, { flushTimeout: 300, reconnect: false }));
+    await c.open();
+    // Far more than the socket buffers hold: most of it stays in the process.
+    const big = Buffer.alloc(1024 * 1024, 120);
+    const sends = Array.from({ length: 32 }, () => c.send({ destination: '/queue/a' }, big).catch((e: Error) => e));
+    await sleep(50);
+    const t0 = Date.now();
+    const err = await c.close().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(err).toBeInstanceOf(StompFlushError);
+    expect((err as StompFlushError).message).toMatch(
+      /failed to flush the outgoing buffer within 300 ms \(\d+ bytes( and \d+ frames)? unsent\)/,
+    );
+    expect((await Promise.all(sends)).every((e) => e instanceof Error)).toBe(true);
+    expect(b.commands()).not.toContain('DISCONNECT');
+  });
+
+  test('stomp connection - close() waits for the buffered frames to leave, then DISCONNECTs', async () => {
+    const b = await fake();
+    const c = new StompConnection(options(b, { flushTimeout: 5000 }));
+    await c.open();
+    const big = Buffer.alloc(256 * 1024, 120);
+    const sends = Array.from({ length: 16 }, () => c.send({ destination: '/queue/a' }, big));
+    // At once: the 4 MiB are still on their way.
+    await c.close();
+    await Promise.all(sends);
+    expect(b.commands().slice(1)).toEqual([...Array(16).fill('SEND'), 'DISCONNECT']);
+  });
+});
+
+describe('stomp connection - debug events', () => {
+  async function run(debug: string): Promise<StompConnectionEvent[]> {
+    const b = await fake();
+    const events: StompConnectionEvent[] = [];
+    const c = new StompConnection(
+      options(b, { debug, auth: ['plain name=someone pass=s3cr3t'], onEvent: (e) => events.push(e) }),
+    );
+    await c.open();
+    await c.send({ destination: '/queue/a', color: 'blue' }, Buffer.from('x'.repeat(300)));
+    await c.close();
+    await b.stop();
+    broker = undefined;
+    return events;
+  }
+  const frames = (events: StompConnectionEvent[]) =>
+    events.filter((e): e is Extract<StompConnectionEvent, { type: 'frame' }> => e.type === 'frame');
+
+  test('stomp connection - "command": each frame sent and received, with its body length, no headers, no body', async () => {
+    const events = await run('command');
+    expect(frames(events).map((e) => `${e.direction} ${e.command} ${e.bodyLength}`)).toEqual([
+      'out CONNECT 0',
+      'in CONNECTED 0',
+      'out SEND 300',
+      'in RECEIPT 0',
+      'out DISCONNECT 0',
+      'in RECEIPT 0',
+    ]);
+    expect(frames(events).some((e) => e.headers !== undefined || e.body !== undefined)).toBe(false);
+    expect(events.some((e) => e.type === 'io' || e.type === 'debug')).toBe(false);
+  });
+
+  test('stomp connection - "header body": headers with login and passcode masked, the body cut at 200 bytes', async () => {
+    const events = await run('header,body');
+    const f = frames(events);
+    expect(f[0]?.headers).toMatchObject({ login: '***', passcode: '***', 'heart-beat': '0,0' });
+    expect(f[1]?.headers).toMatchObject({ server: 'FakeMQ/1.0' });
+    const send = f.find((e) => e.command === 'SEND');
+    expect(send?.headers).toMatchObject({ destination: '/queue/a', color: 'blue', 'content-length': '300' });
+    expect([send?.body, send?.truncated]).toEqual(['x'.repeat(200), true]);
+    expect(JSON.stringify(events)).not.toMatch(/someone|s3cr3t/);
+  });
+
+  test('stomp connection - "all": frames, I/O, connection steps and API calls', async () => {
+    const events = await run('all');
+    const types = new Set(events.map((e) => (e.type === 'debug' ? `debug:${e.what}` : e.type)));
+    expect([...types].sort()).toEqual(['connected', 'debug:api', 'debug:connection', 'frame', 'io']);
+    expect(events.filter((e) => e.type === 'io' && e.direction === 'out').length).toBeGreaterThan(0);
+    expect(JSON.stringify(events)).not.toMatch(/someone|s3cr3t/);
+  });
+});
