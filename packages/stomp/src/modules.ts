@@ -3,8 +3,23 @@ import { MsgbricksError } from '@msgbricks/errors';
 import { Message } from '@msgbricks/message';
 import { prefetchHeader, StompBrokerError, StompConnection, type StompConnectionOptions, type StompReceived } from './connection';
 
-/** Headers that belong to the frame, not to the message: never copied from a message to a SEND. */
-export const RESERVED_SEND_HEADERS: readonly string[] = ['content-length', 'receipt', 'transaction'];
+/**
+ * Headers that belong to a frame, not to the message: never copied from a message to a SEND. `message-id`,
+ * `subscription`, `ack` and `redelivered` describe one delivery of a MESSAGE frame and the broker assigns them:
+ * RabbitMQ answers a SEND carrying `message-id` with an ERROR that closes the connection, and stores `subscription`
+ * and `ack` with the message, handing them back on the next delivery in place of its own so that the consumer cannot
+ * route or acknowledge it. Perl stompclt forwards them and its manual's shoveling example deletes them in the
+ * callback; msgbricks drops them, so a message received from any broker can be sent on as it is.
+ */
+export const RESERVED_SEND_HEADERS: readonly string[] = [
+  'content-length',
+  'receipt',
+  'transaction',
+  'message-id',
+  'subscription',
+  'ack',
+  'redelivered',
+];
 
 const TEXT_PLAIN = 'text/plain; charset=UTF-8';
 

@@ -112,7 +112,18 @@ describe('broker types, prefetch and credentials', () => {
 describe('messages and frames', () => {
   it('turns a message into a SEND frame (demessagify)', () => {
     const text = new Message({
-      header: { destination: '/queue/q', receipt: 'x', 'content-length': '9', transaction: 't', a: 'b' },
+      header: {
+        destination: '/queue/q',
+        receipt: 'x',
+        'content-length': '9',
+        transaction: 't',
+        a: 'b',
+        // One delivery's headers, from a message received over STOMP: never sent on.
+        subscription: 'sub-0',
+        ack: 'T_sub-0@@session@@1',
+        redelivered: 'false',
+        'message-id': 'T_sub-0@@session@@1',
+      },
       body: 'héllo',
     });
     expect(messageToFrame(text)).toEqual({
