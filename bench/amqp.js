@@ -85,7 +85,7 @@ function rawSend(connection, address, count, window, body) {
     let accepted = 0;
     const pump = () => {
       while (sent < count && sent - accepted < window && sender.sendable()) {
-        sender.send({ body: rhea.message.data_section(body) });
+        sender.send({ durable: true, body: rhea.message.data_section(body) });
         sent++;
       }
     };

@@ -3,7 +3,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import type * as tls from 'node:tls';
-import type { BrokerType, Credential } from '@msgbricks/agent';
+import {
+  abortableSleep,
+  Backoff,
+  type BrokerReconnectOptions,
+  type BrokerType,
+  type Credential,
+  shuffle,
+} from '@msgbricks/agent';
+import { errorOf } from '@msgbricks/errors';
 import type { Connection, ConnectionOptions, Container, EventContext } from 'rhea';
 import { create_container, sasl } from 'rhea';
 import { AmqpAuthError, AmqpConnectError, brokerError } from './errors';
@@ -24,14 +32,8 @@ export interface AmqpTlsOptions {
   rejectUnauthorized?: boolean;
 }
 
-export interface AmqpReconnectOptions {
-  /** Milliseconds before the first attempt after a loss (default: the URI's initialReconnectDelay). */
-  initialDelay?: number;
-  maxDelay?: number;
-  multiplier?: number;
-  /** Attempts before giving up; -1 (default) never gives up. */
-  maxAttempts?: number;
-}
+/** Overrides of the URI's reconnection settings (the same for every broker module). */
+export interface AmqpReconnectOptions extends BrokerReconnectOptions {}
 
 export interface AmqpConnectionOptions {
   /** A broker URI (parseAmqpUri) or its parsed form. */
@@ -109,32 +111,6 @@ export function detectAmqpBrokerType(properties: Readonly<Record<string, unknown
   return 'UNKNOWN';
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-function shuffle<T>(list: readonly T[]): T[] {
-  const a = [...list];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j] as T, a[i] as T];
-  }
-  return a;
-}
-
-function errorOf(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
-}
-
 /** rhea's connection internals msgbricks touches (none are in its typings). */
 interface RawConnection {
   socket?: net.Socket;
@@ -187,7 +163,8 @@ export class AmqpConnection extends EventEmitter {
   private closing = false;
   private failure: Error | undefined;
   private connectedAt = 0;
-  private backoff = 0;
+  /** The backoff delay the last connection was made at: where a connection that dies young resumes (connectLoop). */
+  private lastDelay = 0;
   private readonly abort = new AbortController();
   private readonly watchers = new Set<AmqpConnectionWatcher>();
   /** Connections that ended before they were made current, with why (see connectLoop). */
@@ -304,15 +281,12 @@ export class AmqpConnection extends EventEmitter {
   }
 
   private async connectLoop(maxAttempts: number, initialDelay: number, resume: boolean): Promise<void> {
-    const r = this.options.reconnect === false ? {} : (this.options.reconnect ?? {});
-    const maxDelay = r.maxDelay ?? this.uri.maxReconnectDelay;
-    const multiplier = this.uri.useExponentialBackOff ? (r.multiplier ?? this.uri.backOffMultiplier) : 1;
-    let delay = initialDelay;
+    const backoff = Backoff.of(resume ? Math.max(this.lastDelay, initialDelay) : initialDelay, this.uri, this.options.reconnect);
     if (resume) {
       // The last connection died young (a broker that opens then closes, refusing the virtual host, say):
       // go on with the backoff instead of hammering it.
-      delay = Math.min(maxDelay, Math.max(this.backoff, initialDelay) * multiplier);
-      await sleep(Math.min(maxDelay, delay * (0.5 + Math.random())), this.abort.signal);
+      backoff.grow();
+      await abortableSleep(backoff.nextWait(), this.abort.signal);
     }
     let attempts = 0;
     const failures: string[] = [];
@@ -331,7 +305,7 @@ export class AmqpConnection extends EventEmitter {
             dispose(conn);
             throw new AmqpConnectError(`connection to ${this.description} closed while connecting`);
           }
-          this.backoff = delay;
+          this.lastDelay = backoff.current;
           this.up(conn, server);
           return;
         } catch (err) {
@@ -347,9 +321,8 @@ export class AmqpConnection extends EventEmitter {
             );
           }
         }
-        // Jitter: between half and one and a half times the delay, so that many agents do not come back together.
-        await sleep(Math.min(maxDelay, delay * (0.5 + Math.random())), this.abort.signal);
-        delay = Math.min(maxDelay, delay * multiplier);
+        await abortableSleep(backoff.nextWait(), this.abort.signal);
+        backoff.grow();
       }
     }
   }

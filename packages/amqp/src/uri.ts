@@ -1,3 +1,4 @@
+import { type BrokerList, parseBrokerList } from '@msgbricks/agent';
 import { AmqpUriError } from './errors';
 
 export interface AmqpServer {
@@ -14,31 +15,8 @@ export interface AmqpServer {
   readonly uri: string;
 }
 
-/** What a broker URI says: where to connect, and the failover settings (the names and defaults of the STOMP module). */
-export interface AmqpUri {
-  readonly servers: readonly AmqpServer[];
-  /** Shuffle the servers before each round (failover default true; a single server: false). */
-  readonly randomize: boolean;
-  /** Milliseconds before the second attempt (default 10). */
-  readonly initialReconnectDelay: number;
-  /** Longest wait between attempts in milliseconds (default 30000). */
-  readonly maxReconnectDelay: number;
-  readonly backOffMultiplier: number;
-  readonly useExponentialBackOff: boolean;
-  /** Attempts after the first one; -1: unlimited (failover default), 0: a single attempt (plain URI). */
-  readonly maxReconnectAttempts: number;
-  /** True for a `failover:` URI. */
-  readonly failover: boolean;
-}
-
-const DEFAULTS = {
-  randomize: true,
-  initialReconnectDelay: 10,
-  maxReconnectDelay: 30_000,
-  backOffMultiplier: 2,
-  useExponentialBackOff: true,
-  maxReconnectAttempts: -1,
-};
+/** What a broker URI says: where to connect, and the failover settings (stompclt's names and defaults, as the STOMP module). */
+export interface AmqpUri extends BrokerList<AmqpServer> {}
 
 const SERVER = /^([a-z][a-z0-9+.-]*):\/\/(?:([^@/?#]*)@)?(\[[0-9a-f:.]+\]|[^:/?#@\s[\]]+)(?::(\d+))?(\/[^?#]*)?([?#].*)?$/i;
 // python-amqpclt parses tcp:// as well (its regular expression accepts any scheme); ssl:// as in stompclt.
@@ -93,74 +71,15 @@ function parseVhost(path: string, uri: string, where: string): string | undefine
   return vhost === '' || vhost === '/' ? undefined : vhost;
 }
 
-function parseNumberOption(name: string, value: string, min: number): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min) {
-    throw new AmqpUriError(`invalid failover option ${name}=${value}: expected a number >= ${min}`);
-  }
-  return n;
-}
-
-function parseBoolean(name: string, value: string): boolean {
-  if (/^(true|1|yes)$/i.test(value)) return true;
-  if (/^(false|0|no)$/i.test(value)) return false;
-  throw new AmqpUriError(`invalid failover option ${name}=${value}: expected true or false`);
-}
-
-function parseFailover(uri: string): AmqpUri {
-  const m = /^failover:(?:\(([^()]*)\)|([^()?]+))(?:\?(.*))?$/i.exec(uri);
-  if (m === null)
-    throw new AmqpUriError(`invalid failover URI ${JSON.stringify(uri)}: expected failover:(uri1,uri2,...)?options`);
-  const list = (m[1] ?? m[2] ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  if (list.length === 0) throw new AmqpUriError(`failover URI ${JSON.stringify(uri)} lists no broker`);
-  const servers = list.map((s) => parseServer(s, ` in ${uri}`));
-  const opts = { ...DEFAULTS };
-  for (const pair of (m[3] ?? '').split('&')) {
-    if (pair === '') continue;
-    const eq = pair.indexOf('=');
-    const key = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
-    const value = decodeURIComponent(eq < 0 ? '' : pair.slice(eq + 1));
-    switch (key) {
-      case 'randomize':
-        opts.randomize = parseBoolean(key, value);
-        break;
-      case 'useExponentialBackOff':
-        opts.useExponentialBackOff = parseBoolean(key, value);
-        break;
-      case 'initialReconnectDelay':
-        opts.initialReconnectDelay = parseNumberOption(key, value, 0);
-        break;
-      case 'maxReconnectDelay':
-        opts.maxReconnectDelay = parseNumberOption(key, value, 0);
-        break;
-      case 'backOffMultiplier':
-        opts.backOffMultiplier = parseNumberOption(key, value, 1);
-        break;
-      case 'maxReconnectAttempts':
-        opts.maxReconnectAttempts = parseNumberOption(key, value, -1);
-        break;
-      default:
-        // As the STOMP module (and Net::STOMP::Client): unknown options are ignored.
-        break;
-    }
-  }
-  return { servers, ...opts, failover: true };
-}
-
 /**
  * Parses an AMQP broker URI: `amqp://host[:port][/vhost]` (default port 5672), `amqps://...` (TLS, 5671),
- * `tcp://` as amqp and `ssl://` as amqps, or `failover:(uri1,uri2,...)?options` with the STOMP module's
- * failover options and defaults. A plain URI gets a single attempt; a failover URI unlimited attempts unless
- * `maxReconnectAttempts` says otherwise.
+ * `tcp://` as amqp and `ssl://` as amqps, `failover:(uri1,uri2,...)?options` with the STOMP module's failover
+ * options and defaults, or `file:PATH` (one URI per line, `#` comments; a single line may itself be a failover
+ * URI). A plain URI gets a single attempt; a failover URI unlimited attempts unless `maxReconnectAttempts` says
+ * otherwise.
  */
 export function parseAmqpUri(uri: string): AmqpUri {
-  if (typeof uri !== 'string' || uri.trim() === '') throw new AmqpUriError('empty broker URI');
-  const u = uri.trim();
-  if (/^failover:/i.test(u)) return parseFailover(u);
-  return { servers: [parseServer(u, '')], ...DEFAULTS, randomize: false, maxReconnectAttempts: 0, failover: false };
+  return parseBrokerList(uri, parseServer, (message) => new AmqpUriError(message));
 }
 
 /** The AMQP open `hostname` for a server: `vhost:NAME` when its URI names a virtual host. */

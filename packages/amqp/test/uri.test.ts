@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AmqpUriError, parseAmqpUri } from '@msgbricks/amqp';
 
 test('amqp uri - plain and TLS URIs, default ports, a single attempt', () => {
@@ -89,4 +92,59 @@ test('amqp uri - errors are AmqpUriError with code ERR_AMQP_URI and say what is 
     expect(err).toMatchObject({ code: 'ERR_AMQP_URI', name: 'AmqpUriError' });
     expect([uri, (err as Error).message]).toEqual([uri, expect.stringMatching(re)]);
   }
+});
+
+describe('amqp uri - file:', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'amqp-uri-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  function file(name: string, text: string): string {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  }
+
+  test('amqp uri - file: lists one URI per line (# comments) as a failover list with the default settings', () => {
+    const p = file('brokers', '# production\namqp://a:1/prod # the first\n\n  amqps://b\n');
+    const list = parseAmqpUri(`file:${p}`);
+    expect(list.servers).toEqual([
+      { host: 'a', port: 1, ssl: false, vhost: 'prod', uri: 'amqp://a:1/prod' },
+      { host: 'b', port: 5671, ssl: true, vhost: undefined, uri: 'amqps://b' },
+    ]);
+    expect(list).toMatchObject({ randomize: true, maxReconnectAttempts: -1, failover: true });
+  });
+
+  test('amqp uri - file: with one line is that URI: a plain one keeps a single attempt, a failover one its options', () => {
+    expect(parseAmqpUri(`file:${file('one', 'amqp://h\n')}`)).toMatchObject({
+      servers: [{ host: 'h', port: 5672 }],
+      maxReconnectAttempts: 0,
+      failover: false,
+    });
+    expect(
+      parseAmqpUri(`file:${file('fo', 'failover:(amqp://a,amqp://b)?randomize=false&maxReconnectAttempts=3\n')}`),
+    ).toMatchObject({
+      servers: [{ host: 'a' }, { host: 'b' }],
+      randomize: false,
+      maxReconnectAttempts: 3,
+      failover: true,
+    });
+  });
+
+  test('amqp uri - file: errors are AmqpUriError and name the file', () => {
+    const missing = join(dir, 'missing');
+    const empty = file('empty', '# none yet\n');
+    const mixed = file('mixed', 'amqp://a\nfailover:(amqp://b)\n');
+    const bad = file('bad', 'amqp://a\nstomp://b\n');
+    const refused = (path: string) => () => parseAmqpUri(`file:${path}`);
+    for (const path of [missing, empty, mixed, bad]) expect(refused(path)).toThrow(AmqpUriError);
+    expect(refused(missing)).toThrow(new RegExp(`^cannot read broker URI file ${missing}: ENOENT`));
+    expect(refused(empty)).toThrow(`broker URI file ${empty} lists no broker`);
+    expect(refused(mixed)).toThrow(`broker URI file ${mixed}: a failover URI must be alone in the file`);
+    expect(refused(bad)).toThrow(
+      `unsupported scheme "stomp" in broker URI "stomp://b" in ${bad}: expected amqp, amqps, tcp or ssl`,
+    );
+  });
 });

@@ -35,3 +35,8 @@ export function errnoOf(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** What was thrown, as an Error: a thrown string or other value becomes an Error with that text as its message. */
+export function errorOf(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}

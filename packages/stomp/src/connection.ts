@@ -4,8 +4,16 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import * as tls from 'node:tls';
-import { type BrokerType, type Credential, RejectedError } from '@msgbricks/agent';
-import { MsgbricksError } from '@msgbricks/errors';
+import {
+  abortableSleep,
+  Backoff,
+  type BrokerReconnectOptions,
+  type BrokerType,
+  type Credential,
+  RejectedError,
+  shuffle,
+} from '@msgbricks/agent';
+import { errorOf, MsgbricksError } from '@msgbricks/errors';
 
 import StompitClient = require('stompit/lib/Client');
 
@@ -174,14 +182,8 @@ export interface StompTlsOptions {
   rejectUnauthorized?: boolean;
 }
 
-export interface StompReconnectOptions {
-  /** Milliseconds before the first attempt after a loss (default: the URI's initialReconnectDelay). */
-  initialDelay?: number;
-  maxDelay?: number;
-  multiplier?: number;
-  /** Attempts before giving up; -1 (default) never gives up. */
-  maxAttempts?: number;
-}
+/** Overrides of the URI's reconnection settings (the same for every broker module). */
+export interface StompReconnectOptions extends BrokerReconnectOptions {}
 
 export interface StompConnectionOptions {
   /** A broker URI (parseBrokerUri) or its parsed form. */
@@ -341,32 +343,6 @@ function refusedBy(err: Error, pending: ReadonlyMap<string, PendingReceipt>): Se
     if (p.destination !== '' && (text.includes(`'${p.destination}'`) || text.includes(`"${p.destination}"`))) out.add(k);
   }
   return out;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-function shuffle<T>(list: readonly T[]): T[] {
-  const a = [...list];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j] as T, a[i] as T];
-  }
-  return a;
-}
-
-function errorOf(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
 }
 
 /**
@@ -535,10 +511,7 @@ export class StompConnection extends EventEmitter {
   }
 
   private async connectLoop(maxAttempts: number, initialDelay: number): Promise<void> {
-    const r = this.options.reconnect === false ? {} : (this.options.reconnect ?? {});
-    const maxDelay = r.maxDelay ?? this.uri.maxReconnectDelay;
-    const multiplier = this.uri.useExponentialBackOff ? (r.multiplier ?? this.uri.backOffMultiplier) : 1;
-    let delay = initialDelay;
+    const backoff = Backoff.of(initialDelay, this.uri, this.options.reconnect);
     let attempts = 0;
     const failures: string[] = [];
     for (;;) {
@@ -566,9 +539,8 @@ export class StompConnection extends EventEmitter {
             );
           }
         }
-        // Jitter: between half and one and a half times the delay, so that many agents do not come back together.
-        await sleep(Math.min(maxDelay, delay * (0.5 + Math.random())), this.abort.signal);
-        delay = Math.min(maxDelay, delay * multiplier);
+        await abortableSleep(backoff.nextWait(), this.abort.signal);
+        backoff.grow();
       }
     }
   }

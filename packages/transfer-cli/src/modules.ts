@@ -15,15 +15,15 @@ import {
 } from '@msgbricks/agent';
 import { DQN, DQS, Message, type MessageError, type MessageQueue, newMessageQueue } from '@msgbricks/message';
 import {
-  type BrokerUri,
   parseBrokerUri,
   StompConnection,
+  type StompConnectionEvent,
   type StompConnectionOptions,
   StompIncoming,
   StompOutgoing,
-  type StompTlsOptions,
 } from '@msgbricks/stomp';
 import { makeAmqpIncoming, makeAmqpOutgoing } from './amqp';
+import { brokerEvents, brokerReconnect, brokerTls, brokerUri, ms, newBrokerConnection, type Side } from './brokeroptions';
 import { CliError } from './errors';
 import type { Logger } from './logger';
 import type { BrokerMetrics } from './metrics';
@@ -159,17 +159,6 @@ export function checkDistinctQueues(options: AgentOptions): void {
   }
 }
 
-/** Socket options of Net::STOMP::Client (IO::Socket::SSL names) that have a TLS equivalent here. */
-const SOCKOPT_TLS: Readonly<Record<string, keyof StompTlsOptions>> = {
-  SSL_ca_file: 'caFile',
-  SSL_cert_file: 'certFile',
-  SSL_key_file: 'keyFile',
-  SSL_passwd: 'passphrase',
-  SSL_hostname: 'servername',
-};
-
-const ms = (seconds: number | undefined): number | undefined => (seconds === undefined ? undefined : seconds * 1000);
-
 /**
  * The STOMP connection of one side, from its `*-broker-*` options: URI (failover, file:), credentials (plain and
  * x509), CONNECT headers, broker type, TLS socket options, heart-beats (--timeout-client/--timeout-server),
@@ -179,40 +168,20 @@ const ms = (seconds: number | undefined): number | undefined => (seconds === und
  */
 export function makeConnectionOptions(
   options: AgentOptions,
-  side: 'incoming' | 'outgoing',
+  side: Side,
   logger?: Logger,
   metrics?: BrokerMetrics,
 ): StompConnectionOptions {
   const p = `${side}-broker` as const;
-  const uriText = options[`${p}-uri`];
-  if (uriText === undefined) throw new CliError('ERR_TRANSFER_OPTIONS', `no ${side} broker URI`);
-  let uri: BrokerUri;
-  try {
-    uri = parseBrokerUri(uriText);
-  } catch (err) {
-    throw new CliError('ERR_TRANSFER_OPTIONS', `${p}-uri: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-    });
-  }
-  const r = options[`${p}-reconnect`];
-  if (r?.['max-attempts'] !== undefined) uri = { ...uri, maxReconnectAttempts: r['max-attempts'] };
-  if (r?.['initial-delay'] !== undefined) uri = { ...uri, initialReconnectDelay: r['initial-delay'] * 1000 };
-  if (r?.['max-delay'] !== undefined) uri = { ...uri, maxReconnectDelay: r['max-delay'] * 1000 };
-  const tls: Record<string, string | boolean> = {};
-  for (const [k, v] of Object.entries(options[`${p}-sockopts`] ?? {})) {
-    const key = SOCKOPT_TLS[k];
-    if (key !== undefined) tls[key] = v;
-    else if (k === 'SSL_verify_mode') tls.rejectUnauthorized = v !== '0' && !/^SSL_VERIFY_NONE$/i.test(v);
-    else logger?.warn({ option: `${p}-sockopts`, key: k }, 'socket option ignored');
-  }
-  const side0 = side;
+  const uri = brokerUri(options, side, parseBrokerUri);
+  const tls = brokerTls(options, side, logger);
   const debug = options[`${p}-stomp-debug`];
   const debugLog = debug !== undefined && logger !== undefined ? stompDebugLogger(logger, side) : undefined;
   return {
     uri,
     auth: options[`${p}-auth`],
     connectHeaders: options[`${p}-connect`] === undefined ? undefined : { ...options[`${p}-connect`] },
-    tls: Object.keys(tls).length > 0 ? (tls as StompTlsOptions) : undefined,
+    tls,
     type: options[`${p}-type`],
     heartBeat: options['heart-beat'] ? [options['timeout-client'] * 1000, options['timeout-server'] * 1000] : undefined,
     connectTimeout: ms(options['timeout-connect']),
@@ -226,48 +195,14 @@ export function makeConnectionOptions(
         : (command, seconds) => {
             if (command === 'SEND') metrics.receipt(seconds);
           },
-    reconnect: {
-      initialDelay: ms(r?.['initial-delay']),
-      maxDelay: ms(r?.['max-delay']),
-      multiplier: r?.multiplier,
-      maxAttempts: r?.['max-attempts'],
-    },
-    onEvent: (e) => {
-      if (e.type === 'reconnected') metrics?.reconnected(side0);
-      if (logger === undefined) return;
-      switch (e.type) {
-        case 'connected':
-          logger.info({ side: side0, server: e.server, type: e.brokerType, version: e.version }, 'connected to the broker');
-          break;
-        case 'connect-failed':
-          logger.warn({ side: side0, server: e.server, err: e.error.message }, 'cannot connect to the broker');
-          break;
-        case 'lost':
-          logger.warn({ side: side0, err: e.error.message }, 'broker connection lost: reconnecting');
-          break;
-        case 'reconnected':
-          logger.info({ side: side0, server: e.server }, 'broker connection back');
-          break;
-        default:
-          if (debugLog !== undefined) logStompDebug(debugLog, e);
-      }
-    },
+    reconnect: brokerReconnect(options, side),
+    onEvent: brokerEvents<StompConnectionEvent>(side, logger, metrics, (e) => {
+      if (debugLog !== undefined) logStompDebug(debugLog, e);
+    }),
   };
 }
 
-function makeConnection(
-  options: AgentOptions,
-  side: 'incoming' | 'outgoing',
-  logger?: Logger,
-  metrics?: BrokerMetrics,
-): StompConnection {
-  try {
-    return new StompConnection(makeConnectionOptions(options, side, logger, metrics));
-  } catch (err) {
-    if (err instanceof CliError) throw err;
-    // Unreadable certificate files, bad credentials.
-    throw new CliError('ERR_TRANSFER_OPTIONS', `${side}-broker: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-    });
-  }
+function makeConnection(options: AgentOptions, side: Side, logger?: Logger, metrics?: BrokerMetrics): StompConnection {
+  // Unreadable certificate files, bad credentials: option errors.
+  return newBrokerConnection(side, () => new StompConnection(makeConnectionOptions(options, side, logger, metrics)));
 }

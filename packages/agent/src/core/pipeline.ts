@@ -1,5 +1,6 @@
 import { Message } from '@msgbricks/message';
 import { PendingError, RejectedError } from './errors';
+import { abortableSleep } from './failover';
 import type { Callback, Delivery, Incoming, Outgoing } from './modules';
 
 export const DEAD_LETTER_REASON = 'x-msgbricks-dead-letter-reason';
@@ -66,19 +67,6 @@ function settled(callback: Callback, message: Message): Promise<Checked> {
   } catch (err) {
     return Promise.resolve(failed(err));
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**
@@ -227,7 +215,7 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
           break;
         }
         await callback?.idle?.();
-        await sleep(idleMs, signal);
+        await abortableSleep(idleMs, signal);
         continue;
       }
       stats.received++;
@@ -261,7 +249,7 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
     if (inflight.size > 0) {
       const all = Promise.all(inflight);
       if (options.timeoutLinger === undefined) await all;
-      else await Promise.race([all, sleep(options.timeoutLinger * 1000)]);
+      else await Promise.race([all, abortableSleep(options.timeoutLinger * 1000)]);
     }
     if (inflight.size > 0) throw new PendingError(inflight.size);
     return stats;
