@@ -79,6 +79,8 @@ export interface StompOutgoingOptions {
    * no ERROR could be tied to it: a poison message must not bring the connection down forever. Default 3.
    */
   maxBrokerErrors?: number;
+  /** Milliseconds close() waits for the SENDs in flight before closing the connection, which fails them (default 30000). */
+  closeTimeout?: number;
 }
 
 /**
@@ -141,8 +143,19 @@ export class StompOutgoing implements Outgoing {
 
   /** Waits for the messages in flight (a reconnection included), then disconnects. */
   async close(): Promise<void> {
-    await Promise.all(this.inflight);
+    const all = Promise.all(this.inflight);
+    let timer: NodeJS.Timeout | undefined;
+    // A broker that never answers (no receipt, no reconnection) must not hold the agent forever: after closeTimeout
+    // the connection is closed, which fails what is still in flight, and the pipeline releases those messages.
+    const timedOut = await Promise.race([
+      all.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), this.options.closeTimeout ?? 30_000);
+      }),
+    ]);
+    clearTimeout(timer);
     await this.connection.close();
+    if (timedOut) await all;
   }
 }
 
