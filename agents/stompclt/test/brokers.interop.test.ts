@@ -443,18 +443,9 @@ test('stompclt - RabbitMQ: heart-beats go on while the callback computes for 6 s
   expect((await drain(rabbit, from, ['--timeout-inactivity', '2'])).messages).toEqual([]);
 });
 
-test('stompclt - ActiveMQ: a SEND the broker refuses (ERROR) is dead-lettered with the reason; the transfer goes on', async () => {
-  const d = dest(amq, 'refused');
-  const BAD = '/remote-temp-queue/ID:msgbricks-none-1:1:1';
-  const spoolIn = dir('in');
-  const dead = dir('dead');
-  const q = new DQS(spoolIn);
-  for (let i = 0; i < 30; i++) {
-    // A temporary queue that does not exist: ActiveMQ answers the SEND with an ERROR for its receipt.
-    const destination = i === 10 ? BAD : d;
-    await q.addMessage(new Message({ header: { destination, persistent: 'true', seq: String(i) }, body: `m${i}` }));
-  }
-  const r = await run([
+/** stompclt from a spool to ActiveMQ with a dead-letter spool, quick to reconnect. */
+function sendToActiveMQ(spoolIn: string, dead: string) {
+  return run([
     '--incoming-queue',
     `path=${spoolIn}`,
     '--outgoing-broker-uri',
@@ -469,6 +460,20 @@ test('stompclt - ActiveMQ: a SEND the broker refuses (ERROR) is dead-lettered wi
     '--remove',
     '-s',
   ]);
+}
+
+test('stompclt - ActiveMQ: a SEND the broker refuses (ERROR) is dead-lettered with the reason; the transfer goes on', async () => {
+  const d = dest(amq, 'refused');
+  const BAD = '/remote-temp-queue/ID:msgbricks-none-1:1:1';
+  const spoolIn = dir('in');
+  const dead = dir('dead');
+  const q = new DQS(spoolIn);
+  for (let i = 0; i < 30; i++) {
+    // A temporary queue that does not exist: ActiveMQ answers the SEND with an ERROR for its receipt.
+    const destination = i === 10 ? BAD : d;
+    await q.addMessage(new Message({ header: { destination, persistent: 'true', seq: String(i) }, body: `m${i}` }));
+  }
+  const r = await sendToActiveMQ(spoolIn, dead);
   expectOk(r);
   expect(r.out).toMatch(/^sent: 29, dropped: 0, dead-lettered: 1, released: 0/m);
   expect(r.err).toMatch(/message moved to the dead-letter queue/);
@@ -488,6 +493,31 @@ test('stompclt - ActiveMQ: a SEND the broker refuses (ERROR) is dead-lettered wi
   const { messages } = await drain(amq, d, ['--timeout-inactivity', '3']);
   const seqs = new Set(messages.map((m) => Number(m.getHeader('seq'))));
   expect([...seqs].sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i).filter((i) => i !== 10));
+});
+
+test('stompclt - ActiveMQ: a SEND that drops the connection without an ERROR (bad expires) is dead-lettered; the transfer goes on', async () => {
+  const d = dest(amq, 'dropped');
+  const spoolIn = dir('in');
+  const dead = dir('dead');
+  const q = new DQS(spoolIn);
+  for (let i = 0; i < 30; i++) {
+    // ActiveMQ cannot parse this expires and closes the connection, with no ERROR frame to say which SEND it was.
+    const bad: Record<string, string> = i === 7 ? { expires: 'abc' } : {};
+    await q.addMessage(new Message({ header: { destination: d, persistent: 'true', seq: String(i), ...bad }, body: `m${i}` }));
+  }
+  const r = await sendToActiveMQ(spoolIn, dead);
+  expectOk(r);
+  expect(r.out).toMatch(/^sent: 29, dropped: 0, dead-lettered: 1, released: 0/m);
+  const deadLetters = await readAll(dead, 'DQS');
+  expect(deadLetters.map((m) => [m.getHeader('seq'), m.getHeader('expires'), m.body.toString()])).toEqual([['7', 'abc', 'm7']]);
+  expect(deadLetters[0]?.getHeader('x-msgbricks-dead-letter-reason') ?? '').toMatch(
+    /^refused: the connection dropped 3 times while this message to \S+ was the only one in flight/,
+  );
+  expect(await new DQS(spoolIn).count()).toBe(0);
+  expect(locks(spoolIn)).toEqual([]);
+  const { messages } = await drain(amq, d, ['--timeout-inactivity', '3']);
+  const seqs = new Set(messages.map((m) => Number(m.getHeader('seq'))));
+  expect([...seqs].sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i).filter((i) => i !== 7));
 });
 
 test('stompclt - ActiveMQ: --unsubscribe ends a durable subscription (client-id + activemq.subscriptionName)', async () => {

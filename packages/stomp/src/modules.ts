@@ -79,6 +79,12 @@ export interface StompOutgoingOptions {
    * no ERROR could be tied to it: a poison message must not bring the connection down forever. Default 3.
    */
   maxBrokerErrors?: number;
+  /**
+   * A message is refused (a RejectedError) when the connection dropped this many times, without an ERROR frame, while
+   * it was the only SEND in flight: some brokers (ActiveMQ on a header it cannot parse, such as `expires: abc`) close
+   * the connection instead of answering with an ERROR. Default 3.
+   */
+  maxDrops?: number;
   /** Milliseconds close() waits for the SENDs in flight before closing the connection, which fails them (default 30000). */
   closeTimeout?: number;
 }
@@ -92,6 +98,12 @@ export class StompOutgoing implements Outgoing {
   readonly description: string;
   readonly connection: StompConnection;
   private readonly inflight = new Set<Promise<void>>();
+  /** Messages sent again after a lost connection and not yet receipted: while any is, they go one at a time. */
+  private retrying = 0;
+  /** New messages waiting for the retried ones to be through. */
+  private retriesDone: (() => void)[] = [];
+  /** The end of the queue of retried messages, each sent once the one before has its outcome. */
+  private soloTail: Promise<void> = Promise.resolve();
 
   constructor(
     connection: StompConnection | StompConnectionOptions,
@@ -118,27 +130,75 @@ export class StompOutgoing implements Outgoing {
     return p;
   }
 
+  /**
+   * Sends until a receipt, a refusal or the end of the connection. After a lost connection, the messages that were in
+   * flight go again one at a time, and new ones wait until they are through: a message that brings the connection
+   * down without an ERROR frame is then alone when it does, and is refused after maxDrops such drops instead of
+   * bringing the connection down forever. Once every retried message has its receipt, sends are concurrent again.
+   */
   private async sendFrame(headers: Record<string, string>, body: Buffer): Promise<void> {
     let brokerErrors = 0;
-    for (;;) {
-      // Rejects only when the connection is closed or reconnecting gave up.
-      await this.connection.whenConnected();
-      try {
-        return await this.connection.send(headers, body);
-      } catch (err) {
-        if (err instanceof RejectedError) throw err;
-        // Lost before the receipt: the connection is coming back; send it again then.
-        const cause = (err as Error).cause;
-        if (cause instanceof StompBrokerError && ++brokerErrors >= (this.options.maxBrokerErrors ?? 3)) {
-          throw new RejectedError(
-            `${brokerErrors} broker errors while sending to ${headers.destination}, the last: ${cause.message}`,
-            {
-              cause,
-            },
-          );
+    let drops = 0;
+    let retry = false;
+    try {
+      for (;;) {
+        // Rejects only when the connection is closed or reconnecting gave up.
+        await this.connection.whenConnected();
+        if (!retry && this.retrying > 0) {
+          await new Promise<void>((resolve) => this.retriesDone.push(resolve));
+          continue;
+        }
+        const release = retry ? await this.takeSolo() : undefined;
+        try {
+          // RACE: the connection may have dropped while this message waited for its turn; a send now would fail
+          // without having been on the wire, so it would not say anything about this message.
+          if (!this.connection.connected) continue;
+          return await this.connection.send(headers, body);
+        } catch (err) {
+          if (err instanceof RejectedError) throw err;
+          // Lost before the receipt: the connection is coming back; send it again then.
+          const cause = (err as Error).cause;
+          if (cause instanceof StompBrokerError) {
+            if (++brokerErrors >= (this.options.maxBrokerErrors ?? 3)) {
+              throw new RejectedError(
+                `${brokerErrors} broker errors while sending to ${headers.destination}, the last: ${cause.message}`,
+                { cause },
+              );
+            }
+          } else if (retry && ++drops >= (this.options.maxDrops ?? 3)) {
+            throw new RejectedError(
+              `the connection dropped ${drops} times while this message to ${headers.destination} was the only one ` +
+                `in flight (a broker that refuses a frame without an ERROR), the last: ${(err as Error).message}`,
+              { cause: err },
+            );
+          }
+          if (!retry) {
+            retry = true;
+            this.retrying++;
+          }
+        } finally {
+          release?.();
         }
       }
+    } finally {
+      if (retry && --this.retrying === 0) {
+        const waiting = this.retriesDone;
+        this.retriesDone = [];
+        for (const resolve of waiting) resolve();
+      }
     }
+  }
+
+  /** Waits for the retried message before, then returns the function that lets the next one go. */
+  private async takeSolo(): Promise<() => void> {
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const before = this.soloTail;
+    this.soloTail = before.then(() => mine);
+    await before;
+    return release;
   }
 
   /** Waits for the messages in flight (a reconnection included), then disconnects. */

@@ -1,3 +1,4 @@
+import { RejectedError } from '@msgbricks/agent';
 import { Message } from '@msgbricks/message';
 import {
   StompBrokerError,
@@ -51,6 +52,32 @@ describe('stomp connection - receipts', () => {
       [1, '1', 'late'],
       [2, '1', 'late'],
     ]);
+  });
+
+  test('stomp outgoing - a message that drops the connection without an ERROR is refused after 3 drops alone; the others go', async () => {
+    const b = await fake({ dropOn: (f) => f.command === 'SEND' && f.headers.poison === 'yes' });
+    const out = new StompOutgoing(options(b));
+    await out.open();
+    const msg = (n: number) =>
+      new Message({ header: { destination: '/queue/a', n: `${n}`, ...(n === 3 ? { poison: 'yes' } : {}) }, body: `m${n}` });
+    const outcomes = await Promise.allSettled([1, 2, 3, 4, 5].map((n) => out.send(msg(n))));
+    expect(outcomes.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    const reason = (outcomes[2] as PromiseRejectedResult).reason;
+    expect(reason).toBeInstanceOf(RejectedError);
+    expect(reason.message).toMatch(/^the connection dropped 3 times while this message to \/queue\/a was the only one in flight/);
+    // Sent with the others once, then alone three times; after that, sends are concurrent again.
+    const poisoned = b.frames.filter((f) => f.command === 'SEND' && f.headers.n === '3');
+    expect(poisoned.map((f) => f.session)).toEqual([1, 2, 3, 4]);
+    for (const session of [2, 3, 4]) {
+      // Alone: the poisoned SEND is the last frame of its session, every SEND before it has its receipt.
+      const frames = b.frames.filter((f) => f.session === session);
+      expect(frames[frames.length - 1]?.headers.n).toBe('3');
+    }
+    const later = await Promise.allSettled([6, 7].map((n) => out.send(msg(n))));
+    expect(later.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    await out.close();
+    const received = b.frames.filter((f) => f.command === 'SEND' && f.headers.n !== '3').map((f) => f.headers.n);
+    expect(new Set(received)).toEqual(new Set(['1', '2', '4', '5', '6', '7']));
   });
 
   test('stomp outgoing - close() gives up on SENDs never receipted after closeTimeout: they fail, nothing hangs', async () => {

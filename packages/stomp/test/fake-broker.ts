@@ -16,6 +16,8 @@ export interface FakeFrame {
 export interface FakeBrokerOptions {
   /** Return true to leave the frame without its RECEIPT. */
   holdReceipt?: (frame: FakeFrame) => boolean;
+  /** Return true to drop the connection on this frame, without an ERROR or a RECEIPT (as ActiveMQ on a bad header). */
+  dropOn?: (frame: FakeFrame) => boolean;
   /** Stop reading from clients once CONNECTED is sent (their writes pile up). */
   stopReading?: boolean;
 }
@@ -83,6 +85,10 @@ export class FakeBroker {
         const frame = { command, headers, body: Buffer.from(data.subarray(end + 2, bodyEnd)), session };
         data = data.subarray(bodyEnd + 1);
         this.frames.push(frame);
+        if (this.options.dropOn?.(frame)) {
+          socket.destroy();
+          return;
+        }
         this.answer(socket, frame);
       }
     });
