@@ -122,6 +122,26 @@ interface RawConnection {
 }
 
 /**
+ * rhea writes every frame with its own socket.write: a system call and a TCP segment per transfer and per disposition.
+ * Corked from the first write of a tick to the end of it, the frames one burst of sends makes leave in one writev.
+ */
+function corkPerTick(socket: net.Socket): void {
+  const write = socket.write;
+  let corked = false;
+  socket.write = function (this: net.Socket, ...args: unknown[]): boolean {
+    if (!corked && !socket.destroyed) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return (write as (...a: unknown[]) => boolean).apply(socket, args);
+  } as typeof socket.write;
+}
+
+/**
  * Stops a rhea connection for good: destroys its socket and its heart-beat timers. Its events may still come
  * (a write to the dead socket, say); the handlers ignore connections that are not the current one.
  */
@@ -388,6 +408,8 @@ export class AmqpConnection extends EventEmitter {
         return;
       }
       const c = conn;
+      const socket = (c as unknown as RawConnection).socket;
+      if (socket !== undefined) corkPerTick(socket);
       // Before open, any of these ends the attempt; after, they end the connection (lost() ignores stale ones).
       const broken = (err: Error) => (settled ? this.lost(c, err) : fail(err));
       c.on('connection_open', () => {

@@ -43,7 +43,12 @@ function encodeUtf8(s: string, what: string): Buffer {
 /** Python's base64.b64decode (non-strict): characters outside the alphabet are skipped; padding must add up. */
 function decodeBase64(s: string): Buffer {
   // The usual case, canonical base64, skips the clean-up pass.
-  if (/^[A-Za-z0-9+/]*={0,2}$/.test(s) && s.length % 4 === 0) return Buffer.from(s, 'base64');
+  // Canonical base64 is what encodes back to itself (Node's decoder would also take the URL-safe alphabet and skip
+  // what it does not know, so its output alone proves nothing).
+  if (s.length % 4 === 0) {
+    const b = Buffer.from(s, 'base64');
+    if (b.toString('base64') === s) return b;
+  }
   const kept = s.replace(/[^A-Za-z0-9+/=]/g, '');
   const pad = kept.indexOf('=');
   const data = pad < 0 ? kept : kept.slice(0, pad);

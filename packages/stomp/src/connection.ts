@@ -17,6 +17,7 @@ import { errorOf, MsgbricksError } from '@msgbricks/errors';
 
 import StompitClient = require('stompit/lib/Client');
 
+import { FrameWriter } from './frames';
 import { type BrokerServer, type BrokerUri, parseBrokerUri } from './uri';
 
 /** At most this much of an ERROR frame's body goes into the error's message (ActiveMQ sends whole Java stack traces). */
@@ -63,8 +64,6 @@ interface RawClient extends EventEmitter {
   _receipts: Record<string, () => void>;
   _nextReceiptId: number;
   _commandHandlers: Record<string, (this: RawClient, frame: RawFrame, beforeSendResponse: () => void) => void>;
-  /** stompit's frame queue in front of the socket (OutgoingFrameStream). */
-  _output: { _frame: unknown; _queue: unknown[] };
   getTransportSocket(): net.Socket;
   connect(headers: Record<string, string>): void;
   sendFrame(command: string, headers: Record<string, string | number>, options?: { onReceipt?: () => void }): Writable;
@@ -374,6 +373,8 @@ export class StompConnection extends EventEmitter {
   private nextSubscriptionId = 0;
   /** The receipt timer of each session (see receiptTimeout). */
   private readonly sweeps = new WeakMap<RawClient, NodeJS.Timeout>();
+  /** Each session's frame writer (in place of stompit's OutgoingFrameStream). */
+  private readonly writers = new WeakMap<RawClient, FrameWriter>();
   private readonly debug: DebugFlags;
 
   constructor(readonly options: StompConnectionOptions) {
@@ -559,7 +560,9 @@ export class StompConnection extends EventEmitter {
             ...this.tlsOptions,
           })
         : net.connect({ host: server.host, port: server.port });
-      const client = new Client(socket, { heartbeatDelayMargin: grace, heartbeatOutputMargin: 0 });
+      const writer = new FrameWriter(socket);
+      const client = new Client(socket, { heartbeatDelayMargin: grace, heartbeatOutputMargin: 0, outgoingFrameStream: writer });
+      this.writers.set(client, writer);
       this.instrument(client, socket);
       let settled = false;
       const timer = setTimeout(() => client.destroy(new Error(`no CONNECTED within ${timeoutMs} ms`)), timeoutMs);
@@ -799,7 +802,7 @@ export class StompConnection extends EventEmitter {
     const socket = client.getTransportSocket();
     const until = performance.now() + ms;
     for (;;) {
-      const frames = (client._output._frame === null ? 0 : 1) + client._output._queue.length;
+      const frames = this.writers.get(client)?.pendingFrames ?? 0;
       if ((socket.writableLength === 0 && frames === 0) || socket.destroyed) return undefined;
       if (performance.now() >= until) return new StompFlushError(socket.writableLength, frames, ms);
       await new Promise((r) => setTimeout(r, Math.min(10, Math.max(1, until - performance.now()))));
