@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { type Compression, compress, DECOMPRESSION_ORDER, decompress, isCompression } from './codecs';
 import { MessageError } from './errors';
@@ -213,11 +214,14 @@ export class Message {
   }
 
   private maybeBase64(bytes: Buffer, tokens: string[]): string {
+    // isUtf8 first: most binary bodies are not UTF-8, and a failing strict decode costs an exception each.
     let s: string | undefined;
-    try {
-      s = utf8Strict.decode(bytes);
-    } catch {
-      s = undefined;
+    if (isUtf8(bytes)) {
+      try {
+        s = utf8Strict.decode(bytes);
+      } catch {
+        s = undefined;
+      }
     }
     if (s === undefined || needsBase64(s)) {
       tokens.push('base64');
