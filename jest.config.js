@@ -23,6 +23,16 @@ module.exports = {
       testMatch: ['<rootDir>/packages/*/test/**/*.interop.test.ts', '<rootDir>/agents/*/test/**/*.interop.test.ts'],
     },
     {
+      // The queue suites once more with the native binding off (packages/dirq/src/native.ts): both paths stay tested.
+      ...common,
+      displayName: 'dirq-js',
+      testMatch: [
+        '<rootDir>/packages/dirq/test/{simple,crash,property}.test.ts',
+        '<rootDir>/packages/dirq/test/interop-simple.interop.test.ts',
+      ],
+      setupFiles: ['<rootDir>/packages/dirq/test/helpers/js-path.js'],
+    },
+    {
       // Private RabbitMQ/ActiveMQ instances (scripts/brokers, docs/brokers.md); plain JavaScript, no transform.
       displayName: 'brokers',
       testEnvironment: 'node',

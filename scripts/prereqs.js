@@ -12,6 +12,11 @@ const requirements = [
     check: () => spawnSync('/usr/bin/python3', ['-c', 'import dirq.QueueSimple, dirq.queue'], { stdio: 'ignore' }).status === 0,
     debs: ['python3-dirq'],
   },
+  {
+    what: "a C compiler for @msgbricks/dirq's native binding (scripts/build-native.js)",
+    check: () => spawnSync(process.env.CC || 'cc', ['--version'], { stdio: 'ignore' }).status === 0,
+    debs: ['gcc', 'libc6-dev'],
+  },
   // The brokers' own list, so the two can never disagree.
   ...brokers.requirements,
 ];

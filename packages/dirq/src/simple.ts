@@ -11,11 +11,18 @@ import {
 } from './errors';
 import { fdatasyncAsync, syncFileSystem, yielder } from './io';
 import { checkName, ELT_RE } from './names';
+import { failure, type NativeDirq, native, nativeError, STAGE } from './native';
 import { offloadAddMany, offloadLockRead, offloadRemove, offloadUnlocked, toError } from './offload';
 
 export interface QueueSimpleOptions extends BaseOptions {
   /** Seconds per intermediate directory (time bucket); 0 or 1 means one per second. Default 60. */
   granularity?: number;
+  /**
+   * Use the native binding (native/dirq.c) where it is built and `io` is `sync`: the same files and system calls,
+   * one call per operation, and adds published with renameat2(RENAME_NOREPLACE). Default true; false forces the
+   * JavaScript path.
+   */
+  native?: boolean;
 }
 
 const MAX_TRIES = 100;
@@ -44,13 +51,110 @@ export class QueueSimple extends QueueBase {
   readonly granularity: number;
   /** Locks this object took and still holds: remove() need not stat them again. */
   private readonly held = new Set<string>();
+  /** The native binding when this queue uses it. */
+  private readonly nat: NativeDirq | undefined;
 
   constructor(path: string, options: QueueSimpleOptions = {}) {
-    checkOptions(options, ['umask', 'rndhex', 'fsync', 'io', 'granularity']);
+    checkOptions(options, ['umask', 'rndhex', 'fsync', 'io', 'granularity', 'native']);
     const g = options.granularity ?? 60;
     if (!Number.isInteger(g) || g < 0) throw new InvalidOptionError(`invalid granularity: ${String(g)}`);
+    if (options.native !== undefined && typeof options.native !== 'boolean')
+      throw new InvalidOptionError('invalid native: not a boolean');
     super(path, options);
     this.granularity = g;
+    this.nat = options.native !== false && this.io.kind === 'sync' ? native : undefined;
+  }
+
+  /** Whether this queue makes its system calls through the native binding. */
+  get usesNative(): boolean {
+    return this.nat !== undefined;
+  }
+
+  private holding(name: string): void {
+    if (this.held.size >= MAX_HELD) this.held.clear();
+    this.held.add(name);
+  }
+
+  /**
+   * Publishes the closed temporary file `tmp` under fresh element names until one is free (the native
+   * publish: renameat2(RENAME_NOREPLACE), or link + unlink).
+   */
+  private publishNative(nat: NativeDirq, dir: string, tmp: string): string {
+    for (let i = 0; i < MAX_TRIES; i++) {
+      const name = `${dir}/${this.names.next()}`;
+      const r = nat.publish(tmp, `${this.path}/${name}`);
+      if (r === 0) return name;
+      const { stage, errno } = failure(r);
+      // RACE: the name is taken (another process, same rndhex, same microsecond): take a new one.
+      if (errno === 'EEXIST' && (stage === STAGE.rename || stage === STAGE.link)) continue;
+      throw nativeError(r, tmp, `${this.path}/${name}`);
+    }
+    throw new RetryExhaustedError(`cannot publish ${tmp} into ${join(this.path, dir)}`, MAX_TRIES);
+  }
+
+  /** add() through the native binding: one call writes, closes and publishes the element. */
+  private async addNative(nat: NativeDirq, buf: Buffer): Promise<string> {
+    const dir = this.bucket();
+    const dirPath = `${this.path}/${dir}`;
+    let created = false;
+    for (let i = 0; i < MAX_TRIES; i++) {
+      const tmp = `${dirPath}/${this.names.next()}${TEMP_SUFFIX}`;
+      const name = `${dir}/${this.names.next()}`;
+      const r = nat.writeNew(tmp, `${this.path}/${name}`, buf, this.modes.file, this.modes.fixFile, this.fsync);
+      let published: string | undefined;
+      if (r === 0) published = name;
+      else {
+        const { stage, errno } = failure(r);
+        if (stage === STAGE.open && errno === 'ENOENT') {
+          // The bucket does not exist yet (or a purge just removed it): make it and retry.
+          created = (await this.mkdirQuiet(dirPath)) || created;
+          continue;
+        }
+        // RACE: another process made the same temporary name in the same microsecond: take a new one.
+        if (stage === STAGE.open && errno === 'EEXIST') continue;
+        // RACE: the element name is taken: tmp is still there, publish it under another.
+        if (errno === 'EEXIST' && (stage === STAGE.rename || stage === STAGE.link)) published = this.publishNative(nat, dir, tmp);
+        else throw nativeError(r, tmp, stage === STAGE.rename || stage === STAGE.link ? `${this.path}/${name}` : undefined);
+      }
+      if (this.fsync) await this.syncDirs(dir, created);
+      return published;
+    }
+    throw new RetryExhaustedError(`cannot create a temporary file in ${dirPath}`, MAX_TRIES);
+  }
+
+  /** addMany() through the native binding: write and close each file, one syncfs (with fsync), publish each. */
+  private async addManyNative(nat: NativeDirq, bufs: Buffer[]): Promise<string[]> {
+    const dir = this.bucket();
+    const dirPath = `${this.path}/${dir}`;
+    const temps: string[] = [];
+    let created = false;
+    try {
+      for (const b of bufs) {
+        for (let i = 0; ; i++) {
+          if (i >= MAX_TRIES) throw new RetryExhaustedError(`cannot create a temporary file in ${dirPath}`, MAX_TRIES);
+          const tmp = `${dirPath}/${this.names.next()}${TEMP_SUFFIX}`;
+          const r = nat.writeTemp(tmp, b, this.modes.file, this.modes.fixFile, false);
+          if (r === 0) {
+            temps.push(tmp);
+            break;
+          }
+          const { stage, errno } = failure(r);
+          if (stage === STAGE.open && errno === 'ENOENT') created = (await this.mkdirQuiet(dirPath)) || created;
+          else if (!(stage === STAGE.open && errno === 'EEXIST')) throw nativeError(r, tmp);
+        }
+      }
+      // Data must be durable before any name is published: a crash must never leave an empty element.
+      if (this.fsync) {
+        const r = nat.syncfs(this.path);
+        if (r !== 0) throw nativeError(r, this.path);
+      }
+    } catch (err) {
+      for (const t of temps) await this.discard(-1, t);
+      throw err;
+    }
+    const names = temps.map((t) => this.publishNative(nat, dir, t));
+    if (this.fsync) await this.syncDirs(dir, created);
+    return names;
   }
 
   private bucket(): string {
@@ -131,6 +235,14 @@ export class QueueSimple extends QueueBase {
   }
 
   private async syncDirs(dir: string, created: boolean): Promise<void> {
+    const nat = this.nat;
+    if (nat !== undefined) {
+      for (const p of created ? [`${this.path}/${dir}`, this.path] : [`${this.path}/${dir}`]) {
+        const r = nat.fsync(p);
+        if (r !== 0) throw nativeError(r, p);
+      }
+      return;
+    }
     await this.io.fsyncDir(join(this.path, dir));
     if (created) await this.io.fsyncDir(this.path);
   }
@@ -138,6 +250,7 @@ export class QueueSimple extends QueueBase {
   /** Adds an element; resolves to its name `dir/name` once it is visible (and durable with `fsync`). */
   async add(data: Buffer | Uint8Array | string): Promise<string> {
     const buf = toBuffer(data);
+    if (this.nat !== undefined) return this.addNative(this.nat, buf);
     const dir = this.bucket();
     const { tmp, fd, created } = await this.writeTemp(dir, buf);
     try {
@@ -160,6 +273,8 @@ export class QueueSimple extends QueueBase {
   async addMany(items: Iterable<Buffer | Uint8Array | string>): Promise<string[]> {
     const bufs = Array.from(items, toBuffer);
     if (bufs.length === 0) return [];
+    // Small batches with fsync keep the concurrent fdatasyncs of the JavaScript path.
+    if (this.nat !== undefined && (!this.fsync || bufs.length >= SYNCFS_BATCH)) return this.addManyNative(this.nat, bufs);
     const dir = this.bucket();
     const temps: { tmp: string; fd: number }[] = [];
     let created = false;
@@ -242,6 +357,18 @@ export class QueueSimple extends QueueBase {
   async lock(name: string, permissive = true): Promise<boolean> {
     const path = `${this.path}/${checkName(name)}`;
     const lock = `${path}${LOCK_SUFFIX}`;
+    if (this.nat !== undefined) {
+      const r = this.nat.lock(path);
+      if (r !== 0) {
+        const { stage, errno } = failure(r);
+        // RACE: another process locked (EEXIST) or removed (ENOENT) it first, or locked and removed it between
+        // our link and utime (ENOENT at utime; the binding undid our link, the only name left of a consumed element).
+        if (permissive && (errno === 'EEXIST' || errno === 'ENOENT')) return false;
+        throw nativeError(r, path, stage === STAGE.link ? lock : undefined);
+      }
+      this.holding(name);
+      return true;
+    }
     const errno = await this.io.tryLink(path, lock);
     if (errno !== undefined) {
       // RACE: another process locked (EEXIST) or removed (ENOENT) it first.
@@ -259,8 +386,7 @@ export class QueueSimple extends QueueBase {
       }
       throw err;
     }
-    if (this.held.size >= MAX_HELD) this.held.clear();
-    this.held.add(name);
+    this.holding(name);
     return true;
   }
 
@@ -269,7 +395,12 @@ export class QueueSimple extends QueueBase {
    * lock taken right after the check is still possible: lockGetMany() then reports it.
    */
   async unlockedOf(names: readonly string[]): Promise<string[]> {
-    const free = await offloadUnlocked(names.map((n) => `${this.path}/${checkName(n)}`));
+    const paths = names.map((n) => `${this.path}/${checkName(n)}`);
+    if (this.nat !== undefined) {
+      const unlocked = this.nat.unlockedMany(paths);
+      return names.filter((_, i) => unlocked[i] === 1);
+    }
+    const free = await offloadUnlocked(paths);
     return names.filter((_, i) => free[i]);
   }
 
@@ -281,12 +412,24 @@ export class QueueSimple extends QueueBase {
    */
   async lockGetMany(names: readonly string[]): Promise<(Buffer | null | FileSystemError)[]> {
     if (names.length === 0) return [];
-    const out = await offloadLockRead(names.map((n) => `${this.path}/${checkName(n)}`));
-    for (const [i, r] of out.entries()) {
-      if (!Buffer.isBuffer(r)) continue;
-      if (this.held.size >= MAX_HELD) this.held.clear();
-      this.held.add(names[i] as string);
+    const paths = names.map((n) => `${this.path}/${checkName(n)}`);
+    if (this.nat !== undefined) {
+      return this.nat.lockReadMany(paths).map((r, i) => {
+        if (Buffer.isBuffer(r)) {
+          this.holding(names[i] as string);
+          return r;
+        }
+        const { stage, errno } = failure(r);
+        // RACE: locked or removed by another process first (see lock()).
+        if ((stage === STAGE.link || stage === STAGE.utime) && (errno === 'EEXIST' || errno === 'ENOENT')) return null;
+        const path = paths[i] as string;
+        return stage === STAGE.link
+          ? nativeError(r, path, `${path}${LOCK_SUFFIX}`)
+          : nativeError(r, stage === STAGE.utime ? path : `${path}${LOCK_SUFFIX}`);
+      });
     }
+    const out = await offloadLockRead(paths);
+    for (const [i, r] of out.entries()) if (Buffer.isBuffer(r)) this.holding(names[i] as string);
     return out;
   }
 
@@ -299,6 +442,18 @@ export class QueueSimple extends QueueBase {
     if (names.length === 0) return [];
     const paths = names.map((n) => `${this.path}/${checkName(n)}`);
     const checked = names.map((n) => !this.held.delete(n));
+    if (this.nat !== undefined) {
+      const codes = this.nat.removeMany(
+        paths,
+        Uint8Array.from(checked, (c) => (c ? 1 : 0)),
+      );
+      const errors: (QueueError | undefined)[] = [];
+      for (const [i, r] of codes.entries()) {
+        if (r === 0) errors.push(undefined);
+        else errors.push(await this.removeFailure(names[i] as string, r).catch((e) => e));
+      }
+      return errors;
+    }
     const out = await offloadRemove(paths, checked);
     const errors: (QueueError | undefined)[] = [];
     for (const [i, f] of out.entries()) {
@@ -335,9 +490,21 @@ export class QueueSimple extends QueueBase {
     throw err;
   }
 
+  /** The error remove() throws for a native failure code. */
+  private async removeFailure(name: string, code: number): Promise<never> {
+    const path = `${this.path}/${name}`;
+    const { stage } = failure(code);
+    if (stage === STAGE.lstat) return this.explainMissing(name, nativeError(code, `${path}${LOCK_SUFFIX}`));
+    throw nativeError(code, stage === STAGE.unlinkLock ? `${path}${LOCK_SUFFIX}` : path);
+  }
+
   /** Reads a locked element's bytes (through its lock file, as python-dirq does). */
   async get(name: string): Promise<Buffer> {
     const lock = `${this.path}/${checkName(name)}${LOCK_SUFFIX}`;
+    if (this.nat !== undefined) {
+      const r = this.nat.readFile(lock);
+      return Buffer.isBuffer(r) ? r : this.explainMissing(name, nativeError(r, lock));
+    }
     try {
       return await this.io.readFile(lock);
     } catch (err) {
@@ -357,6 +524,12 @@ export class QueueSimple extends QueueBase {
   async remove(name: string): Promise<void> {
     const path = `${this.path}/${checkName(name)}`;
     const lock = `${path}${LOCK_SUFFIX}`;
+    if (this.nat !== undefined) {
+      // RACE: as below; the binding makes the same calls in the same order.
+      const r = this.nat.remove(path, !this.held.delete(name));
+      if (r !== 0) await this.removeFailure(name, r);
+      return;
+    }
     if (!this.held.delete(name)) {
       try {
         await this.io.lstat(lock);

@@ -22,6 +22,11 @@ describe.each(['sync', 'async'] as const)('QueueSimple (io %s)', (io) => {
   });
   afterEach(() => tmp.cleanup());
 
+  test('dirq simple - sync queues take the native binding, unless MSGBRICKS_DIRQ_NATIVE=0 (the dirq-js test project)', () => {
+    const q = new QueueSimple(path, { io });
+    expect(q.usesNative).toBe(io === 'sync' && process.env.MSGBRICKS_DIRQ_NATIVE !== '0');
+  });
+
   test('dirq simple - constructor creates the queue directory and nothing else', () => {
     const q = new QueueSimple(join(path, 'a', 'b'), { io });
     expect(fs.statSync(q.path).isDirectory()).toBe(true);
