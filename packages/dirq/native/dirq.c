@@ -40,7 +40,7 @@ enum {
   STAGE_UTIME = 9,
   STAGE_READ = 10,
   STAGE_LSTAT = 11,
-  STAGE_FSTAT = 12,
+  STAGE_FSTAT = 12, /* unused since reads need no fstat; kept so codes stay stable */
   STAGE_SYNCFS = 13,
   STAGE_FSYNC = 14,
   STAGE_UNLINK_LOCK = 15,
@@ -204,26 +204,17 @@ static int lock_element(const char *path, const char *lck) {
   return 0;
 }
 
-/* The whole content of a file as a new Buffer, or the failure. */
+/*
+ * The whole content of a file as a new Buffer, or the failure. No fstat: elements are small, so the first read
+ * into a stack buffer usually gets it all (a short read, then end of file); a bigger one is read on into a heap
+ * buffer that doubles.
+ */
 static int read_file(napi_env env, const char *path, napi_value *out) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return FAIL(STAGE_OPEN);
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    errno = e;
-    return FAIL(STAGE_FSTAT);
-  }
-  /* One byte more than the size: a file that grew meanwhile is read to its end all the same. */
-  size_t cap = (size_t)st.st_size + 1, len = 0;
   char stackbuf[16384];
-  char *buf = cap <= sizeof stackbuf ? stackbuf : malloc(cap);
-  if (buf == NULL) {
-    close(fd);
-    errno = ENOMEM;
-    return FAIL(STAGE_READ);
-  }
+  char *buf = stackbuf;
+  size_t cap = sizeof stackbuf, len = 0;
   for (;;) {
     if (len == cap) {
       size_t ncap = cap * 2;
