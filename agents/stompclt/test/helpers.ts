@@ -15,6 +15,19 @@ export function tempDir(): string {
   return fs.mkdtempSync(`${os.tmpdir()}/stompclt-test-`);
 }
 
+/** For a test file: checks the command is built, and gives each test a fresh temporary directory (`dir.path`). */
+export function useTempDir(): { path: string } {
+  const dir = { path: '' };
+  beforeAll(checkBuilt);
+  beforeEach(() => {
+    dir.path = tempDir();
+  });
+  afterEach(() => {
+    fs.rmSync(dir.path, { recursive: true, force: true });
+  });
+  return dir;
+}
+
 export interface Result {
   status: number | null;
   out: string;

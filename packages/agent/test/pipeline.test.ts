@@ -301,3 +301,54 @@ describe('agent pipeline', () => {
     expect(fs.existsSync(journal)).toBe(false);
   });
 });
+
+describe('agent queue outgoing - full file system', () => {
+  /** A spool whose writes fail with `errno` the first `failures` times (as a full tmpfs would: see stompclt's full-disk test). */
+  function failingSpool(failures: number, errno: string) {
+    const added: Message[] = [];
+    let calls = 0;
+    const spool = {
+      path: '/fake/spool',
+      async addMessage(m: Message): Promise<string> {
+        if (calls++ < failures)
+          throw Object.assign(new Error(`${errno}: no space left on device`), { errno, code: 'ERR_DIRQ_SYSCALL' });
+        added.push(m);
+        return '00000000/00000000000000';
+      },
+    };
+    return { spool: spool as unknown as DQN, added, calls: () => calls };
+  }
+
+  test('agent queue outgoing - ENOSPC: the batch waits and is written once there is room; said once, then resumed', async () => {
+    const { spool, added, calls } = failingSpool(3, 'ENOSPC');
+    const events: string[] = [];
+    const out = new QueueOutgoing(spool, {
+      fullRetry: { initialDelay: 10, maxDelay: 20 },
+      onEvent: (e) => events.push(e.type === 'full' ? `full#${e.attempt}` : 'resumed'),
+    });
+    await out.send(new Message({ body: 'a' }));
+    expect(added.map((m) => m.body)).toEqual(['a']);
+    expect(calls()).toBe(4);
+    expect(events).toEqual(['full#1', 'full#2', 'full#3', 'resumed']);
+    await out.close();
+  });
+
+  test('agent queue outgoing - close() ends the wait: the send fails (the pipeline gives the message back)', async () => {
+    const { spool } = failingSpool(1_000_000, 'EDQUOT');
+    const out = new QueueOutgoing(spool, { fullRetry: { initialDelay: 10_000, maxDelay: 10_000 } });
+    const sent = out.send(new Message({ body: 'a' }));
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    await out.close();
+    await expect(sent).rejects.toMatchObject({ errno: 'EDQUOT' });
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  test('agent queue outgoing - other write errors are not retried', async () => {
+    const { spool, calls } = failingSpool(1, 'EACCES');
+    const out = new QueueOutgoing(spool, { fullRetry: { initialDelay: 10, maxDelay: 10 } });
+    await expect(out.send(new Message({ body: 'a' }))).rejects.toMatchObject({ errno: 'EACCES' });
+    expect(calls()).toBe(1);
+    await out.close();
+  });
+});

@@ -139,13 +139,29 @@ export function makeOutgoing(options: AgentOptions, logger?: Logger, metrics?: B
   }
   const spec = options['outgoing-queue'];
   if (spec === undefined) throw new CliError('ERR_TRANSFER_OPTIONS', 'no outgoing module');
-  return new QueueOutgoing(openQueue(spec, true));
+  return spoolOutgoing(spec, 'outgoing queue', logger);
 }
 
 /** The dead-letter queue (msgbricks), written durably; undefined when --dead-letter-queue is not given. */
-export function makeDeadLetter(options: AgentOptions): Outgoing | undefined {
+export function makeDeadLetter(options: AgentOptions, logger?: Logger): Outgoing | undefined {
   const spec = options['dead-letter-queue'];
-  return spec === undefined ? undefined : new QueueOutgoing(openQueue(spec, true));
+  return spec === undefined ? undefined : spoolOutgoing(spec, 'dead-letter queue', logger);
+}
+
+/** A spool written durably; while its file system is full, the writes wait (and say so once) instead of failing. */
+function spoolOutgoing(spec: QueueSpec, what: string, logger: Logger | undefined): QueueOutgoing {
+  const queue = openQueue(spec, true);
+  return new QueueOutgoing(queue, {
+    onEvent: (e) => {
+      if (e.type === 'resumed') logger?.info({ queue: queue.path, waitedMs: e.waitedMs }, `${what}: space again, writing`);
+      else if (e.attempt === 1) {
+        logger?.warn(
+          { queue: queue.path, error: e.error.message },
+          `${what}: file system full, the messages wait (unacked) and the write is retried until there is room`,
+        );
+      } else logger?.debug({ queue: queue.path, attempt: e.attempt, retryInMs: e.retryInMs }, `${what}: still full`);
+    },
+  });
 }
 
 /** Refuses a queue used twice (incoming and outgoing or dead-letter): it would feed itself. */

@@ -64,7 +64,7 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
   }
   checkDistinctQueues(options);
   const counters = new Counters();
-  const dlq = makeDeadLetter(options);
+  const dlq = makeDeadLetter(options, logger);
   const deadLetter = dlq === undefined ? undefined : counters.outgoing(dlq, 'deadLettered');
   const { incoming, spool } = makeIncoming(options, { logger, deadLetter, metrics: counters });
   const outgoing = counters.outgoing(makeOutgoing(options, logger, counters), 'out');

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { type DQN, DQS, type Message, MessageError, type MessageQueueNull } from '@msgbricks/message';
+import { abortableSleep, Backoff } from './failover';
 import { LockJournal } from './journal';
 import type { Delivery, Incoming, Outgoing } from './modules';
 
@@ -342,6 +343,26 @@ export interface QueueOutgoingOptions {
    * on the same two CPUs the benchmark could not tell the two apart (docs/benchmarks.md, stomp).
    */
   offload?: boolean;
+  /**
+   * Milliseconds between attempts while the file system is full (ENOSPC, EDQUOT): the batch waits, unacked, and
+   * is written once there is room again (the delay doubles up to `maxDelay`). Default {initialDelay: 100,
+   * maxDelay: 5000}.
+   */
+  fullRetry?: { initialDelay?: number; maxDelay?: number };
+  /** Told when writes start failing for want of space, and when they succeed again: for the command's log. */
+  onEvent?: (event: QueueOutgoingEvent) => void;
+}
+
+export type QueueOutgoingEvent =
+  | { type: 'full'; error: Error; retryInMs: number; attempt: number }
+  | { type: 'resumed'; waitedMs: number };
+
+/** Errors a full file system gives: they go away when a consumer makes room, so the write is tried again. */
+const FULL_ERRNOS = new Set(['ENOSPC', 'EDQUOT']);
+
+function isFull(err: unknown): boolean {
+  const e = err as { errno?: unknown; code?: unknown } | undefined;
+  return FULL_ERRNOS.has(String(e?.errno)) || FULL_ERRNOS.has(String(e?.code));
 }
 
 /**
@@ -354,6 +375,8 @@ export class QueueOutgoing implements Outgoing {
   private batch: { message: Message; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** Aborted by close(): a batch waiting for space then fails (the pipeline releases its messages). */
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly queue: MessageSpool | MessageQueueNull,
@@ -380,12 +403,37 @@ export class QueueOutgoing implements Outgoing {
     if (batch.length === 0) return;
     this.flushing = this.flushing.then(async () => {
       try {
-        await this.write(batch.map((b) => b.message));
+        await this.writeWhenRoom(batch.map((b) => b.message));
         for (const b of batch) b.resolve();
       } catch (err) {
         for (const b of batch) b.reject(err);
       }
     });
+  }
+
+  /**
+   * Writes a batch, waiting while the file system is full: a full spool is a consumer falling behind, as a broker
+   * that is down is, so the messages stay unacked upstream (the window stops the intake) instead of being released
+   * and fetched again in a loop. A batch half written when space ran out is written again whole: at least once.
+   */
+  private async writeWhenRoom(messages: Message[]): Promise<void> {
+    const r = this.options.fullRetry ?? {};
+    const backoff = new Backoff(r.initialDelay ?? 100, r.maxDelay ?? 5000, 2);
+    let since: number | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.write(messages);
+        if (since !== undefined) this.options.onEvent?.({ type: 'resumed', waitedMs: Date.now() - since });
+        return;
+      } catch (err) {
+        if (!isFull(err) || this.closing.signal.aborted) throw err;
+        since ??= Date.now();
+        const wait = backoff.nextWait();
+        backoff.grow();
+        this.options.onEvent?.({ type: 'full', error: err as Error, retryInMs: Math.round(wait), attempt });
+        await abortableSleep(wait, this.closing.signal);
+      }
+    }
   }
 
   private async write(messages: Message[]): Promise<void> {
@@ -401,6 +449,8 @@ export class QueueOutgoing implements Outgoing {
 
   async close(): Promise<void> {
     this.flush();
+    // Only a batch waiting for space is affected: one being written finishes.
+    this.closing.abort();
     await this.flushing;
   }
 }

@@ -1,0 +1,59 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { CLI, fill, useTempDir } from './helpers';
+
+// A real full file system: a small tmpfs, mounted in a private mount namespace (as root `unshare -m`, otherwise an
+// unprivileged user namespace), so nothing on the host is mounted and nothing needs cleaning up when it ends.
+const DRIVER = join(__dirname, 'fixtures', 'full-disk.js');
+
+function inNamespace(args: string[]): { result: Record<string, unknown>; stderr: string } {
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  const r = spawnSync('unshare', [...(root ? ['-m'] : ['-Urm']), process.execPath, DRIVER, ...args], {
+    env: { ...process.env, NODE_PATH: join(__dirname, '..', '..', '..', 'node_modules') },
+    timeout: 90_000,
+  });
+  const stderr = r.stderr?.toString('utf8') ?? '';
+  if (r.error) throw new Error(`cannot run unshare (util-linux): ${r.error.message}`);
+  const line = r.stdout.toString('utf8').trim().split('\n').pop() ?? '';
+  if (line === '') throw new Error(`no result from the full-disk driver (exit ${r.status}): ${stderr}`);
+  return { result: JSON.parse(line), stderr };
+}
+
+const dir = useTempDir();
+
+jest.setTimeout(120_000);
+
+test('stompclt - full disk: the outgoing spool fills up, the transfer waits without losing or releasing anything, then finishes', async () => {
+  const N = 300;
+  const tmp = dir.path;
+  await fill(join(tmp, 'in'), N);
+  fs.mkdirSync(join(tmp, 'mnt'));
+  // Room for a few elements (a page each) but not a whole group-commit batch: a batch fails half written.
+  const { result, stderr } = inNamespace([CLI, join(tmp, 'in'), join(tmp, 'mnt'), '4m', String(40 * 1024), '--remove', '-s']);
+  expect(result.driverError).toBeUndefined();
+  const r = result as {
+    status: number;
+    err: string;
+    stdout: string;
+    whileFull: { in: number; out: number; running: boolean };
+    out: { n: string; body: string }[];
+    inLeft: number;
+  };
+  expect({ status: r.status, stderr }).toEqual({ status: 0, stderr: '' });
+  // While full: still running, and every message is in one spool or the other (at least once).
+  expect(r.whileFull.running).toBe(true);
+  expect(r.whileFull.in + r.whileFull.out).toBeGreaterThanOrEqual(N);
+  expect(r.whileFull.in).toBeGreaterThan(0);
+  // Said once, not once per retry; then said that it goes on.
+  expect(r.err.match(/file system full/g)).toHaveLength(1);
+  expect(r.err).toMatch(/outgoing queue: space again, writing/);
+  expect(r.err).not.toMatch(/pipeline error/);
+  expect(r.err).toMatch(/transfer finished received=300 sent=300 dropped=0 deadLettered=0 released=0 /);
+  // Every message arrived; the incoming spool is empty.
+  expect(r.inLeft).toBe(0);
+  const seen = new Set(r.out.map((m) => Number(m.n)));
+  expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
+  for (const m of r.out) expect(m.body).toBe(`msg-${m.n}`);
+  expect(r.stdout).toMatch(/^sent: 300,/m);
+});
