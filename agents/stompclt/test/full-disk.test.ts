@@ -30,7 +30,17 @@ test('stompclt - full disk: the outgoing spool fills up, the transfer waits with
   await fill(join(tmp, 'in'), N);
   fs.mkdirSync(join(tmp, 'mnt'));
   // Room for a few elements (a page each) but not a whole group-commit batch: a batch fails half written.
-  const { result, stderr } = inNamespace([CLI, join(tmp, 'in'), join(tmp, 'mnt'), '4m', String(40 * 1024), '--remove', '-s']);
+  const { result, stderr } = inNamespace([
+    CLI,
+    'out',
+    join(tmp, 'in'),
+    '',
+    join(tmp, 'mnt'),
+    '4m',
+    String(40 * 1024),
+    '--remove',
+    '-s',
+  ]);
   expect(result.driverError).toBeUndefined();
   const r = result as {
     status: number;
@@ -56,4 +66,32 @@ test('stompclt - full disk: the outgoing spool fills up, the transfer waits with
   expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
   for (const m of r.out) expect(m.body).toBe(`msg-${m.n}`);
   expect(r.stdout).toMatch(/^sent: 300,/m);
+});
+
+test('stompclt - full disk: a spool whose file system is full is drained all the same (the lock journal waits for space)', async () => {
+  const N = 200;
+  const tmp = dir.path;
+  await fill(join(tmp, 'in'), N);
+  fs.mkdirSync(join(tmp, 'mnt'));
+  // The spool is copied onto the tmpfs, then the ballast takes every byte left.
+  const { result, stderr } = inNamespace([
+    CLI,
+    'in',
+    join(tmp, 'in'),
+    join(tmp, 'out'),
+    join(tmp, 'mnt'),
+    '4m',
+    '0',
+    '--remove',
+    '-s',
+  ]);
+  expect(result.driverError).toBeUndefined();
+  const r = result as { status: number; err: string; stdout: string; out: { n: string; body: string }[]; inLeft: number };
+  expect({ status: r.status, stderr }).toEqual({ status: 0, stderr: '' });
+  expect(r.err).toMatch(/lock journal: file system full; the transfer goes on/);
+  // Each removal frees a page: the journal is written again before the end.
+  expect(r.err).toMatch(/lock journal: space again, written in full/);
+  expect(r.inLeft).toBe(0);
+  expect(new Set(r.out.map((m) => Number(m.n))).size).toBe(N);
+  expect(r.stdout).toMatch(/^sent: 200,/m);
 });

@@ -6,7 +6,7 @@ export { CallbackCrashError, WorkerCallback } from './core/callback-worker';
 export { PendingError, RejectedError } from './core/errors';
 export type { BrokerList, BrokerReconnectOptions, FailoverErrorMaker, FailoverSettings, ServerParser } from './core/failover';
 export { abortableSleep, Backoff, FAILOVER_DEFAULTS, parseBrokerList, shuffle } from './core/failover';
-export { LockJournal } from './core/journal';
+export { LockJournal, type LockJournalEvent } from './core/journal';
 export type { Callback, Delivery, Incoming, Outgoing } from './core/modules';
 export type { PipelineEvent, PipelineOptions, PipelineStats } from './core/pipeline';
 export { DEAD_LETTER_REASON, runPipeline } from './core/pipeline';

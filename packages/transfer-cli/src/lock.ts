@@ -66,7 +66,15 @@ export async function lockSpool(spool: string, role: string, onCompromised: (err
       );
     }
   }
-  fs.writeFileSync(ownerPath, `${process.pid}\n`);
+  try {
+    fs.writeFileSync(ownerPath, `${process.pid}\n`);
+  } catch (err) {
+    // A full file system must not keep the agent from draining the spool that fills it: without the owner file
+    // the next instance only waits for this lock to go stale (STALE_MS) instead of breaking it at once.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+    fs.rmSync(ownerPath, { force: true });
+  }
   return {
     lockPath,
     async release() {

@@ -108,6 +108,13 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
     remove: options.remove,
     loop: options.loop,
     journal: journalPath(queue.path),
+    onJournalEvent: (e) =>
+      e.type === 'writable'
+        ? ctx.logger.info({ journal: journalPath(queue.path) }, 'lock journal: space again, written in full')
+        : ctx.logger.warn(
+            { journal: journalPath(queue.path), error: e.error.message },
+            'lock journal: file system full; the transfer goes on, but after a crash the locks taken meanwhile wait for the stale-lock purge',
+          ),
     onCorrupt:
       deadLetter === undefined
         ? undefined

@@ -8,12 +8,27 @@ import * as fs from 'node:fs';
  * if the attempt fails (see QueueIncoming.tryLock and fill), so no lock of
  * ours can be missing from it.
  */
+export type LockJournalEvent = { type: 'unwritable'; error: Error } | { type: 'writable' };
+
+/** Errors of a full file system: the journal then stops writing until a rewrite succeeds (see write()). */
+const FULL = new Set(['ENOSPC', 'EDQUOT']);
+
 export class LockJournal {
   private fd: number | undefined;
   private readonly held = new Set<string>();
   private entries = 0;
+  /** Set while the file system is full: the file lags behind `held`, which stays exact. */
+  private unwritable = false;
 
-  constructor(readonly path: string) {}
+  /**
+   * `onEvent` is told when the journal cannot be written for want of space (a full spool is exactly what an agent
+   * must drain, so the journal never stops it: locks taken meanwhile are only missing from the file, and would wait
+   * for the stale-lock purge after a crash), and when it can again (it is then rewritten whole from memory).
+   */
+  constructor(
+    readonly path: string,
+    private readonly onEvent?: (event: LockJournalEvent) => void,
+  ) {}
 
   /** The names the previous instance held (a file of `+name` / `-name` lines); the journal starts empty. */
   recover(): string[] {
@@ -28,8 +43,30 @@ export class LockJournal {
       if (line.startsWith('+')) held.add(line.slice(1));
       else if (line.startsWith('-')) held.delete(line.slice(1));
     }
-    this.fd = fs.openSync(this.path, 'w', 0o644);
+    try {
+      this.fd = fs.openSync(this.path, 'w', 0o644);
+    } catch (err) {
+      if (!this.full(err)) throw err;
+      // The old entries must go even so: released now, they could be someone else's locks by the next recovery.
+      fs.rmSync(this.path, { force: true });
+    }
     return [...held];
+  }
+
+  private full(err: unknown): boolean {
+    if (!FULL.has(String((err as NodeJS.ErrnoException).code))) return false;
+    if (!this.unwritable) this.onEvent?.({ type: 'unwritable', error: err as Error });
+    this.unwritable = true;
+    return true;
+  }
+
+  /** The whole file from memory: what is held now, one line each. */
+  private rewrite(): void {
+    this.fd ??= fs.openSync(this.path, 'w', 0o644);
+    const fd = this.fd;
+    fs.ftruncateSync(fd, 0);
+    fs.writeSync(fd, [...this.held].map((n) => `+${n}\n`).join(''), 0);
+    this.entries = this.held.size;
   }
 
   taken(name: string): void {
@@ -63,17 +100,24 @@ export class LockJournal {
   }
 
   private write(text: string, lines: number): void {
-    if (this.fd === undefined || lines === 0) return;
-    // One write() for a batch: the locks are attempted only once it has returned, so a crash in the
-    // middle of it (a torn last line, which recover() cannot match) can only lose entries of locks not
-    // taken yet. (The journal is about process crashes; after a power cut the locks are as unsure.)
-    fs.writeSync(this.fd, text);
-    this.entries += lines;
-    // Rewrite it from what is held now once it has grown, so it stays small.
-    if (this.entries >= 100_000) {
-      this.entries = this.held.size;
-      fs.ftruncateSync(this.fd, 0);
-      fs.writeSync(this.fd, [...this.held].map((n) => `+${n}\n`).join(''), 0);
+    if (lines === 0 || (this.fd === undefined && !this.unwritable)) return;
+    try {
+      if (this.unwritable) {
+        // RACE: the held set already has this batch, so the rewrite records it before its locks are attempted.
+        this.rewrite();
+        this.unwritable = false;
+        this.onEvent?.({ type: 'writable' });
+        return;
+      }
+      // One write() for a batch: the locks are attempted only once it has returned, so a crash in the
+      // middle of it (a torn last line, which recover() cannot match) can only lose entries of locks not
+      // taken yet. (The journal is about process crashes; after a power cut the locks are as unsure.)
+      fs.writeSync(this.fd as number, text); // defined: undefined only while unwritable
+      this.entries += lines;
+      // Rewrite it from what is held now once it has grown, so it stays small.
+      if (this.entries >= 100_000) this.rewrite();
+    } catch (err) {
+      if (!this.full(err)) throw err;
     }
   }
 

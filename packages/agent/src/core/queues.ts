@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { type DQN, DQS, type Message, MessageError, type MessageQueueNull } from '@msgbricks/message';
 import { abortableSleep, Backoff } from './failover';
-import { LockJournal } from './journal';
+import { LockJournal, type LockJournalEvent } from './journal';
 import type { Delivery, Incoming, Outgoing } from './modules';
 
 export type MessageSpool = DQS | DQN;
@@ -13,6 +13,8 @@ export interface QueueIncomingOptions {
   loop?: boolean;
   /** Where this instance records its locks (see LockJournal); none: stale locks wait for the purge. */
   journal?: string;
+  /** Told when the journal cannot be written (full file system) and when it can again: for the command's log. */
+  onJournalEvent?: (event: LockJournalEvent) => void;
   /** Seconds between purges of the queue (stale temporaries and locks), as stompclt's 300. */
   purgeInterval?: number;
   /** Takes an element that is not a valid message; it is removed from the queue once this resolves. */
@@ -79,7 +81,7 @@ export class QueueIncoming implements Incoming {
 
   async open(): Promise<void> {
     if (this.options.journal !== undefined) {
-      this.journal = new LockJournal(this.options.journal);
+      this.journal = new LockJournal(this.options.journal, this.options.onJournalEvent);
       // What the previous instance of this agent had locked when it died is released at once.
       for (const name of this.journal.recover()) await this.queue.unlock(name, true).catch(() => false);
     }
