@@ -1,39 +1,35 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { DQS } from '@msgbricks/message';
-import { bodies, checkBuilt, expectUsageError, fill, locks, readAll, stompclt, tempDir } from './helpers';
+import { bodies, expectUsageError, fill, locks, readAll, stompclt, useTempDir } from './helpers';
 
-let tmp: string;
-beforeAll(checkBuilt);
-beforeEach(() => {
-  tmp = tempDir();
-});
-afterEach(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+const dir = useTempDir();
 
-const q = (name: string, type = 'DQS') => `path=${join(tmp, name)} type=${type}`;
+const q = (name: string, type = 'DQS') => `path=${join(dir.path, name)} type=${type}`;
 
 describe('stompclt - callbacks in a worker thread', () => {
   test('stompclt - callback code that cannot be loaded is bad input: exit 2 with the reason, the spool untouched', async () => {
-    await fill(join(tmp, 'a'), 3);
+    await fill(join(dir.path, 'a'), 3);
     const args = ['--incoming-queue', q('a'), '--outgoing-queue', q('b'), '--remove'];
-    expectUsageError(stompclt([...args, '--callback-code', 'if ('], tmp), /^stompclt: invalid callback code: Unexpected token/m);
-    const mod = join(tmp, 'bad.js');
+    expectUsageError(
+      stompclt([...args, '--callback-code', 'if ('], dir.path),
+      /^stompclt: invalid callback code: Unexpected token/m,
+    );
+    const mod = join(dir.path, 'bad.js');
     fs.writeFileSync(mod, "throw new Error('cannot start here');");
     expectUsageError(
-      stompclt([...args, '--callback-path', mod], tmp),
+      stompclt([...args, '--callback-path', mod], dir.path),
       /^stompclt: cannot load callback module .*bad\.js: cannot start here$/m,
     );
-    expectUsageError(stompclt([...args, '--callback-path', join(tmp, 'none.js')], tmp), /callback module not found: /);
-    expect(await new DQS(join(tmp, 'a')).count()).toBe(3);
-    expect(locks(join(tmp, 'a'))).toEqual([]);
-    expect(fs.existsSync(`${join(tmp, 'a')}.stompclt.journal`)).toBe(false);
+    expectUsageError(stompclt([...args, '--callback-path', join(dir.path, 'none.js')], dir.path), /callback module not found: /);
+    expect(await new DQS(join(dir.path, 'a')).count()).toBe(3);
+    expect(locks(join(dir.path, 'a'))).toEqual([]);
+    expect(fs.existsSync(`${join(dir.path, 'a')}.stompclt.journal`)).toBe(false);
   });
 
   test('stompclt - process.exit() in the callback dead-letters that message; a new worker takes the others', async () => {
-    await fill(join(tmp, 'a'), 6);
-    const mod = join(tmp, 'cb.js');
+    await fill(join(dir.path, 'a'), 6);
+    const mod = join(dir.path, 'cb.js');
     fs.writeFileSync(
       mod,
       `let tag;
@@ -57,34 +53,34 @@ describe('stompclt - callbacks in a worker thread', () => {
         '--callback-data',
         'tag=blue',
       ],
-      tmp,
+      dir.path,
     );
     expect(r.status).toBe(0);
-    const got = await readAll(join(tmp, 'b'), 'DQS');
+    const got = await readAll(join(dir.path, 'b'), 'DQS');
     expect(bodies(got)).toEqual(['msg-0', 'msg-1', 'msg-3', 'msg-4', 'msg-5']);
     // The new worker was started with the same data.
     expect(got.every((m) => m.getHeader('tag') === 'blue')).toBe(true);
-    const dead = await readAll(join(tmp, 'dead'), 'DQS');
+    const dead = await readAll(join(dir.path, 'dead'), 'DQS');
     expect(dead.map((m) => [m.body.toString(), m.getHeader('x-msgbricks-dead-letter-reason')])).toEqual([
       ['msg-2', 'callback failed: callback worker exited with code 3'],
     ]);
     expect(r.err).toMatch(
       /error: callback worker died: a new one takes the next message err="callback worker exited with code 3"/,
     );
-    expect(await new DQS(join(tmp, 'a')).count()).toBe(0);
+    expect(await new DQS(join(dir.path, 'a')).count()).toBe(0);
   });
 
   test('stompclt - what the callback prints reaches stdout, and a timer it leaves does not keep the command alive', () => {
-    const mod = join(tmp, 'cb.js');
+    const mod = join(dir.path, 'cb.js');
     fs.writeFileSync(
       mod,
       `setInterval(() => {}, 1000);
        exports.check = (msg) => { console.log('seen ' + msg.getHeader('n')); return msg; };
        exports.stop = () => console.log('stopped');`,
     );
-    return fill(join(tmp, 'a'), 2).then(() => {
+    return fill(join(dir.path, 'a'), 2).then(() => {
       const t0 = Date.now();
-      const r = stompclt(['--incoming-queue', q('a'), '--outgoing-queue', 'type=NULL', '--callback-path', mod], tmp);
+      const r = stompclt(['--incoming-queue', q('a'), '--outgoing-queue', 'type=NULL', '--callback-path', mod], dir.path);
       expect(r.status).toBe(0);
       expect(
         r.out

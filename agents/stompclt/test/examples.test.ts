@@ -6,19 +6,12 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { loadOptions } from '@msgbricks/agent';
-import { checkBuilt, stompclt, tempDir } from './helpers';
+import { stompclt, useTempDir } from './helpers';
 
 const EXAMPLES = join(__dirname, '..', '..', '..', 'spool-examples', 'stompclt');
 const UNIT = join(__dirname, '..', '..', '..', 'spool-examples', 'systemd', 'stompclt@.service');
 
-let tmp: string;
-beforeAll(checkBuilt);
-beforeEach(() => {
-  tmp = tempDir();
-});
-afterEach(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+const dir = useTempDir();
 
 describe('stompclt - example configurations (spool-examples/stompclt)', () => {
   test.each(['sender.conf', 'receiver.conf'])('stompclt - %s loads without a problem', (name) => {
@@ -26,7 +19,7 @@ describe('stompclt - example configurations (spool-examples/stompclt)', () => {
     const { options } = loadOptions({ configFile: file });
     expect(options.reliable).toBe(true);
     expect(options['timeout-linger']).toBe(30);
-    const r = stompclt(['--config', file, '--status', '--pidfile', join(tmp, 'x.pid')], tmp);
+    const r = stompclt(['--config', file, '--status', '--pidfile', join(dir.path, 'x.pid')], dir.path);
     expect(r.err).toBe('');
     expect(r.out).toMatch(/not running/);
     expect(r.status).toBe(3); // LSB "not running": the configuration itself was fine (a problem exits 2)
@@ -49,9 +42,9 @@ describe('stompclt - example configurations (spool-examples/stompclt)', () => {
   });
 
   test('stompclt - a broken copy of an example is refused (the check above is not vacuous)', () => {
-    const bad = join(tmp, 'bad.conf');
+    const bad = join(dir.path, 'bad.conf');
     fs.writeFileSync(bad, `${fs.readFileSync(join(EXAMPLES, 'sender.conf'), 'utf8')}window = lots\n`);
-    const r = stompclt(['--config', bad, '--status', '--pidfile', join(tmp, 'x.pid')], tmp);
+    const r = stompclt(['--config', bad, '--status', '--pidfile', join(dir.path, 'x.pid')], dir.path);
     expect(r.status).toBe(2);
     expect(r.err).toMatch(/window/);
   });
