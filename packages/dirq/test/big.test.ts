@@ -5,11 +5,12 @@ import { backdate, tempDir } from './helpers/tmp';
 
 // A million-element queue: count, iteration and purge must keep memory bounded and never block the
 // event loop for long. The measure is the number of event-loop turns taken while they run (a chain of
-// setImmediate) against the CPU time the process spent meanwhile: the library yields every few
-// milliseconds of work, so there must be a turn for every 50 ms of CPU at least (ten times the slice),
-// while a blocking implementation gives one or two turns in all. CPU time, not wall-clock time: on a
-// shared two-core CI machine the scheduler alone can stall a process for 200 ms, and a fast machine
-// does a directory in less than a slice, so neither gaps nor turns per directory can be asserted.
+// setImmediate): the library yields at every directory or every few milliseconds of work, so there must
+// be a turn per directory or per 50 ms of the process' CPU time (ten times the slice), whichever is
+// fewer, while a blocking implementation gives one or two turns in all. Not wall-clock time: on a shared
+// two-core CI machine the scheduler alone can stall a process for 200 ms. And not turns per directory
+// alone (a fast machine purges a directory in less than a slice), nor CPU alone (the CPU time includes
+// the garbage collector's threads and the test's own loop over a million names, which grow under load).
 const ELEMENTS = 1_000_000;
 const DIRS = 100;
 const CPU_MS_PER_TURN = 50;
@@ -47,7 +48,7 @@ function expectResponsive(what: string, r: { turns: number; maxGapMs: number; cp
   );
   // A blocking implementation gives one or two turns, whatever the machine.
   expect(r.turns).toBeGreaterThanOrEqual(5);
-  expect(r.turns).toBeGreaterThanOrEqual(Math.floor(r.cpuMs / CPU_MS_PER_TURN));
+  expect(r.turns).toBeGreaterThanOrEqual(Math.min(DIRS, Math.floor(r.cpuMs / CPU_MS_PER_TURN)));
 }
 
 describe('dirq big queue', () => {
