@@ -5,7 +5,18 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { DQS, Message } from '@msgbricks/message';
-import { checkBuilt, locks, type Result, readAll, start, tempDir, waitFor } from './helpers';
+import {
+  CLI,
+  checkBuilt,
+  type DriverMessage,
+  inNamespace,
+  locks,
+  type Result,
+  readAll,
+  start,
+  tempDir,
+  waitFor,
+} from './helpers';
 
 // scripts/brokers is plain JavaScript (docs/brokers.md).
 // biome-ignore lint/suspicious/noExplicitAny: untyped test helper
@@ -441,6 +452,57 @@ test('stompclt - RabbitMQ: heart-beats go on while the callback computes for 6 s
   // Nothing left, nothing twice.
   expect((await drain(rabbit, to, ['--timeout-inactivity', '2'])).messages).toEqual([]);
   expect((await drain(rabbit, from, ['--timeout-inactivity', '2'])).messages).toEqual([]);
+});
+
+test('stompclt - RabbitMQ -> a full spool: the transfer waits for room (unacked at the broker), then every message arrives once', async () => {
+  const N = 300;
+  const d = dest(rabbit, 'fulldisk');
+  const spoolIn = dir('in');
+  const sent = await fillSamples(spoolIn, N, d);
+  expectOk(
+    await run([
+      '--incoming-queue',
+      `path=${spoolIn}`,
+      '--outgoing-broker-uri',
+      uri(rabbit),
+      '--outgoing-broker-auth',
+      plain(rabbit),
+      '--remove',
+    ]),
+  );
+  const mnt = dir('mnt');
+  fs.mkdirSync(mnt);
+  // The outgoing spool on a tmpfs with room for a few elements: stompclt waits, the broker keeps the rest unacked.
+  const { result, stderr } = await inNamespace([
+    CLI,
+    'out',
+    '',
+    '',
+    mnt,
+    '4m',
+    String(40 * 1024),
+    '--incoming-broker-uri',
+    uri(rabbit),
+    '--incoming-broker-auth',
+    plain(rabbit),
+    '--subscribe',
+    `destination=${d}`,
+    '--reliable',
+    '--count',
+    String(N),
+  ]);
+  expect(result.driverError).toBeUndefined();
+  const r = result as { status: number; err: string; whileFull: { running: boolean }; out: DriverMessage[] };
+  expect({ status: r.status, stderr }).toEqual({ status: 0, stderr: '' });
+  expect(r.whileFull.running).toBe(true);
+  expect(r.err.match(/file system full/g)).toHaveLength(1);
+  expect(r.err).toMatch(/outgoing queue: space again, writing/);
+  const got = r.out.map(
+    (m) => new Message({ header: m.header, body: Buffer.from(m.body, 'base64'), text: m.header.kind === 'text' }),
+  );
+  expectSame(got, sent);
+  // Nothing left at the broker, nothing twice.
+  expect((await drain(rabbit, d, ['--timeout-inactivity', '2'])).messages).toEqual([]);
 });
 
 /** stompclt from a spool to ActiveMQ with a dead-letter spool, quick to reconnect. */

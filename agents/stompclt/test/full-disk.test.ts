@@ -1,24 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { CLI, fill, useTempDir } from './helpers';
-
-// A real full file system: a small tmpfs, mounted in a private mount namespace (as root `unshare -m`, otherwise an
-// unprivileged user namespace), so nothing on the host is mounted and nothing needs cleaning up when it ends.
-const DRIVER = join(__dirname, 'fixtures', 'full-disk.js');
-
-function inNamespace(args: string[]): { result: Record<string, unknown>; stderr: string } {
-  const root = typeof process.getuid === 'function' && process.getuid() === 0;
-  const r = spawnSync('unshare', [...(root ? ['-m'] : ['-Urm']), process.execPath, DRIVER, ...args], {
-    env: { ...process.env, NODE_PATH: join(__dirname, '..', '..', '..', 'node_modules') },
-    timeout: 90_000,
-  });
-  const stderr = r.stderr?.toString('utf8') ?? '';
-  if (r.error) throw new Error(`cannot run unshare (util-linux): ${r.error.message}`);
-  const line = r.stdout.toString('utf8').trim().split('\n').pop() ?? '';
-  if (line === '') throw new Error(`no result from the full-disk driver (exit ${r.status}): ${stderr}`);
-  return { result: JSON.parse(line), stderr };
-}
+import { CLI, type DriverMessage, fill, inNamespace, useTempDir } from './helpers';
 
 const dir = useTempDir();
 
@@ -30,7 +12,7 @@ test('stompclt - full disk: the outgoing spool fills up, the transfer waits with
   await fill(join(tmp, 'in'), N);
   fs.mkdirSync(join(tmp, 'mnt'));
   // Room for a few elements (a page each) but not a whole group-commit batch: a batch fails half written.
-  const { result, stderr } = inNamespace([
+  const { result, stderr } = await inNamespace([
     CLI,
     'out',
     join(tmp, 'in'),
@@ -47,7 +29,7 @@ test('stompclt - full disk: the outgoing spool fills up, the transfer waits with
     err: string;
     stdout: string;
     whileFull: { in: number; out: number; running: boolean };
-    out: { n: string; body: string }[];
+    out: DriverMessage[];
     inLeft: number;
   };
   expect({ status: r.status, stderr }).toEqual({ status: 0, stderr: '' });
@@ -62,9 +44,9 @@ test('stompclt - full disk: the outgoing spool fills up, the transfer waits with
   expect(r.err).toMatch(/transfer finished received=300 sent=300 dropped=0 deadLettered=0 released=0 /);
   // Every message arrived; the incoming spool is empty.
   expect(r.inLeft).toBe(0);
-  const seen = new Set(r.out.map((m) => Number(m.n)));
+  const seen = new Set(r.out.map((m) => Number(m.header.n)));
   expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
-  for (const m of r.out) expect(m.body).toBe(`msg-${m.n}`);
+  for (const m of r.out) expect(Buffer.from(m.body, 'base64').toString()).toBe(`msg-${m.header.n}`);
   expect(r.stdout).toMatch(/^sent: 300,/m);
 });
 
@@ -74,7 +56,7 @@ test('stompclt - full disk: a spool whose file system is full is drained all the
   await fill(join(tmp, 'in'), N);
   fs.mkdirSync(join(tmp, 'mnt'));
   // The spool is copied onto the tmpfs, then the ballast takes every byte left.
-  const { result, stderr } = inNamespace([
+  const { result, stderr } = await inNamespace([
     CLI,
     'in',
     join(tmp, 'in'),
@@ -86,12 +68,12 @@ test('stompclt - full disk: a spool whose file system is full is drained all the
     '-s',
   ]);
   expect(result.driverError).toBeUndefined();
-  const r = result as { status: number; err: string; stdout: string; out: { n: string; body: string }[]; inLeft: number };
+  const r = result as { status: number; err: string; stdout: string; out: DriverMessage[]; inLeft: number };
   expect({ status: r.status, stderr }).toEqual({ status: 0, stderr: '' });
   expect(r.err).toMatch(/lock journal: file system full; the transfer goes on/);
   // Each removal frees a page: the journal is written again before the end.
   expect(r.err).toMatch(/lock journal: space again, written in full/);
   expect(r.inLeft).toBe(0);
-  expect(new Set(r.out.map((m) => Number(m.n))).size).toBe(N);
+  expect(new Set(r.out.map((m) => Number(m.header.n))).size).toBe(N);
   expect(r.stdout).toMatch(/^sent: 200,/m);
 });

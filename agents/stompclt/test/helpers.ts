@@ -123,3 +123,39 @@ export function expectUsageError(r: Result, pattern: RegExp): void {
   expect(r.err).toMatch(pattern);
   expect(r.err).not.toMatch(/\n\s+at /);
 }
+
+// A real full file system: a small tmpfs, mounted in a private mount namespace (as root `unshare -m`, otherwise an
+// unprivileged user namespace), so nothing on the host is mounted and nothing needs cleaning up when it ends.
+const DRIVER = join(__dirname, 'fixtures', 'full-disk.js');
+
+/** A message of a spool on the tmpfs, as the driver reports it (the body in base64). */
+export interface DriverMessage {
+  header: Record<string, string>;
+  body: string;
+}
+
+/** Runs the full-disk driver (fixtures/full-disk.js) in a private mount namespace; resolves to the JSON it printed. */
+export function inNamespace(args: string[]): Promise<{ result: Record<string, unknown>; stderr: string }> {
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  const child = spawn('unshare', [...(root ? ['-m'] : ['-Urm']), process.execPath, DRIVER, ...args], {
+    env: { ...process.env, NODE_PATH: join(__dirname, '..', '..', '..', 'node_modules') },
+  });
+  let out = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString('utf8');
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString('utf8');
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+  return new Promise((resolve, reject) => {
+    child.on('error', (err) => reject(new Error(`cannot run unshare (util-linux): ${err.message}`)));
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').pop() ?? '';
+      if (line === '') reject(new Error(`no result from the full-disk driver (exit ${status}): ${stderr}`));
+      else resolve({ result: JSON.parse(line), stderr });
+    });
+  });
+}
