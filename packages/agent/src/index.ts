@@ -3,6 +3,7 @@ export { configToPlain, parseConfigGeneral, parseConfigGeneralFile } from './con
 export { CallbackError, inlineCallback, moduleCallback } from './core/callback';
 export type { CallbackSource, WorkerCallbackOptions } from './core/callback-worker';
 export { CallbackCrashError, WorkerCallback } from './core/callback-worker';
+export { corkPerTick } from './core/cork';
 export { PendingError, RejectedError } from './core/errors';
 export type { BrokerList, BrokerReconnectOptions, FailoverErrorMaker, FailoverSettings, ServerParser } from './core/failover';
 export { abortableSleep, Backoff, FAILOVER_DEFAULTS, parseBrokerList, shuffle } from './core/failover';

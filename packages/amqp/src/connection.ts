@@ -9,6 +9,7 @@ import {
   type BrokerReconnectOptions,
   type BrokerType,
   type Credential,
+  corkPerTick,
   shuffle,
 } from '@msgbricks/agent';
 import { errorOf } from '@msgbricks/errors';
@@ -119,26 +120,6 @@ interface RawConnection {
   heartbeat_out?: NodeJS.Timeout;
   abort_idle?: NodeJS.Timeout;
   remote?: { open?: { properties?: Record<string, unknown> } };
-}
-
-/**
- * rhea writes every frame with its own socket.write: a system call and a TCP segment per transfer and per disposition.
- * Corked from the first write of a tick to the end of it, the frames one burst of sends makes leave in one writev.
- */
-function corkPerTick(socket: net.Socket): void {
-  const write = socket.write;
-  let corked = false;
-  socket.write = function (this: net.Socket, ...args: unknown[]): boolean {
-    if (!corked && !socket.destroyed) {
-      corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        corked = false;
-        socket.uncork();
-      });
-    }
-    return (write as (...a: unknown[]) => boolean).apply(socket, args);
-  } as typeof socket.write;
 }
 
 /**
@@ -409,6 +390,7 @@ export class AmqpConnection extends EventEmitter {
       }
       const c = conn;
       const socket = (c as unknown as RawConnection).socket;
+      // rhea writes every frame with its own socket.write.
       if (socket !== undefined) corkPerTick(socket);
       // Before open, any of these ends the attempt; after, they end the connection (lost() ignores stale ones).
       const broken = (err: Error) => (settled ? this.lost(c, err) : fail(err));

@@ -40,11 +40,9 @@ enum {
   STAGE_UTIME = 9,
   STAGE_READ = 10,
   STAGE_LSTAT = 11,
-  STAGE_FSTAT = 12, /* unused since reads need no fstat; kept so codes stay stable */
   STAGE_SYNCFS = 13,
   STAGE_FSYNC = 14,
   STAGE_UNLINK_LOCK = 15,
-  STAGE_ACCESS = 16,
 };
 
 #define FAIL(stage) (-((stage) * 1000 + (errno ? errno : EIO)))

@@ -34,22 +34,24 @@ const STAGES: Record<number, string> = {
   9: 'utime',
   10: 'read',
   11: 'lstat',
-  12: 'fstat',
   13: 'syncfs',
   14: 'fsync',
   15: 'unlink',
-  16: 'access',
 };
 
 export const STAGE = {
   open: 1,
   rename: 6,
   link: 7,
-  unlink: 8,
   utime: 9,
   lstat: 11,
   unlinkLock: 15,
 } as const;
+
+/** A failure of the publishing step (renameat2, or link without it). */
+export function publishing(stage: number): boolean {
+  return stage === STAGE.rename || stage === STAGE.link;
+}
 
 /** libuv's table: -errno -> [name, description], as in Node's own errors. */
 const SYSTEM_ERRORS = getSystemErrorMap();

@@ -11,7 +11,7 @@ import {
 } from './errors';
 import { fdatasyncAsync, syncFileSystem, yielder } from './io';
 import { checkName, ELT_RE } from './names';
-import { failure, type NativeDirq, native, nativeError, STAGE } from './native';
+import { failure, type NativeDirq, native, nativeError, publishing, STAGE } from './native';
 import { offloadAddMany, offloadLockRead, offloadRemove, offloadUnlocked, toError } from './offload';
 
 export interface QueueSimpleOptions extends BaseOptions {
@@ -86,10 +86,24 @@ export class QueueSimple extends QueueBase {
       if (r === 0) return name;
       const { stage, errno } = failure(r);
       // RACE: the name is taken (another process, same rndhex, same microsecond): take a new one.
-      if (errno === 'EEXIST' && (stage === STAGE.rename || stage === STAGE.link)) continue;
+      if (errno === 'EEXIST' && publishing(stage)) continue;
       throw nativeError(r, tmp, `${this.path}/${name}`);
     }
     throw new RetryExhaustedError(`cannot publish ${tmp} into ${join(this.path, dir)}`, MAX_TRIES);
+  }
+
+  /**
+   * After a native write of the temporary file `tmp` failed to create it: makes the missing bucket directory, or
+   * lets a taken temporary name go; the caller then tries again with a new name. Resolves to whether the bucket
+   * was made (its parent then needs a sync with fsync); any other failure throws.
+   */
+  private async tempFailed(code: number, tmp: string, dirPath: string): Promise<boolean> {
+    const { stage, errno } = failure(code);
+    // The bucket does not exist yet (or a purge just removed it): make it.
+    if (stage === STAGE.open && errno === 'ENOENT') return this.mkdirQuiet(dirPath);
+    // RACE: another process made the same temporary name in the same microsecond.
+    if (stage === STAGE.open && errno === 'EEXIST') return false;
+    throw nativeError(code, tmp);
   }
 
   /** add() through the native binding: one call writes, closes and publishes the element. */
@@ -101,20 +115,17 @@ export class QueueSimple extends QueueBase {
       const tmp = `${dirPath}/${this.names.next()}${TEMP_SUFFIX}`;
       const name = `${dir}/${this.names.next()}`;
       const r = nat.writeNew(tmp, `${this.path}/${name}`, buf, this.modes.file, this.modes.fixFile, this.fsync);
-      let published: string | undefined;
-      if (r === 0) published = name;
-      else {
+      let published = name;
+      if (r !== 0) {
         const { stage, errno } = failure(r);
-        if (stage === STAGE.open && errno === 'ENOENT') {
-          // The bucket does not exist yet (or a purge just removed it): make it and retry.
-          created = (await this.mkdirQuiet(dirPath)) || created;
+        if (stage === STAGE.open) {
+          created = (await this.tempFailed(r, tmp, dirPath)) || created;
           continue;
         }
-        // RACE: another process made the same temporary name in the same microsecond: take a new one.
-        if (stage === STAGE.open && errno === 'EEXIST') continue;
+        if (!publishing(stage)) throw nativeError(r, tmp);
+        if (errno !== 'EEXIST') throw nativeError(r, tmp, `${this.path}/${name}`);
         // RACE: the element name is taken: tmp is still there, publish it under another.
-        if (errno === 'EEXIST' && (stage === STAGE.rename || stage === STAGE.link)) published = this.publishNative(nat, dir, tmp);
-        else throw nativeError(r, tmp, stage === STAGE.rename || stage === STAGE.link ? `${this.path}/${name}` : undefined);
+        published = this.publishNative(nat, dir, tmp);
       }
       if (this.fsync) await this.syncDirs(dir, created);
       return published;
@@ -138,9 +149,7 @@ export class QueueSimple extends QueueBase {
             temps.push(tmp);
             break;
           }
-          const { stage, errno } = failure(r);
-          if (stage === STAGE.open && errno === 'ENOENT') created = (await this.mkdirQuiet(dirPath)) || created;
-          else if (!(stage === STAGE.open && errno === 'EEXIST')) throw nativeError(r, tmp);
+          created = (await this.tempFailed(r, tmp, dirPath)) || created;
         }
       }
       // Data must be durable before any name is published: a crash must never leave an empty element.

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
+import { corkPerTick } from '@msgbricks/agent';
 
 /**
  * The outgoing side of a stompit `Client` (its `outgoingFrameStream` option), in place of stompit's
@@ -105,9 +106,9 @@ export class FrameWriter {
   private readonly queue: OutgoingFrame[] = [];
   private encoder: Encoder = ENCODERS['1.0'] as Encoder;
   private finished = false;
-  private corked = false;
 
   constructor(private readonly socket: Writable) {
+    corkPerTick(socket);
     const finish = () => this.finish();
     socket.on('error', finish);
     socket.on('close', finish);
@@ -155,19 +156,7 @@ export class FrameWriter {
         process.nextTick(() => frame.done(err));
         continue;
       }
-      if (!this.corked) {
-        this.corked = true;
-        this.socket.cork();
-        process.nextTick(() => {
-          this.corked = false;
-          this.socket.uncork();
-        });
-      }
-      this.socket.write(this.encode(frame), (err) => frame.done(err ?? null));
+      this.socket.write(frame.encode(this.encoder), (err) => frame.done(err ?? null));
     }
-  }
-
-  private encode(frame: OutgoingFrame): Buffer {
-    return frame.encode(this.encoder);
   }
 }
