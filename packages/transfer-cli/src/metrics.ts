@@ -1,46 +1,23 @@
 /**
- * Counters of one run and their Prometheus text exposition (--metrics-port, a msgbricks addition):
- * `GET /metrics` on the given port, on --metrics-address (127.0.0.1 unless told otherwise).
+ * Prometheus metrics (--metrics-port, a msgbricks addition), with prom-client: `GET /metrics` on the given port, on
+ * --metrics-address (127.0.0.1 unless told otherwise).
+ *
+ * Two parts. `serveMetrics` is for every long-running command (the transfer agents now, later megabusclt, the
+ * gateway, the supervisor): it adds prom-client's default process metrics (CPU, RSS, heap, event-loop lag, GC,
+ * handles, file descriptors) to the command's registry and serves it, so that all of them expose the same process
+ * set next to their own metrics. `Counters` holds the transfer's own metrics.
  */
 import * as http from 'node:http';
 import type { Delivery, Incoming, Outgoing } from '@msgbricks/agent';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { program } from './program';
+
+export { Registry } from 'prom-client';
 
 /** Upper bounds (seconds) of the buckets of the receipt latency histogram. */
 export const LATENCY_BUCKETS: readonly number[] = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
-
-/** A Prometheus histogram: counts per bucket (not cumulative here), sum and count. */
-export class Histogram {
-  readonly counts: number[];
-  sum = 0;
-  count = 0;
-
-  constructor(readonly bounds: readonly number[]) {
-    this.counts = new Array<number>(bounds.length + 1).fill(0);
-  }
-
-  observe(value: number): void {
-    let i = 0;
-    while (i < this.bounds.length && value > (this.bounds[i] as number)) i++;
-    (this.counts[i] as number)++;
-    this.sum += value;
-    this.count++;
-  }
-
-  /** The exposition lines of the histogram `name` (cumulative buckets, `le="+Inf"`, `_sum`, `_count`). */
-  lines(name: string): string[] {
-    const out: string[] = [];
-    let cumulative = 0;
-    this.bounds.forEach((b, i) => {
-      cumulative += this.counts[i] as number;
-      out.push(`${name}_bucket{le="${b}"} ${cumulative}`);
-    });
-    out.push(`${name}_bucket{le="+Inf"} ${this.count}`, `${name}_sum ${this.sum}`, `${name}_count ${this.count}`);
-    return out;
-  }
-}
 
 /** What the broker modules tell the metrics (modules.ts). */
 export interface BrokerMetrics {
@@ -50,20 +27,77 @@ export interface BrokerMetrics {
   receipt(seconds: number): void;
 }
 
+/**
+ * A counter whose value is read from `read()` when scraped. The counts live in plain fields: the per-message cost
+ * is one integer increment, and the live status line reads the same numbers without prom-client's asynchronous get().
+ */
+function countedBy(registry: Registry, name: string, help: string, read: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
+/** The counts of one transfer run and their metrics, registered in `registry` (the live status reads the fields). */
 export class Counters implements BrokerMetrics {
   in = 0;
   out = 0;
   acked = 0;
   released = 0;
   deadLettered = 0;
-  readonly reconnects = { incoming: 0, outgoing: 0 };
-  readonly receiptLatency = new Histogram(LATENCY_BUCKETS);
+  private readonly reconnects: Record<'incoming' | 'outgoing', { inc(): void }>;
+  private readonly receiptLatency: Histogram;
+
+  constructor(readonly registry: Registry = new Registry()) {
+    const p = program().name;
+    countedBy(registry, `${p}_messages_in_total`, 'Messages received from the incoming module.', () => this.in);
+    countedBy(registry, `${p}_messages_out_total`, 'Messages made safe by the outgoing module.', () => this.out);
+    countedBy(registry, `${p}_messages_acked_total`, 'Messages acknowledged to the incoming module.', () => this.acked);
+    countedBy(registry, `${p}_messages_released_total`, 'Messages given back to the incoming module.', () => this.released);
+    countedBy(
+      registry,
+      `${p}_messages_dead_lettered_total`,
+      'Messages and corrupt elements written to the dead-letter queue.',
+      () => this.deadLettered,
+    );
+    const counters = this;
+    new Gauge({
+      name: `${p}_messages_pending`,
+      help: 'Messages received and neither acknowledged nor given back.',
+      registers: [registry],
+      collect() {
+        this.set(counters.pending);
+      },
+    });
+    const reconnects = new Counter({
+      name: `${p}_reconnects_total`,
+      help: 'Broker connections re-established after a loss, per side.',
+      labelNames: ['side'] as const,
+      registers: [registry],
+    });
+    // Children bound once (no label lookup per event), both sides shown from the start (at 0).
+    this.reconnects = { incoming: reconnects.labels('incoming'), outgoing: reconnects.labels('outgoing') };
+    reconnects.labels('incoming').inc(0);
+    reconnects.labels('outgoing').inc(0);
+    this.receiptLatency = new Histogram({
+      name: `${p}_receipt_latency_seconds`,
+      help: 'Time from a SEND to its RECEIPT (outgoing broker).',
+      buckets: [...LATENCY_BUCKETS],
+      registers: [registry],
+    });
+  }
 
   reconnected(side: 'incoming' | 'outgoing'): void {
-    this.reconnects[side]++;
+    this.reconnects[side].inc();
   }
 
   receipt(seconds: number): void {
+    // About 0.4 us per receipt with prom-client 15 (no labels), against the ~170 us a message costs the agent.
     this.receiptLatency.observe(seconds);
   }
 
@@ -106,46 +140,32 @@ export class Counters implements BrokerMetrics {
     };
   }
 
-  prometheus(): string {
-    const lines: string[] = [];
-    const metric = (name: string, type: string, help: string, value: number) => {
-      lines.push(
-        `# HELP ${program().name}_${name} ${help}`,
-        `# TYPE ${program().name}_${name} ${type}`,
-        `${program().name}_${name} ${value}`,
-      );
-    };
-    metric('messages_in_total', 'counter', 'Messages received from the incoming module.', this.in);
-    metric('messages_out_total', 'counter', 'Messages made safe by the outgoing module.', this.out);
-    metric('messages_acked_total', 'counter', 'Messages acknowledged to the incoming module.', this.acked);
-    metric('messages_released_total', 'counter', 'Messages given back to the incoming module.', this.released);
-    metric(
-      'messages_dead_lettered_total',
-      'counter',
-      'Messages and corrupt elements written to the dead-letter queue.',
-      this.deadLettered,
-    );
-    metric('messages_pending', 'gauge', 'Messages received and neither acknowledged nor given back.', this.pending);
-    const name = program().name;
-    lines.push(
-      `# HELP ${name}_reconnects_total Broker connections re-established after a loss, per side.`,
-      `# TYPE ${name}_reconnects_total counter`,
-      `${name}_reconnects_total{side="incoming"} ${this.reconnects.incoming}`,
-      `${name}_reconnects_total{side="outgoing"} ${this.reconnects.outgoing}`,
-      `# HELP ${name}_receipt_latency_seconds Time from a SEND to its RECEIPT (outgoing broker).`,
-      `# TYPE ${name}_receipt_latency_seconds histogram`,
-      ...this.receiptLatency.lines(`${name}_receipt_latency_seconds`),
-    );
-    return `${lines.join('\n')}\n`;
+  /** The Prometheus text exposition of the registry (with the process metrics once serveMetrics added them). */
+  prometheus(): Promise<string> {
+    return this.registry.metrics();
   }
 }
 
-/** Serves `/metrics` on `address` (loopback by default: the figures are nobody else's business); resolves once listening. */
-export async function serveMetrics(port: number, counters: Counters, address = '127.0.0.1'): Promise<http.Server> {
+/**
+ * Adds the default process metrics to `registry` and serves it at `/metrics` on `address` (loopback by default: the
+ * figures are nobody else's business); resolves once listening. Call it once per registry (prom-client refuses a
+ * metric registered twice). The process metrics are added here, not with the registry, because the event-loop lag
+ * monitor samples every 10 ms: a command pays for it only when its metrics are served.
+ */
+export async function serveMetrics(port: number, registry: Registry, address = '127.0.0.1'): Promise<http.Server> {
+  collectDefaultMetrics({ register: registry });
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(counters.prometheus());
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(`cannot collect the metrics: ${err instanceof Error ? err.message : String(err)}\n`);
+        },
+      );
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found: try /metrics\n');

@@ -121,7 +121,7 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
     let server: http.Server | undefined;
     const port = options['metrics-port'];
     if (port !== undefined) {
-      server = await serveMetrics(port, counters, options['metrics-address']);
+      server = await serveMetrics(port, counters.registry, options['metrics-address']);
       const s = server;
       cleanups.push(() => new Promise<void>((r) => s.close(() => r())));
       logger.info({ address: options['metrics-address'], port }, 'serving Prometheus metrics at /metrics');

@@ -1,61 +1,112 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counters, Histogram, serveMetrics } from '../src/metrics';
+import { Counters, Registry, serveMetrics } from '../src/metrics';
+
+function get(port: number, path = '/metrics'): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => {
+          body += d.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+      })
+      .on('error', reject);
+  });
+}
+
+async function close(server: http.Server): Promise<void> {
+  await new Promise((r) => server.close(r));
+}
 
 describe('transfer-cli metrics', () => {
-  test('metrics - the histogram counts per bucket and exposes cumulative buckets, sum and count', () => {
-    const h = new Histogram([0.01, 0.1, 1]);
-    for (const v of [0.005, 0.01, 0.02, 0.5, 3]) h.observe(v);
-    expect(h.lines('x')).toEqual([
-      'x_bucket{le="0.01"} 2',
-      'x_bucket{le="0.1"} 3',
-      'x_bucket{le="1"} 4',
-      'x_bucket{le="+Inf"} 5',
-      `x_sum ${0.005 + 0.01 + 0.02 + 0.5 + 3}`,
-      'x_count 5',
-    ]);
+  test('metrics - message counters and the pending gauge read the counts of the run', async () => {
+    const c = new Counters();
+    c.in = 7;
+    c.acked = 4;
+    c.released = 1;
+    c.out = 5;
+    c.deadLettered = 2;
+    let text = await c.prometheus();
+    expect(text).toMatch(/^# HELP stompclt_messages_in_total Messages received from the incoming module\.$/m);
+    expect(text).toMatch(/^# TYPE stompclt_messages_in_total counter$/m);
+    expect(text).toMatch(/^stompclt_messages_in_total 7$/m);
+    expect(text).toMatch(/^stompclt_messages_out_total 5$/m);
+    expect(text).toMatch(/^stompclt_messages_acked_total 4$/m);
+    expect(text).toMatch(/^stompclt_messages_released_total 1$/m);
+    expect(text).toMatch(/^stompclt_messages_dead_lettered_total 2$/m);
+    expect(text).toMatch(/^# TYPE stompclt_messages_pending gauge$/m);
+    expect(text).toMatch(/^stompclt_messages_pending 2$/m);
+    // A second scrape gives the counts of now, not their sum with the previous ones.
+    c.in = 8;
+    text = await c.prometheus();
+    expect(text).toMatch(/^stompclt_messages_in_total 8$/m);
+    expect(text).toMatch(/^stompclt_messages_pending 3$/m);
   });
 
-  test('metrics - receipt latency and reconnects per side, named after the program', () => {
+  test('metrics - receipt latency (cumulative buckets, sum, count) and reconnects per side, named after the program', async () => {
     const c = new Counters();
     c.receipt(0.0007);
     c.receipt(0.2);
     c.reconnected('outgoing');
     c.reconnected('outgoing');
-    const text = c.prometheus();
+    const text = await c.prometheus();
     expect(text).toMatch(/^# TYPE stompclt_receipt_latency_seconds histogram$/m);
     expect(text).toMatch(/^stompclt_receipt_latency_seconds_bucket\{le="0\.0005"\} 0$/m);
     expect(text).toMatch(/^stompclt_receipt_latency_seconds_bucket\{le="0\.001"\} 1$/m);
+    expect(text).toMatch(/^stompclt_receipt_latency_seconds_bucket\{le="0\.1"\} 1$/m);
     expect(text).toMatch(/^stompclt_receipt_latency_seconds_bucket\{le="0\.25"\} 2$/m);
+    expect(text).toMatch(/^stompclt_receipt_latency_seconds_bucket\{le="10"\} 2$/m);
     expect(text).toMatch(/^stompclt_receipt_latency_seconds_bucket\{le="\+Inf"\} 2$/m);
+    expect(Number(/^stompclt_receipt_latency_seconds_sum (\S+)$/m.exec(text)?.[1])).toBeCloseTo(0.2007, 12);
     expect(text).toMatch(/^stompclt_receipt_latency_seconds_count 2$/m);
     expect(text).toMatch(/^# TYPE stompclt_reconnects_total counter$/m);
     expect(text).toMatch(/^stompclt_reconnects_total\{side="incoming"\} 0$/m);
     expect(text).toMatch(/^stompclt_reconnects_total\{side="outgoing"\} 2$/m);
+    // Without serveMetrics, no process metrics: a run without --metrics-port does not pay for them.
+    expect(text).not.toMatch(/^process_/m);
   });
 
-  test('metrics - the server listens on 127.0.0.1 unless told otherwise', async () => {
-    const server = await serveMetrics(0, new Counters());
+  test('metrics - the server listens on 127.0.0.1 unless told otherwise, and answers 404 off /metrics', async () => {
+    const server = await serveMetrics(0, new Counters().registry);
     try {
       const a = server.address() as AddressInfo;
       expect(a.address).toBe('127.0.0.1');
-      const body = await new Promise<string>((resolve, reject) => {
-        http
-          .get({ host: '127.0.0.1', port: a.port, path: '/metrics' }, (res) => {
-            let b = '';
-            res.on('data', (d: Buffer) => {
-              b += d.toString();
-            });
-            res.on('end', () => resolve(b));
-          })
-          .on('error', reject);
-      });
-      expect(body).toMatch(/^stompclt_messages_in_total 0$/m);
+      const r = await get(a.port);
+      expect(r.status).toBe(200);
+      expect(r.type).toMatch(/^text\/plain; version=0\.0\.4/);
+      expect(r.body).toMatch(/^stompclt_messages_in_total 0$/m);
+      expect((await get(a.port, '/')).status).toBe(404);
     } finally {
-      await new Promise((r) => server.close(r));
+      await close(server);
     }
-    const any = await serveMetrics(0, new Counters(), '0.0.0.0');
+    const any = await serveMetrics(0, new Registry(), '0.0.0.0');
     expect((any.address() as AddressInfo).address).toBe('0.0.0.0');
-    await new Promise((r) => any.close(r));
+    await close(any);
+  });
+
+  test('metrics - a served registry has the default process metrics: CPU, RSS, event-loop lag, GC', async () => {
+    const server = await serveMetrics(0, new Counters().registry);
+    try {
+      // Some garbage, and a collection, so that the GC histogram has a sample (its observer is asynchronous).
+      for (let i = 0; i < 50; i++) new Array(100_000).fill(i);
+      await new Promise((r) => setTimeout(r, 50));
+      const { body } = await get((server.address() as AddressInfo).port);
+      expect(body).toMatch(/^# TYPE process_cpu_seconds_total counter$/m);
+      expect(body).toMatch(/^process_cpu_user_seconds_total \d/m);
+      expect(body).toMatch(/^process_resident_memory_bytes [1-9]\d*$/m);
+      expect(body).toMatch(/^process_start_time_seconds \d+$/m);
+      expect(body).toMatch(/^process_open_fds \d+$/m);
+      expect(body).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
+      expect(body).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m);
+      expect(body).toMatch(/^nodejs_heap_size_used_bytes [1-9]\d*$/m);
+      expect(body).toMatch(/^# TYPE nodejs_gc_duration_seconds histogram$/m);
+      expect(body).toMatch(/^nodejs_gc_duration_seconds_count\{kind="(minor|major|incremental|weakcb)"\} [1-9]\d*$/m);
+      // And the command's own metrics beside them.
+      expect(body).toMatch(/^stompclt_messages_pending 0$/m);
+    } finally {
+      await close(server);
+    }
   });
 });
