@@ -33,6 +33,14 @@ module.exports = {
       setupFiles: ['<rootDir>/packages/dirq/test/helpers/js-path.js'],
     },
     {
+      // The commands as a user gets them (scripts/test): linked by npm ci, installed on a host, README's hand-run
+      // transfer against a private RabbitMQ; plain JavaScript, run against the built tree.
+      displayName: 'commands',
+      testEnvironment: 'node',
+      rootDir: __dirname,
+      testMatch: ['<rootDir>/scripts/test/**/*.test.js'],
+    },
+    {
       // Private RabbitMQ/ActiveMQ instances (scripts/brokers, docs/brokers.md); plain JavaScript, no transform.
       displayName: 'brokers',
       testEnvironment: 'node',
