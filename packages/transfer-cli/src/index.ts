@@ -1,4 +1,5 @@
 export { run } from './cli';
-export { Registry, serveMetrics } from './metrics';
+export type { Registry } from './metrics';
+export { newRegistry, serveMetrics } from './metrics';
 export type { Program } from './program';
 export { AMQPCLT, STOMPCLT } from './program';

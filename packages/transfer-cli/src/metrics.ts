@@ -9,10 +9,18 @@
  */
 import * as http from 'node:http';
 import type { Delivery, Incoming, Outgoing } from '@msgbricks/agent';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type * as PromClient from 'prom-client';
 import { program } from './program';
 
-export { Registry } from 'prom-client';
+export type { Registry } from 'prom-client';
+
+/**
+ * prom-client, loaded at the first use: requiring it costs 100-250 ms of start-up on the 2-core test machine, which a
+ * run without --metrics-port (and `--help`) should not pay.
+ */
+function promClient(): typeof PromClient {
+  return require('prom-client') as typeof PromClient;
+}
 
 /** Upper bounds (seconds) of the buckets of the receipt latency histogram. */
 export const LATENCY_BUCKETS: readonly number[] = [
@@ -28,43 +36,56 @@ export interface BrokerMetrics {
 }
 
 /**
- * A counter whose value is read from `read()` when scraped. The counts live in plain fields: the per-message cost
- * is one integer increment, and the live status line reads the same numbers without prom-client's asynchronous get().
+ * The counts of one transfer run (the live status reads them) and, once `register()`ed, their Prometheus metrics.
+ * The counts live in plain fields: the per-message cost is one integer increment, and the live status line reads
+ * them without prom-client's asynchronous get(); the prom-client counters read them when scraped (`collect()`, as
+ * prom-client's own CPU counter does).
  */
-function countedBy(registry: Registry, name: string, help: string, read: () => number): void {
-  new Counter({
-    name,
-    help,
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(read());
-    },
-  });
-}
-
-/** The counts of one transfer run and their metrics, registered in `registry` (the live status reads the fields). */
 export class Counters implements BrokerMetrics {
   in = 0;
   out = 0;
   acked = 0;
   released = 0;
   deadLettered = 0;
-  private readonly reconnects: Record<'incoming' | 'outgoing', { inc(): void }>;
-  private readonly receiptLatency: Histogram;
+  readonly reconnects = { incoming: 0, outgoing: 0 };
+  /** The receipt latency histogram, once registered: before that nobody could read it. */
+  private latency: PromClient.Histogram | undefined;
 
-  constructor(readonly registry: Registry = new Registry()) {
+  reconnected(side: 'incoming' | 'outgoing'): void {
+    this.reconnects[side]++;
+  }
+
+  receipt(seconds: number): void {
+    // About 0.4 us per receipt with prom-client 15 (no labels), against the ~170 us a message costs the agent.
+    this.latency?.observe(seconds);
+  }
+
+  /** Registers the run's metrics, named after the program (`stompclt_messages_in_total`...), in `registry`. */
+  register(registry: PromClient.Registry): void {
+    const { Counter, Gauge, Histogram } = promClient();
     const p = program().name;
-    countedBy(registry, `${p}_messages_in_total`, 'Messages received from the incoming module.', () => this.in);
-    countedBy(registry, `${p}_messages_out_total`, 'Messages made safe by the outgoing module.', () => this.out);
-    countedBy(registry, `${p}_messages_acked_total`, 'Messages acknowledged to the incoming module.', () => this.acked);
-    countedBy(registry, `${p}_messages_released_total`, 'Messages given back to the incoming module.', () => this.released);
-    countedBy(
-      registry,
-      `${p}_messages_dead_lettered_total`,
-      'Messages and corrupt elements written to the dead-letter queue.',
-      () => this.deadLettered,
-    );
+    const counts: [string, string, () => number][] = [
+      ['messages_in_total', 'Messages received from the incoming module.', () => this.in],
+      ['messages_out_total', 'Messages made safe by the outgoing module.', () => this.out],
+      ['messages_acked_total', 'Messages acknowledged to the incoming module.', () => this.acked],
+      ['messages_released_total', 'Messages given back to the incoming module.', () => this.released],
+      [
+        'messages_dead_lettered_total',
+        'Messages and corrupt elements written to the dead-letter queue.',
+        () => this.deadLettered,
+      ],
+    ];
+    for (const [name, help, read] of counts) {
+      new Counter({
+        name: `${p}_${name}`,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    }
     const counters = this;
     new Gauge({
       name: `${p}_messages_pending`,
@@ -74,31 +95,23 @@ export class Counters implements BrokerMetrics {
         this.set(counters.pending);
       },
     });
-    const reconnects = new Counter({
+    new Counter({
       name: `${p}_reconnects_total`,
       help: 'Broker connections re-established after a loss, per side.',
       labelNames: ['side'] as const,
       registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ side: 'incoming' }, counters.reconnects.incoming);
+        this.inc({ side: 'outgoing' }, counters.reconnects.outgoing);
+      },
     });
-    // Children bound once (no label lookup per event), both sides shown from the start (at 0).
-    this.reconnects = { incoming: reconnects.labels('incoming'), outgoing: reconnects.labels('outgoing') };
-    reconnects.labels('incoming').inc(0);
-    reconnects.labels('outgoing').inc(0);
-    this.receiptLatency = new Histogram({
+    this.latency = new Histogram({
       name: `${p}_receipt_latency_seconds`,
       help: 'Time from a SEND to its RECEIPT (outgoing broker).',
       buckets: [...LATENCY_BUCKETS],
       registers: [registry],
     });
-  }
-
-  reconnected(side: 'incoming' | 'outgoing'): void {
-    this.reconnects[side].inc();
-  }
-
-  receipt(seconds: number): void {
-    // About 0.4 us per receipt with prom-client 15 (no labels), against the ~170 us a message costs the agent.
-    this.receiptLatency.observe(seconds);
   }
 
   get pending(): number {
@@ -139,11 +152,11 @@ export class Counters implements BrokerMetrics {
       },
     };
   }
+}
 
-  /** The Prometheus text exposition of the registry (with the process metrics once serveMetrics added them). */
-  prometheus(): Promise<string> {
-    return this.registry.metrics();
-  }
+/** A new prom-client registry (prom-client loaded then, not before). */
+export function newRegistry(): PromClient.Registry {
+  return new (promClient().Registry)();
 }
 
 /**
@@ -152,8 +165,8 @@ export class Counters implements BrokerMetrics {
  * metric registered twice). The process metrics are added here, not with the registry, because the event-loop lag
  * monitor samples every 10 ms: a command pays for it only when its metrics are served.
  */
-export async function serveMetrics(port: number, registry: Registry, address = '127.0.0.1'): Promise<http.Server> {
-  collectDefaultMetrics({ register: registry });
+export async function serveMetrics(port: number, registry: PromClient.Registry, address = '127.0.0.1'): Promise<http.Server> {
+  promClient().collectDefaultMetrics({ register: registry });
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
       registry.metrics().then(

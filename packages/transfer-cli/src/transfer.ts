@@ -13,7 +13,7 @@ import {
 import { CliError, EXIT, UnsupportedError } from './errors';
 import { lockSpool, type SpoolLock } from './lock';
 import { type Logger, out } from './logger';
-import { Counters, serveMetrics } from './metrics';
+import { Counters, newRegistry, serveMetrics } from './metrics';
 import { checkDistinctQueues, journalPath, makeDeadLetter, makeIncoming, makeOutgoing } from './modules';
 import { PidFile } from './pidfile';
 import { program } from './program';
@@ -121,7 +121,9 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
     let server: http.Server | undefined;
     const port = options['metrics-port'];
     if (port !== undefined) {
-      server = await serveMetrics(port, counters.registry, options['metrics-address']);
+      const registry = newRegistry();
+      counters.register(registry);
+      server = await serveMetrics(port, registry, options['metrics-address']);
       const s = server;
       cleanups.push(() => new Promise<void>((r) => s.close(() => r())));
       logger.info({ address: options['metrics-address'], port }, 'serving Prometheus metrics at /metrics');

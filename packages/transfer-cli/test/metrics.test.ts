@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counters, Registry, serveMetrics } from '../src/metrics';
+import { join } from 'node:path';
+import { Counters, newRegistry, serveMetrics } from '../src/metrics';
 
 function get(port: number, path = '/metrics'): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
@@ -20,15 +22,23 @@ async function close(server: http.Server): Promise<void> {
   await new Promise((r) => server.close(r));
 }
 
+/** Counters registered in a new registry, and that registry's text. */
+function registered(): { c: Counters; text: () => Promise<string> } {
+  const c = new Counters();
+  const registry = newRegistry();
+  c.register(registry);
+  return { c, text: () => registry.metrics() };
+}
+
 describe('transfer-cli metrics', () => {
   test('metrics - message counters and the pending gauge read the counts of the run', async () => {
-    const c = new Counters();
+    const { c, text: metrics } = registered();
     c.in = 7;
     c.acked = 4;
     c.released = 1;
     c.out = 5;
     c.deadLettered = 2;
-    let text = await c.prometheus();
+    let text = await metrics();
     expect(text).toMatch(/^# HELP stompclt_messages_in_total Messages received from the incoming module\.$/m);
     expect(text).toMatch(/^# TYPE stompclt_messages_in_total counter$/m);
     expect(text).toMatch(/^stompclt_messages_in_total 7$/m);
@@ -40,18 +50,18 @@ describe('transfer-cli metrics', () => {
     expect(text).toMatch(/^stompclt_messages_pending 2$/m);
     // A second scrape gives the counts of now, not their sum with the previous ones.
     c.in = 8;
-    text = await c.prometheus();
+    text = await metrics();
     expect(text).toMatch(/^stompclt_messages_in_total 8$/m);
     expect(text).toMatch(/^stompclt_messages_pending 3$/m);
   });
 
   test('metrics - receipt latency (cumulative buckets, sum, count) and reconnects per side, named after the program', async () => {
-    const c = new Counters();
+    const { c, text: metrics } = registered();
     c.receipt(0.0007);
     c.receipt(0.2);
     c.reconnected('outgoing');
     c.reconnected('outgoing');
-    const text = await c.prometheus();
+    const text = await metrics();
     expect(text).toMatch(/^# TYPE stompclt_receipt_latency_seconds histogram$/m);
     expect(text).toMatch(/^stompclt_receipt_latency_seconds_bucket\{le="0\.0005"\} 0$/m);
     expect(text).toMatch(/^stompclt_receipt_latency_seconds_bucket\{le="0\.001"\} 1$/m);
@@ -69,7 +79,9 @@ describe('transfer-cli metrics', () => {
   });
 
   test('metrics - the server listens on 127.0.0.1 unless told otherwise, and answers 404 off /metrics', async () => {
-    const server = await serveMetrics(0, new Counters().registry);
+    const registry = newRegistry();
+    new Counters().register(registry);
+    const server = await serveMetrics(0, registry);
     try {
       const a = server.address() as AddressInfo;
       expect(a.address).toBe('127.0.0.1');
@@ -81,13 +93,15 @@ describe('transfer-cli metrics', () => {
     } finally {
       await close(server);
     }
-    const any = await serveMetrics(0, new Registry(), '0.0.0.0');
+    const any = await serveMetrics(0, newRegistry(), '0.0.0.0');
     expect((any.address() as AddressInfo).address).toBe('0.0.0.0');
     await close(any);
   });
 
   test('metrics - a served registry has the default process metrics: CPU, RSS, event-loop lag, GC', async () => {
-    const server = await serveMetrics(0, new Counters().registry);
+    const registry = newRegistry();
+    new Counters().register(registry);
+    const server = await serveMetrics(0, registry);
     try {
       // Some garbage, and a collection, so that the GC histogram has a sample (its observer is asynchronous).
       for (let i = 0; i < 50; i++) new Array(100_000).fill(i);
@@ -108,5 +122,20 @@ describe('transfer-cli metrics', () => {
     } finally {
       await close(server);
     }
+  });
+  test('metrics - counting without metrics served does not load prom-client (100-250 ms of start-up)', () => {
+    // In a plain Node process on the built code: jest's module registry would hide what a command loads.
+    const dist = join(__dirname, '..', 'dist', 'metrics.js');
+    const script = `
+      const { Counters, newRegistry } = require(${JSON.stringify(dist)});
+      const loaded = () => Object.keys(require.cache).some((f) => f.includes('/node_modules/prom-client/'));
+      const c = new Counters();
+      c.in++; c.receipt(0.001); c.reconnected('outgoing');
+      const before = loaded();
+      c.register(newRegistry());
+      console.log(JSON.stringify({ before, after: loaded() }));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ before: false, after: true });
   });
 });
