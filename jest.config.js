@@ -15,7 +15,12 @@ module.exports = {
       ...common,
       displayName: 'unit',
       testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/agents/*/test/**/*.test.ts'],
-      testPathIgnorePatterns: ['\\.interop\\.test\\.ts$', '/node_modules/'],
+      // The private brokers' own suite has its project below.
+      testPathIgnorePatterns: [
+        '\\.interop\\.test\\.ts$',
+        '/node_modules/',
+        '<rootDir>/packages/test-support/test/brokers\\.test\\.ts$',
+      ],
     },
     {
       ...common,
@@ -33,11 +38,10 @@ module.exports = {
       setupFiles: ['<rootDir>/packages/dirq/test/helpers/js-path.js'],
     },
     {
-      // Private RabbitMQ/ActiveMQ instances (scripts/brokers, docs/brokers.md); plain JavaScript, no transform.
+      // The private RabbitMQ/ActiveMQ instances themselves (@msgbricks/test-support, docs/brokers.md).
+      ...common,
       displayName: 'brokers',
-      testEnvironment: 'node',
-      rootDir: __dirname,
-      testMatch: ['<rootDir>/scripts/brokers/**/*.test.js'],
+      testMatch: ['<rootDir>/packages/test-support/test/brokers.test.ts'],
     },
   ],
 };

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Starts one private broker for manual work and prints its ports as JSON; Ctrl-C or SIGTERM stops it.
-// Usage: node scripts/brokers/run.js rabbitmq|activemq [--tls]
+// Usage: node scripts/brokers/run.js rabbitmq|activemq [--tls] (after `npm run build`: the launcher is
+// @msgbricks/test-support's, built into packages/test-support/dist).
 
-const { ensureInstalled, startActiveMQ, startRabbitMQ } = require('./index.js');
+const { ensureInstalled, startActiveMQ, startRabbitMQ } = require('../../packages/test-support');
 
 async function main() {
   const kind = process.argv[2];

@@ -1,17 +1,13 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { FileSystemError, NoSuchElementError, NotLockedError, QueueSimple } from '@msgbricks/dirq';
+import { layout, useTempDir } from '@msgbricks/test-support';
 import { addMany } from '../src/offload-ops';
-import { layout, tempDir } from './helpers/tmp';
 
 // The batch operations that run on a helper thread (offload.ts): same files and semantics as their
 // one-element counterparts.
 
-let tmp: ReturnType<typeof tempDir>;
-beforeEach(() => {
-  tmp = tempDir();
-});
-afterEach(() => tmp.cleanup());
+const tmp = useTempDir('dirq-');
 
 const elements = (root: string) => layout(root).filter((p) => /^[0-9a-f]{8}\/[0-9a-f]{14}$/.test(p));
 
