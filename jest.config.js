@@ -15,7 +15,12 @@ module.exports = {
       ...common,
       displayName: 'unit',
       testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/agents/*/test/**/*.test.ts'],
-      testPathIgnorePatterns: ['\\.interop\\.test\\.ts$', '/node_modules/'],
+      // The private brokers' own suite has its project below.
+      testPathIgnorePatterns: [
+        '\\.interop\\.test\\.ts$',
+        '/node_modules/',
+        '<rootDir>/packages/test-support/test/brokers\\.test\\.ts$',
+      ],
     },
     {
       ...common,
@@ -41,11 +46,10 @@ module.exports = {
       testMatch: ['<rootDir>/scripts/test/**/*.test.js'],
     },
     {
-      // Private RabbitMQ/ActiveMQ instances (scripts/brokers, docs/brokers.md); plain JavaScript, no transform.
+      // The private RabbitMQ/ActiveMQ instances themselves (@msgbricks/test-support, docs/brokers.md).
+      ...common,
       displayName: 'brokers',
-      testEnvironment: 'node',
-      rootDir: __dirname,
-      testMatch: ['<rootDir>/scripts/brokers/**/*.test.js'],
+      testMatch: ['<rootDir>/packages/test-support/test/brokers.test.ts'],
     },
   ],
 };

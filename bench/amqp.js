@@ -1,5 +1,5 @@
 // Benchmark: the amqpclt command against minimal raw rhea clients, side by side, against one private RabbitMQ
-// (AMQP 1.0 plugin) started for the run (scripts/brokers, see docs/brokers.md) and stopped at the end.
+// (AMQP 1.0 plugin) started for the run (@msgbricks/test-support, see docs/brokers.md) and stopped at the end.
 //
 //   npm run bench:amqp -- [--count N] [--window W] [--reps R] [--dir PATH] [--quick] [--only CASE[,CASE...]]
 //
@@ -18,7 +18,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync, spawn } = require('node:child_process');
 const rhea = require('rhea');
-const { startRabbitMQ } = require('../scripts/brokers');
+const { startRabbitMQ } = require('../packages/test-support');
 const { DQS, Message } = require('../packages/message/dist');
 
 const HOST = '127.0.0.1';

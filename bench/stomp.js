@@ -1,5 +1,5 @@
 // Benchmark: msgbricks' STOMP pipelines against minimal raw stompit clients, side by side, against one private
-// RabbitMQ started for the run (scripts/brokers, see docs/brokers.md) and stopped at the end.
+// RabbitMQ started for the run (@msgbricks/test-support, see docs/brokers.md) and stopped at the end.
 //
 //   npm run bench:stomp -- [--count N] [--window W] [--prefetch P] [--reps R] [--dir PATH] [--quick]
 //                          [--only CASE[,CASE...]] [--port STOMP_PORT] [--idle-interval MS]
@@ -27,7 +27,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync, spawn } = require('node:child_process');
 const Client = require('stompit/lib/Client');
-const { startRabbitMQ } = require('../scripts/brokers');
+const { startRabbitMQ } = require('../packages/test-support');
 const { QueueIncoming, QueueOutgoing, runPipeline } = require('../packages/agent/dist');
 const { DQS, Message } = require('../packages/message/dist');
 const { StompIncoming, StompOutgoing } = require('../packages/stomp/dist');

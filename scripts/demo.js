@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The main job. When the private test brokers are available (scripts/brokers, docs/brokers.md): a producer spools
+// The main job. When the private test brokers are available (@msgbricks/test-support, docs/brokers.md): a producer spools
 // messages into a directory queue, `stompclt` sends them to a private RabbitMQ, the broker is restarted in the
 // middle (the spool grows meanwhile), a second `stompclt` drains the broker into another queue and a handler
 // consumes it. Without the brokers (not root, packages missing), the broker-free pipeline: a relay (python-dirq
@@ -78,7 +78,7 @@ async function brokerDemo(brokers) {
   const incoming = path.join(work, 'incoming');
   fs.mkdirSync(outgoing);
   fs.mkdirSync(incoming);
-  console.log('demo: starting a private RabbitMQ (scripts/brokers)...');
+  console.log('demo: starting a private RabbitMQ (@msgbricks/test-support)...');
   const rabbit = await brokers.startRabbitMQ();
   const agents = [];
   try {
@@ -215,7 +215,7 @@ async function brokerDemo(brokers) {
 }
 
 async function main() {
-  const brokers = require(path.join(root, 'scripts/brokers'));
+  const brokers = require(path.join(root, 'packages/test-support'));
   if (process.env.DEMO_BROKER !== '0') {
     let line;
     try {

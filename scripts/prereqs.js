@@ -3,23 +3,9 @@
 // otherwise it fails with the exact command to run. No suite is ever skipped for want of them.
 
 const { spawnSync } = require('node:child_process');
-const brokers = require('./brokers');
-
-/** Each requirement: a check that succeeds when it is met, and the Debian packages that meet it. */
-const requirements = [
-  {
-    what: "python-dirq for the interoperability suites (Debian's python3-dirq, imported by /usr/bin/python3)",
-    check: () => spawnSync('/usr/bin/python3', ['-c', 'import dirq.QueueSimple, dirq.queue'], { stdio: 'ignore' }).status === 0,
-    debs: ['python3-dirq'],
-  },
-  {
-    what: "a C compiler for @msgbricks/dirq's native binding (scripts/build-native.js)",
-    check: () => spawnSync(process.env.CC || 'cc', ['--version'], { stdio: 'ignore' }).status === 0,
-    debs: ['gcc', 'libc6-dev'],
-  },
-  // The brokers' own list, so the two can never disagree.
-  ...brokers.requirements,
-];
+// The list lives with the test support (plain JavaScript: this runs before the build), which the brokers' launcher
+// reads too, so the two can never disagree.
+const { all, unmet } = require('../packages/test-support/requirements');
 
 /** @param {string} cmd @param {string[]} args */
 function run(cmd, args) {
@@ -27,15 +13,14 @@ function run(cmd, args) {
   return r.status === 0;
 }
 
-const missing = requirements.filter((r) => !r.check());
+const { missing, debs } = unmet(all);
 if (missing.length === 0) process.exit(0);
-const debs = [...new Set(missing.flatMap((r) => r.debs))];
 const line = `apt-get update && apt-get install -y ${debs.join(' ')}`;
 for (const r of missing) console.error(`prereqs: missing ${r.what}`);
 if (typeof process.getuid === 'function' && process.getuid() === 0) {
   console.error(`prereqs: installing: ${line}`);
   if (run('apt-get', ['update', '-q']) && run('apt-get', ['install', '-y', '-q', ...debs])) {
-    const still = missing.filter((r) => !r.check());
+    const still = unmet(missing).missing;
     if (still.length === 0) process.exit(0);
     for (const r of still) console.error(`prereqs: still missing after install: ${r.what}`);
   }

@@ -3,10 +3,11 @@
 // Usage: node scripts/brokers/run.js rabbitmq|activemq [--tls] [--write-env FILE]
 // --write-env FILE also writes the ports and credentials as shell assignments (BROKER_STOMP_PORT=...), for `. FILE` in
 // another shell (README's "First transfer by hand"); the file is removed when the broker stops, so a file that exists
-// names a broker that runs.
+// names a broker that runs. The launcher is @msgbricks/test-support's, built into packages/test-support/dist (`npm run
+// build`).
 
 const fs = require('node:fs');
-const { ensureInstalled, startActiveMQ, startRabbitMQ } = require('./index.js');
+const { ensureInstalled, startActiveMQ, startRabbitMQ } = require('../../packages/test-support');
 
 const USAGE = 'usage: node scripts/brokers/run.js rabbitmq|activemq [--tls] [--write-env FILE]';
 

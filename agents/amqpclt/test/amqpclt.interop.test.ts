@@ -1,5 +1,5 @@
 /**
- * amqpclt against a real broker: a private RabbitMQ 3.10 with its AMQP 1.0 plugin (scripts/brokers,
+ * amqpclt against a real broker: a private RabbitMQ 3.10 with its AMQP 1.0 plugin (@msgbricks/test-support,
  * docs/brokers.md), with TLS, started once. Every transfer spawns the built command, as users run it; the
  * cross-protocol tests run stompclt too, on the same broker's STOMP port.
  */

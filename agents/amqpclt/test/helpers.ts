@@ -4,24 +4,12 @@
  */
 import * as fs from 'node:fs';
 import { DQS, Message } from '@msgbricks/message';
+import type { Broker } from '@msgbricks/test-support';
 import { AMQPCLT, type Result, start as startCommand } from '../../stompclt/test/helpers';
 
+export * as brokers from '@msgbricks/test-support';
 export { locks, type Result, readAll, tempDir, waitFor } from '../../stompclt/test/helpers';
-
-// scripts/brokers is plain JavaScript (docs/brokers.md).
-// biome-ignore lint/suspicious/noExplicitAny: untyped test helper
-export const brokers: any = require('../../../scripts/brokers');
-
-export interface Broker {
-  kind: 'rabbitmq';
-  host: string;
-  ports: { stomp: number; amqp: number; amqpSsl?: number; stompSsl?: number };
-  user: string;
-  password: string;
-  tls?: { caFile: string; clientCertFile: string; clientKeyFile: string };
-  stop(): Promise<void>;
-  restart(): Promise<void>;
-}
+export type { Broker };
 
 export function checkBuilt(): void {
   if (!fs.existsSync(AMQPCLT)) throw new Error(`${AMQPCLT} missing: run npx tsc -b first`);

@@ -1,6 +1,6 @@
 /**
  * amqpclt killed with SIGKILL at random moments, in both directions, against a private RabbitMQ's AMQP 1.0 plugin
- * (scripts/brokers): the at-least-once model end to end. Sending: every spooled message reaches the broker, each
+ * (@msgbricks/test-support): the at-least-once model end to end. Sending: every spooled message reaches the broker, each
  * kill repeating at most the window in flight. Receiving: every message the broker held reaches the spool, none is
  * accepted before it is on disk (a kill between the write and the accept only repeats it).
  */

@@ -1,7 +1,7 @@
 import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { join } from 'node:path';
+import { removeDir, tempDir } from '@msgbricks/test-support';
 
 // The built command, as users run it: `npm test` (or `npx tsc -b`) builds it first.
 const CLI = join(__dirname, '..', 'dist', 'main.js');
@@ -15,11 +15,11 @@ beforeAll(() => {
 });
 
 beforeEach(() => {
-  tmp = fs.mkdtempSync(`${os.tmpdir()}/dirq-cli-`);
+  tmp = tempDir('dirq-cli-');
 });
 
 afterEach(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
+  removeDir(tmp);
 });
 
 interface Result {

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { join } from 'node:path';
 import { DQN, Message } from '@msgbricks/message';
+import { removeDir, tempDir } from '@msgbricks/test-support';
 
 // The built command, as users run it: `npm test` (or `npx tsc -b`) builds it first.
 const CLI = join(__dirname, '..', 'dist', 'main.js');
@@ -14,11 +14,11 @@ beforeAll(() => {
 });
 
 beforeEach(() => {
-  tmp = fs.mkdtempSync(`${os.tmpdir()}/msggen-cli-`);
+  tmp = tempDir('msggen-cli-');
 });
 
 afterEach(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
+  removeDir(tmp);
 });
 
 interface Result {

@@ -1,10 +1,13 @@
 /**
- * stompclt against real brokers: a private RabbitMQ and ActiveMQ (scripts/brokers, docs/brokers.md), both with
+ * stompclt against real brokers: a private RabbitMQ and ActiveMQ (@msgbricks/test-support, docs/brokers.md), both with
  * TLS, started once. Every transfer spawns the built command, as users run it.
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { DQS, Message } from '@msgbricks/message';
+import type { TlsBroker as Broker } from '@msgbricks/test-support';
+
+import * as brokers from '@msgbricks/test-support';
 import {
   CLI,
   checkBuilt,
@@ -17,21 +20,6 @@ import {
   tempDir,
   waitFor,
 } from './helpers';
-
-// scripts/brokers is plain JavaScript (docs/brokers.md).
-// biome-ignore lint/suspicious/noExplicitAny: untyped test helper
-const brokers: any = require('../../../scripts/brokers');
-
-interface Broker {
-  kind: 'rabbitmq' | 'activemq';
-  host: string;
-  ports: { stomp: number; stompSsl: number };
-  user: string;
-  password: string;
-  tls: { caFile: string; clientCertFile: string; clientKeyFile: string };
-  stop(): Promise<void>;
-  restart(): Promise<void>;
-}
 
 jest.setTimeout(300_000);
 

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { join } from 'node:path';
 import { DQN, DQS, Message } from '@msgbricks/message';
+import { tempDir as makeTempDir, useTempDir as useTempDirEach } from '@msgbricks/test-support';
 
 /** The built command, as users run it: `npm test` (or `npx tsc -b`) builds it first. */
 export const CLI = join(__dirname, '..', 'dist', 'main.js');
@@ -11,21 +11,12 @@ export function checkBuilt(cli = CLI): void {
   if (!fs.existsSync(cli)) throw new Error(`${cli} missing: run npx tsc -b first`);
 }
 
-export function tempDir(): string {
-  return fs.mkdtempSync(`${os.tmpdir()}/stompclt-test-`);
-}
+export const tempDir = (): string => makeTempDir('stompclt-test-');
 
 /** For a test file: checks the command is built, and gives each test a fresh temporary directory (`dir.path`). */
-export function useTempDir(): { path: string } {
-  const dir = { path: '' };
+export function useTempDir(): { readonly path: string } {
   beforeAll(checkBuilt);
-  beforeEach(() => {
-    dir.path = tempDir();
-  });
-  afterEach(() => {
-    fs.rmSync(dir.path, { recursive: true, force: true });
-  });
-  return dir;
+  return useTempDirEach('stompclt-test-');
 }
 
 export interface Result {

@@ -1,25 +1,15 @@
 /**
  * stompclt killed with SIGKILL again and again during a queue -> broker transfer, against a private RabbitMQ
- * (scripts/brokers, docs/brokers.md): the at-least-once model of docs/architecture.md end to end. Every message
+ * (@msgbricks/test-support, docs/brokers.md): the at-least-once model of docs/architecture.md end to end. Every message
  * must reach the broker, and each kill may repeat at most the window of messages in flight.
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { DQS, Message } from '@msgbricks/message';
+import type { Broker } from '@msgbricks/test-support';
+
+import * as brokers from '@msgbricks/test-support';
 import { checkBuilt, locks, type Result, readAll, start, tempDir, waitFor } from './helpers';
-
-// scripts/brokers is plain JavaScript (docs/brokers.md).
-// biome-ignore lint/suspicious/noExplicitAny: untyped test helper
-const brokers: any = require('../../../scripts/brokers');
-
-interface Broker {
-  kind: 'rabbitmq';
-  host: string;
-  ports: { stomp: number };
-  user: string;
-  password: string;
-  stop(): Promise<void>;
-}
 
 jest.setTimeout(180_000);
 

@@ -1,27 +1,16 @@
 /**
  * The broker restarted twice while stompclt moves messages both ways through it, against a private RabbitMQ
- * (scripts/brokers, docs/brokers.md): a producer spools, agent A sends the spool to the broker (queue -> broker,
+ * (@msgbricks/test-support, docs/brokers.md): a producer spools, agent A sends the spool to the broker (queue -> broker,
  * --loop) and agent B drains the broker queue to another spool (broker -> queue), all at once. Both agents must
  * reconnect by themselves (no restart by hand), lose nothing, and stop cleanly (exit 0) at the end.
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { DQS, Message } from '@msgbricks/message';
+import type { Broker } from '@msgbricks/test-support';
+
+import * as brokers from '@msgbricks/test-support';
 import { checkBuilt, type Result, readAll, start, tempDir, waitFor } from './helpers';
-
-// scripts/brokers is plain JavaScript (docs/brokers.md).
-// biome-ignore lint/suspicious/noExplicitAny: untyped test helper
-const brokers: any = require('../../../scripts/brokers');
-
-interface Broker {
-  kind: 'rabbitmq';
-  host: string;
-  ports: { stomp: number };
-  user: string;
-  password: string;
-  stop(): Promise<void>;
-  restart(): Promise<void>;
-}
 
 jest.setTimeout(240_000);
 

@@ -1,7 +1,8 @@
 export type { ConfigBlock, ConfigGeneralOptions, ConfigNode, ConfigScalar } from './configgeneral';
 export { configToPlain, parseConfigGeneral, parseConfigGeneralFile } from './configgeneral';
+export type { CallbackSource } from './core/callback';
 export { CallbackError, inlineCallback, moduleCallback } from './core/callback';
-export type { CallbackSource, WorkerCallbackOptions } from './core/callback-worker';
+export type { WorkerCallbackOptions } from './core/callback-worker';
 export { CallbackCrashError, WorkerCallback } from './core/callback-worker';
 export { corkPerTick } from './core/cork';
 export { PendingError, RejectedError } from './core/errors';

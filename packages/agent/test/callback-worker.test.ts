@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { join } from 'node:path';
 import { DQS, Message } from '@msgbricks/message';
+import { removeDir, tempDir } from '@msgbricks/test-support';
 import { CallbackError, inlineCallback, moduleCallback } from '../src/core/callback';
 import { CallbackCrashError, WorkerCallback } from '../src/core/callback-worker';
 import type { Callback } from '../src/core/modules';
@@ -13,11 +13,11 @@ jest.setTimeout(30_000);
 let tmp: string;
 const open: WorkerCallback[] = [];
 beforeEach(() => {
-  tmp = fs.mkdtempSync(join(os.tmpdir(), 'agent-callback-'));
+  tmp = tempDir('agent-callback-');
 });
 afterEach(async () => {
   await Promise.all(open.splice(0).map((c) => c.close()));
-  fs.rmSync(tmp, { recursive: true, force: true });
+  removeDir(tmp);
 });
 
 async function worker(

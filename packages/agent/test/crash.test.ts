@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { join, resolve } from 'node:path';
 import { DQS, Message } from '@msgbricks/message';
+import { removeDir, tempDir } from '@msgbricks/test-support';
 
 // The agent (queue -> queue, remove, journal) is killed with SIGKILL at random moments and restarted:
 // every message must arrive, the restarted agent must take over the dead one's locks at once (no
@@ -38,7 +38,7 @@ function run(args: string[]): { child: ChildProcess; ready: Promise<void>; exit:
 
 test('agent crash - SIGKILL at random moments of a queue -> queue transfer: nothing lost, locks taken over at once', async () => {
   expect(fs.existsSync(join(DIST, 'pipeline.js'))).toBe(true);
-  const tmp = fs.mkdtempSync(join(os.tmpdir(), 'agent-crash-'));
+  const tmp = tempDir('agent-crash-');
   try {
     const src = new DQS(join(tmp, 'src'));
     const N = 3000;
@@ -71,6 +71,6 @@ test('agent crash - SIGKILL at random moments of a queue -> queue transfer: noth
     const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0);
     expect(duplicates).toBeLessThanOrEqual(WINDOW * kills);
   } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    removeDir(tmp);
   }
 }, 180_000);

@@ -1,8 +1,8 @@
 // The protocol-agnostic part of the broker modules: broker lists (plain, failover:, file:) with a module's own
 // server parser and error, and the jittered exponential backoff between connection attempts.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { join } from 'node:path';
+import { removeDir, tempDir } from '@msgbricks/test-support';
 import { abortableSleep, Backoff, FAILOVER_DEFAULTS, parseBrokerList, shuffle } from '../src';
 
 class TestUriError extends Error {}
@@ -29,9 +29,9 @@ function failure(uri: string): string {
 
 let dir: string;
 beforeEach(() => {
-  dir = fs.mkdtempSync(join(os.tmpdir(), 'agent-failover-'));
+  dir = tempDir('agent-failover-');
 });
-afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterEach(() => removeDir(dir));
 
 function file(name: string, text: string): string {
   const p = join(dir, name);

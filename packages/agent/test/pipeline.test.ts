@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { join } from 'node:path';
 import { DQN, DQS, Message } from '@msgbricks/message';
+import { removeDir, tempDir } from '@msgbricks/test-support';
 import { inlineCallback, moduleCallback } from '../src/core/callback';
 import { PendingError, RejectedError } from '../src/core/errors';
 import type { Outgoing } from '../src/core/modules';
@@ -10,9 +10,9 @@ import { QueueIncoming, QueueOutgoing } from '../src/core/queues';
 
 let tmp: string;
 beforeEach(() => {
-  tmp = fs.mkdtempSync(join(os.tmpdir(), 'agent-'));
+  tmp = tempDir('agent-');
 });
-afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+afterEach(() => removeDir(tmp));
 
 async function fill(
   q: DQS | DQN,

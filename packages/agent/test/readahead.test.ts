@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { join, resolve } from 'node:path';
 import { DQS, Message } from '@msgbricks/message';
+import { removeDir, tempDir } from '@msgbricks/test-support';
 import { runPipeline } from '../src/core/pipeline';
 import { QueueIncoming, QueueOutgoing } from '../src/core/queues';
 
@@ -11,9 +11,9 @@ import { QueueIncoming, QueueOutgoing } from '../src/core/queues';
 
 let tmp: string;
 beforeEach(() => {
-  tmp = fs.mkdtempSync(join(os.tmpdir(), 'agent-ra-'));
+  tmp = tempDir('agent-ra-');
 });
-afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+afterEach(() => removeDir(tmp));
 
 async function filled(n: number): Promise<DQS> {
   const q = new DQS(join(tmp, 'src'));

@@ -10,20 +10,8 @@ import {
 } from '@msgbricks/amqp';
 import { Message } from '@msgbricks/message';
 import { StompIncoming, StompOutgoing } from '@msgbricks/stomp';
-
-// scripts/brokers is plain JavaScript (docs/brokers.md).
-// biome-ignore lint/suspicious/noExplicitAny: untyped test helper
-const brokers: any = require('../../../scripts/brokers');
-
-interface Broker {
-  host: string;
-  ports: { stomp: number; amqp: number; amqpSsl: number };
-  user: string;
-  password: string;
-  tls: { caFile: string; clientCertFile: string; clientKeyFile: string };
-  stop(): Promise<void>;
-  restart(): Promise<void>;
-}
+import type { TlsBroker as Broker } from '@msgbricks/test-support';
+import * as brokers from '@msgbricks/test-support';
 
 jest.setTimeout(240_000);
 

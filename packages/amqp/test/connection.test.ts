@@ -1,14 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import { AmqpAuthError, AmqpConnectError, AmqpConnection, type AmqpConnectionEvent } from '@msgbricks/amqp';
+import * as brokers from '@msgbricks/test-support';
+import { removeDir, tempDir } from '@msgbricks/test-support';
 import type { EventContext } from 'rhea';
 import { FakeBroker, sleep, until } from './fake-broker';
-
-// scripts/brokers is plain JavaScript (docs/brokers.md); makeTlsMaterial makes a throwaway CA and certificates.
-// biome-ignore lint/suspicious/noExplicitAny: untyped test helper
-const brokers: any = require('../../../scripts/brokers');
 
 let fake: FakeBroker | undefined;
 const conns: AmqpConnection[] = [];
@@ -18,7 +14,7 @@ afterEach(async () => {
   for (const c of conns.splice(0)) await c.close();
   await fake?.stop();
   fake = undefined;
-  if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
+  if (tmp !== undefined) removeDir(tmp);
   tmp = undefined;
 });
 
@@ -97,7 +93,7 @@ test('amqp connection - a wrong password: clear connect-failed events naming the
 });
 
 test('amqp connection - SASL EXTERNAL over TLS with the client certificate', async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'amqp-tls-'));
+  tmp = tempDir('amqp-tls-');
   const m = brokers.makeTlsMaterial(tmp);
   const peers: string[] = [];
   fake = await new FakeBroker({

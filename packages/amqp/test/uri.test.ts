@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AmqpUriError, parseAmqpUri } from '@msgbricks/amqp';
+import { removeDir, tempDir } from '@msgbricks/test-support';
 
 test('amqp uri - plain and TLS URIs, default ports, a single attempt', () => {
   expect(parseAmqpUri('amqp://broker.example:5673')).toEqual({
@@ -97,9 +97,9 @@ test('amqp uri - errors are AmqpUriError with code ERR_AMQP_URI and say what is 
 describe('amqp uri - file:', () => {
   let dir: string;
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'amqp-uri-'));
+    dir = tempDir('amqp-uri-');
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => removeDir(dir));
 
   function file(name: string, text: string): string {
     const p = join(dir, name);

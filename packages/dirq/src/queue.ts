@@ -11,6 +11,7 @@ import {
   RetryExhaustedError,
 } from './errors';
 import { yielder } from './io';
+import { MAX_TRIES } from './layout';
 import { checkName, DIR_RE, ELT_RE } from './names';
 import { stringToTable, tableToString } from './table';
 
@@ -34,7 +35,6 @@ interface Field {
 const TEMPORARY = 'temporary';
 const OBSOLETE = 'obsolete';
 const LOCKED = 'locked';
-const MAX_TRIES = 100;
 const FIELD_RE = /^[0-9a-zA-Z]+$/;
 const TYPE_RE = /^(binary|string|table)([?*]{0,2})$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -10,6 +10,7 @@ import {
   RetryExhaustedError,
 } from './errors';
 import { fdatasyncAsync, syncFileSystem, yielder } from './io';
+import { LOCK_SUFFIX, MAX_TRIES, SYNCFS_BATCH, TEMP_SUFFIX } from './layout';
 import { checkName, ELT_RE } from './names';
 import { failure, type NativeDirq, native, nativeError, publishing, STAGE } from './native';
 import { offloadAddMany, offloadLockRead, offloadRemove, offloadUnlocked, toError } from './offload';
@@ -25,13 +26,8 @@ export interface QueueSimpleOptions extends BaseOptions {
   native?: boolean;
 }
 
-const MAX_TRIES = 100;
-/** From this batch size on, one syncfs beats an fdatasync per file (about 0.4 ms each on ext4). */
-const SYNCFS_BATCH = 32;
 /** Bound on the in-process record of held locks (it only saves a stat; forgetting is safe). */
 const MAX_HELD = 100_000;
-const LOCK_SUFFIX = '.lck';
-const TEMP_SUFFIX = '.tmp';
 
 function toBuffer(data: Buffer | Uint8Array | string): Buffer {
   if (typeof data === 'string') {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { QueueSimple } from '@msgbricks/dirq';
-import { backdate, tempDir } from './helpers/tmp';
+import { backdate, removeDir, tempDir } from '@msgbricks/test-support';
 
 // A million-element queue: count, iteration and purge must keep memory bounded and never block the
 // event loop for long. The measure is the number of event-loop turns taken while they run (a chain of
@@ -52,8 +52,8 @@ function expectResponsive(what: string, r: { turns: number; maxGapMs: number; cp
 }
 
 describe('dirq big queue', () => {
-  const tmp = tempDir();
-  const path = join(tmp.path, 'q');
+  const tmp = tempDir('dirq-');
+  const path = join(tmp, 'q');
   let stale: string[] = [];
 
   beforeAll(() => {
@@ -64,7 +64,7 @@ describe('dirq big queue', () => {
     const seeds: string[] = [];
     for (let d = 0; d < DIRS; d++) {
       const dir = (0x60000000 + d * 60).toString(16).padStart(8, '0');
-      const seed = join(tmp.path, `seed${d}`);
+      const seed = join(tmp, `seed${d}`);
       fs.writeFileSync(seed, 'x');
       seeds.push(seed);
       fs.mkdirSync(join(path, dir));
@@ -87,7 +87,7 @@ describe('dirq big queue', () => {
     for (const seed of seeds) backdate(seed, 1000); // elements share their seed's inode: every lock is stale
   }, 600_000);
 
-  afterAll(() => tmp.cleanup());
+  afterAll(() => removeDir(tmp));
 
   test('dirq big - count of a million elements keeps the event loop responsive', async () => {
     const q = new QueueSimple(path);

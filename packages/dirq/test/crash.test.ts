@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
-import { tempDir } from './helpers/tmp';
+import { removeDir, tempDir } from '@msgbricks/test-support';
 
 // A producer is killed with SIGKILL at random moments; no partial element may ever be visible.
 // The child runs the built library (npm test builds it before jest runs).
@@ -60,8 +60,8 @@ describe.each([
 ] as const)('dirq crash (%s, fsync %s)', (kind, fsync) => {
   test(`dirq crash - SIGKILL of a ${kind} producer (fsync ${fsync}) never leaves a partial element visible`, async () => {
     expect(fs.existsSync(DIST)).toBe(true);
-    const tmp = tempDir();
-    const path = join(tmp.path, 'q');
+    const tmp = tempDir('dirq-');
+    const path = join(tmp, 'q');
     try {
       let checked = 0;
       for (let round = 0; round < 12; round++) {
@@ -73,7 +73,7 @@ describe.each([
       }
       expect(checked).toBeGreaterThan(0);
     } finally {
-      tmp.cleanup();
+      removeDir(tmp);
     }
   }, 120_000);
 });

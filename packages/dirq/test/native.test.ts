@@ -1,31 +1,31 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { QueueSimple } from '@msgbricks/dirq';
+import { layout, removeDir, tempDir } from '@msgbricks/test-support';
 import { failure, native, nativeError, nativeStatus } from '../src/native';
-import { layout, tempDir } from './helpers/tmp';
 
 const buildFailure = join(__dirname, '..', 'build', 'build-failure.txt');
 
 describe('dirq native', () => {
-  const tmp = tempDir();
-  afterAll(() => tmp.cleanup());
+  const tmp = tempDir('dirq-');
+  afterAll(() => removeDir(tmp));
 
   test('dirq native - the binding is built and in use on Linux', () => {
-    const q = new QueueSimple(join(tmp.path, 'status'));
+    const q = new QueueSimple(join(tmp, 'status'));
     // Not a skip: without a C compiler the build says why, and this fails with that reason.
     const why = fs.existsSync(buildFailure) ? fs.readFileSync(buildFailure, 'utf8').trim() : nativeStatus().reason;
     expect({ loaded: nativeStatus().loaded, why }).toEqual({ loaded: true, why: undefined });
     expect(q.usesNative).toBe(true);
-    expect(new QueueSimple(join(tmp.path, 'status'), { native: false }).usesNative).toBe(false);
-    expect(new QueueSimple(join(tmp.path, 'status'), { io: 'async' }).usesNative).toBe(false);
-    expect(() => new QueueSimple(join(tmp.path, 'status'), { native: 'yes' as never })).toThrow(/invalid native/);
+    expect(new QueueSimple(join(tmp, 'status'), { native: false }).usesNative).toBe(false);
+    expect(new QueueSimple(join(tmp, 'status'), { io: 'async' }).usesNative).toBe(false);
+    expect(() => new QueueSimple(join(tmp, 'status'), { native: 'yes' as never })).toThrow(/invalid native/);
   });
 
   describe('dirq native - binding', () => {
     const n = native as NonNullable<typeof native>;
     let dir: string;
     beforeEach(() => {
-      dir = fs.mkdtempSync(join(tmp.path, 'b-'));
+      dir = fs.mkdtempSync(join(tmp, 'b-'));
     });
 
     test('dirq native - writeNew publishes without replacing: EEXIST leaves the temporary file for another name', () => {

@@ -1,16 +1,13 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { FileSystemError, NoSuchElementError, NotLockedError, QueueSimple } from '@msgbricks/dirq';
-import { layout, tempDir } from './helpers/tmp';
+import { layout, useTempDir } from '@msgbricks/test-support';
+import { addMany } from '../src/offload-ops';
 
 // The batch operations that run on a helper thread (offload.ts): same files and semantics as their
 // one-element counterparts.
 
-let tmp: ReturnType<typeof tempDir>;
-beforeEach(() => {
-  tmp = tempDir();
-});
-afterEach(() => tmp.cleanup());
+const tmp = useTempDir('dirq-');
 
 const elements = (root: string) => layout(root).filter((p) => /^[0-9a-f]{8}\/[0-9a-f]{14}$/.test(p));
 
@@ -87,4 +84,26 @@ test('dirq offload - lockGetMany reports a read failure and leaves the element u
   expect(r1).toBeInstanceOf(FileSystemError);
   expect(Buffer.isBuffer(r2) && r2.toString()).toBe('a');
   expect(fs.existsSync(join(q.path, `${bad}.lck`))).toBe(false);
+});
+
+test('dirq offload - the helper thread takes a new name from the shared name clock when a name is taken', async () => {
+  // The thread's operations called in-process (offload-ops.ts is what offload-worker.js runs).
+  const root = join(tmp.path, 'q');
+  const dir = join(root, '6000beef');
+  fs.mkdirSync(dir, { recursive: true });
+  const taken = ['6000beef00000a', '6000beef00000b'];
+  fs.writeFileSync(join(dir, `${taken[0]}.tmp`), 'someone else writing');
+  fs.writeFileSync(join(dir, taken[1] as string), 'someone else published');
+  const job = { root, dir, names: taken, items: [Buffer.from('x'), Buffer.from('y')], rndhex: 10 };
+  const modes = { fileMode: 0o666, dirMode: 0o777, fixFile: false, fixDir: false, fsync: false, syncfsBatch: 32 };
+  const names = await addMany({ ...job, ...modes });
+  expect(names).toHaveLength(2);
+  for (const n of names) expect(n).toMatch(/^[0-9a-f]{13}a$/);
+  expect(names[0]).not.toBe(taken[0]);
+  expect(names[1]).not.toBe(taken[1]);
+  expect((names[0] as string) < (names[1] as string)).toBe(true);
+  expect(fs.readFileSync(join(dir, names[0] as string), 'utf8')).toBe('x');
+  expect(fs.readFileSync(join(dir, names[1] as string), 'utf8')).toBe('y');
+  expect(fs.readFileSync(join(dir, taken[1] as string), 'utf8')).toBe('someone else published');
+  expect(layout(root).filter((p) => p.endsWith('.tmp'))).toEqual([`6000beef/${taken[0]}.tmp`]);
 });

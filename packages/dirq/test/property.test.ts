@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { NotLockedError, Queue, QueueSimple } from '@msgbricks/dirq';
+import { backdate, removeDir, tempDir } from '@msgbricks/test-support';
 import fc from 'fast-check';
-import { backdate, tempDir } from './helpers/tmp';
 
 // Model-based test: random sequences of operations run against the real queue and against an
 // in-memory model of what python-dirq's semantics say must happen; every result and the final
@@ -172,12 +172,12 @@ const commands = [
 
 describe.each(['simple', 'normal'] as const)('dirq property (%s)', (kind) => {
   test(`dirq property - random add/lock/unlock/get/remove/purge sequences agree with the model (${kind})`, async () => {
-    const tmp = tempDir();
+    const tmp = tempDir('dirq-');
     let run = 0;
     try {
       await fc.assert(
         fc.asyncProperty(fc.commands(commands, { maxCommands: 60 }), async (cmds) => {
-          const path = join(tmp.path, String(run++));
+          const path = join(tmp, String(run++));
           const q =
             kind === 'simple'
               ? new QueueSimple(path, { granularity: 1 })
@@ -190,7 +190,7 @@ describe.each(['simple', 'normal'] as const)('dirq property (%s)', (kind) => {
         { numRuns: 60 },
       );
     } finally {
-      tmp.cleanup();
+      removeDir(tmp);
     }
   }, 120_000);
 });

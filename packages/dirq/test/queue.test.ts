@@ -9,18 +9,16 @@ import {
   parseSchema,
   Queue,
 } from '@msgbricks/dirq';
-import { backdate, layout, tempDir } from './helpers/tmp';
+import { backdate, layout, useTempDir } from '@msgbricks/test-support';
 
 const SCHEMA = { body: 'string', bin: 'binary?', header: 'table?' };
 
 describe.each(['sync', 'async'] as const)('Queue (io %s)', (io) => {
-  let tmp: ReturnType<typeof tempDir>;
+  const tmp = useTempDir('dirq-');
   let path: string;
   beforeEach(() => {
-    tmp = tempDir();
     path = join(tmp.path, 'q');
   });
-  afterEach(() => tmp.cleanup());
 
   test('dirq normal - constructor creates temporary/ and obsolete/', () => {
     new Queue(path, { io });

@@ -1,14 +1,10 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { InvalidOptionError, Queue, QueueNull, QueueSet, QueueSimple } from '@msgbricks/dirq';
-import { tempDir } from './helpers/tmp';
+import { useTempDir } from '@msgbricks/test-support';
 
 describe('dirq set and null', () => {
-  let tmp: ReturnType<typeof tempDir>;
-  beforeEach(() => {
-    tmp = tempDir();
-  });
-  afterEach(() => tmp.cleanup());
+  const tmp = useTempDir('dirq-');
 
   function plant(root: string, names: string[]): void {
     for (const n of names) {

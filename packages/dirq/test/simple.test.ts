@@ -9,18 +9,16 @@ import {
   NotLockedError,
   QueueSimple,
 } from '@msgbricks/dirq';
-import { backdate, layout, tempDir } from './helpers/tmp';
+import { backdate, layout, useTempDir } from '@msgbricks/test-support';
 
 const NAME = /^[0-9a-f]{8}\/[0-9a-f]{14}$/;
 
 describe.each(['sync', 'async'] as const)('QueueSimple (io %s)', (io) => {
-  let tmp: ReturnType<typeof tempDir>;
+  const tmp = useTempDir('dirq-');
   let path: string;
   beforeEach(() => {
-    tmp = tempDir();
     path = join(tmp.path, 'q');
   });
-  afterEach(() => tmp.cleanup());
 
   test('dirq simple - sync queues take the native binding, unless MSGBRICKS_DIRQ_NATIVE=0 (the dirq-js test project)', () => {
     const q = new QueueSimple(path, { io });

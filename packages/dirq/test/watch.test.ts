@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Queue, QueueSimple } from '@msgbricks/dirq';
-import { tempDir } from './helpers/tmp';
+import { useTempDir } from '@msgbricks/test-support';
 
 async function take(it: AsyncIterator<string>, n: number, ms = 5000): Promise<string[]> {
   const out: string[] = [];
@@ -19,11 +19,7 @@ async function take(it: AsyncIterator<string>, n: number, ms = 5000): Promise<st
 }
 
 describe('dirq watch', () => {
-  let tmp: ReturnType<typeof tempDir>;
-  beforeEach(() => {
-    tmp = tempDir();
-  });
-  afterEach(() => tmp.cleanup());
+  const tmp = useTempDir('dirq-');
 
   test('dirq watch - yields new elements of a simple queue quickly, not the ones already there', async () => {
     const q = new QueueSimple(join(tmp.path, 'q'), { granularity: 1 });

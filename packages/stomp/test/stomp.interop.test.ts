@@ -1,24 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QueueIncoming, QueueOutgoing, RejectedError, runPipeline } from '@msgbricks/agent';
 import { DQS, Message } from '@msgbricks/message';
 import { StompConnectError, StompConnection, type StompConnectionOptions, StompIncoming, StompOutgoing } from '@msgbricks/stomp';
-
-// scripts/brokers is plain JavaScript (docs/brokers.md).
-// biome-ignore lint/suspicious/noExplicitAny: untyped test helper
-const brokers: any = require('../../../scripts/brokers');
-
-interface Broker {
-  kind: 'rabbitmq' | 'activemq';
-  host: string;
-  ports: { stomp: number; stompSsl: number };
-  user: string;
-  password: string;
-  tls: { caFile: string; clientCertFile: string; clientKeyFile: string };
-  stop(): Promise<void>;
-  restart(): Promise<void>;
-}
+import type { TlsBroker as Broker } from '@msgbricks/test-support';
+import * as brokers from '@msgbricks/test-support';
+import { removeDir, tempDir } from '@msgbricks/test-support';
 
 jest.setTimeout(240_000);
 
@@ -29,12 +15,12 @@ let unique = 0;
 
 beforeAll(async () => {
   [rabbit, amq] = await Promise.all([brokers.startRabbitMQ({ tls: true }), brokers.startActiveMQ({ tls: true })]);
-  tmp = mkdtempSync(join(tmpdir(), 'stomp-interop-'));
+  tmp = tempDir('stomp-interop-');
 });
 
 afterAll(async () => {
   await Promise.all([rabbit?.stop(), amq?.stop()]);
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  if (tmp) removeDir(tmp);
 });
 
 function conn(b: Broker, extra: Partial<StompConnectionOptions> = {}): StompConnectionOptions {

@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RejectedError } from '@msgbricks/agent';
 import { Message } from '@msgbricks/message';
@@ -12,6 +11,7 @@ import {
   parseCredential,
   prefetchHeader,
 } from '@msgbricks/stomp';
+import { tempDir } from '@msgbricks/test-support';
 
 describe('parseBrokerUri', () => {
   it('parses plain and TLS URIs with a single attempt', () => {
@@ -61,7 +61,7 @@ describe('parseBrokerUri', () => {
   });
 
   it('reads file: URIs', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stomp-uri-'));
+    const dir = tempDir('stomp-uri-');
     writeFileSync(join(dir, 'one'), '# comment\nfailover:(tcp://a:1,tcp://b:2)?randomize=false\n');
     writeFileSync(join(dir, 'many'), 'tcp://a:1 # first\n\nssl://b:2\n');
     expect(parseBrokerUri(`file:${join(dir, 'one')}`)).toMatchObject({ randomize: false, failover: true });

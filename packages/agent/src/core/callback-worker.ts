@@ -8,25 +8,27 @@
  * text flag; a result comes back as a message (the body is not sent back when it is the one that went in), a drop
  * reason, or an error. One call at a time, in order; the calls made (and the replies ready) in one turn of the event
  * loop travel as one message, so that the pipeline can ask for many checks ahead (Callback.pipelined) without paying
- * two thread wake-ups per message. The worker's code is the plain JavaScript of WORKER_SOURCE below,
- * run with `eval: true`: it needs no compilation, so the same code runs from the built package and when jest runs the
- * TypeScript sources (ts-jest compiles what jest loads, never a worker's entry file). The only module it loads is
- * @msgbricks/message (for `Message`), its built entry point by absolute path (see messageModulePath).
+ * two thread wake-ups per message. The thread runs callback-thread.ts, compiled (see THREAD_FILE).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Message } from '@msgbricks/message';
-import { CallbackError } from './callback';
+import { CallbackError, type CallbackSource } from './callback';
+import type { CallbackThreadData, Notice, Reply, Request } from './callback-thread';
 import type { Callback } from './modules';
+
+/**
+ * The thread's entry point (callback-thread.ts), compiled: beside this file in the built package; from src (jest runs
+ * the TypeScript sources) the same file in dist/, which `tsc -b` makes. A thread loads JavaScript only: see
+ * docs/decisions.md, "Worker threads run the built code".
+ */
+const THREAD_FILE = join(__dirname, '..', '..', 'dist', 'core', 'callback-thread.js');
 
 /** The callback worker died (process.exit() in user code, an exception thrown from a timer...). */
 export class CallbackCrashError extends CallbackError {
   override readonly code = 'ERR_AGENT_CALLBACK_CRASH';
 }
-
-/** Inline code (the body of `check(hdr, body, msg, Message)`) or a CommonJS module exporting `check`. */
-export type CallbackSource = { readonly code: string } | { readonly path: string };
 
 export interface WorkerCallbackOptions {
   /**
@@ -36,149 +38,6 @@ export interface WorkerCallbackOptions {
   onCrash?: (error: CallbackError) => void;
   /** Milliseconds close() waits for the worker to exit before terminating it (default 5000). */
   exitTimeout?: number;
-}
-
-/**
- * Runs in the worker. Mirrors inlineCallback and moduleCallback of callback.ts (same messages, same outcomes; the tests
- * run the same cases against both), except that the value of inline code is awaited too. N.B. a template literal:
- * no backslash and no dollar-brace in it.
- */
-export const WORKER_SOURCE = `'use strict';
-const fs = require('node:fs');
-const { parentPort, workerData } = require('node:worker_threads');
-const { Message } = require(workerData.messageModule);
-
-const text = (err) => (err instanceof Error ? err.message : String(err));
-
-function outcome(original, hdr, value) {
-  if (value instanceof Message || typeof value === 'string') return value;
-  if (value === undefined || value === null) return original.with({ header: hdr });
-  if (typeof value === 'object') return new Message({ header: value.header ?? hdr, body: value.body ?? original.body });
-  throw new Error('check() returned ' + typeof value + ': return a message, a reason string, or nothing');
-}
-
-function load(source) {
-  if (source.code !== undefined) {
-    let fn;
-    try {
-      fn = new Function('hdr', 'body', 'msg', 'Message', source.code);
-    } catch (err) {
-      throw new Error('invalid callback code: ' + text(err));
-    }
-    return {
-      async check(msg) {
-        const hdr = msg.header;
-        return outcome(msg, hdr, await fn(hdr, msg.body, msg, Message));
-      },
-    };
-  }
-  const file = source.path;
-  if (!fs.existsSync(file)) throw new Error('callback module not found: ' + file);
-  let mod;
-  try {
-    mod = require(file);
-  } catch (err) {
-    throw new Error('cannot load callback module ' + file + ': ' + text(err));
-  }
-  const m = mod !== null && typeof mod === 'object' && typeof mod.check !== 'function' ? (mod.default ?? {}) : (mod ?? {});
-  if (typeof m.check !== 'function') throw new Error('callback module ' + file + ' exports no check() function');
-  return {
-    start: typeof m.start === 'function' ? (data) => m.start(data) : undefined,
-    idle: typeof m.idle === 'function' ? () => m.idle() : undefined,
-    stop: typeof m.stop === 'function' ? () => m.stop() : undefined,
-    async check(msg) {
-      return outcome(msg, msg.header, await m.check(msg));
-    },
-  };
-}
-
-let callback;
-try {
-  callback = load(workerData.source);
-} catch (err) {
-  parentPort.postMessage({ loadError: text(err) });
-}
-
-async function handle(req) {
-  if (req.hook !== 'check') {
-    await callback[req.hook]?.(req.data);
-    return { id: req.id };
-  }
-  const body = typeof req.body === 'string' ? req.body : Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength);
-  const msg = new Message({ header: req.header, body });
-  const out = await callback.check(msg);
-  if (typeof out === 'string') return { id: req.id, drop: out };
-  const reply = { id: req.id, header: out.headerEntries(), text: out.text, same: out.body === msg.body };
-  if (reply.same) return reply;
-  if (typeof out.body === 'string') reply.body = out.body;
-  else {
-    // A copy, transferred: user code may keep the message it returned.
-    reply.body = new Uint8Array(out.body.length);
-    reply.body.set(out.body);
-  }
-  return reply;
-}
-
-// Replies go back in batches: all those ready when the worker's event loop next turns (the checks of one batch of
-// requests, unless one of them waits for I/O or a timer).
-let outbox = [];
-let transfers = [];
-function flush() {
-  if (outbox.length === 0) return;
-  parentPort.postMessage(outbox, transfers);
-  outbox = [];
-  transfers = [];
-}
-function reply(r) {
-  if (outbox.length === 0) setImmediate(flush);
-  outbox.push(r);
-  if (r.body instanceof Uint8Array) transfers.push(r.body.buffer);
-}
-
-// N.B. a worker that dies (user code calling process.exit(), an exception thrown from a timer) first sends the replies
-// it has: the caller tells from them which call was running, the one that fails.
-const exit = process.exit.bind(process);
-process.exit = (code) => {
-  flush();
-  exit(code);
-};
-process.on('uncaughtException', (err) => {
-  flush();
-  parentPort.postMessage({ crashed: text(err) });
-  exit(1);
-});
-
-if (callback !== undefined) {
-  let chain = Promise.resolve();
-  parentPort.on('message', (requests) => {
-    for (const req of requests) {
-      if (req.hook === 'exit') {
-        chain = chain.then(() => {
-          flush();
-          process.exit(0);
-        });
-        continue;
-      }
-      chain = chain.then(() => handle(req)).then(reply, (err) => reply({ id: req.id, error: text(err) }));
-    }
-  });
-  parentPort.postMessage({ ready: ['start', 'idle', 'stop'].filter((h) => typeof callback[h] === 'function') });
-}
-`;
-
-type Request =
-  | { hook: 'start'; data: Record<string, string> }
-  | { hook: 'idle' | 'stop' | 'exit' }
-  | { hook: 'check'; header: [string, string][]; body: string | Uint8Array };
-
-interface Reply {
-  id: number;
-  error?: string;
-  drop?: string;
-  header?: [string, string][];
-  body?: string | Uint8Array;
-  text?: boolean;
-  same?: boolean;
 }
 
 interface Call {
@@ -197,26 +56,6 @@ function checkRequest(message: Message): { request: Request; transfer: ArrayBuff
   const copy = new Uint8Array(body.length);
   copy.set(body);
   return { request: { hook: 'check', header: message.headerEntries(), body: copy }, transfer: [copy.buffer] };
-}
-
-/**
- * Where @msgbricks/message's built entry point is, for the worker: its package.json's `main`. N.B. not
- * `require.resolve('@msgbricks/message')`: under jest (whose createRequire is its own too) that maps to the TypeScript
- * sources, which a worker cannot load; the package.json is found through node_modules either way. So the worker
- * always runs the built package (`tsc -b`).
- */
-function messageModulePath(): string {
-  try {
-    const pkg = require.resolve('@msgbricks/message/package.json');
-    const main = (JSON.parse(readFileSync(pkg, 'utf8')) as { main?: string }).main ?? 'index.js';
-    const entry = join(dirname(pkg), main);
-    if (!existsSync(entry)) throw new Error(`${entry} does not exist`);
-    return entry;
-  } catch (err) {
-    throw new CallbackError(`cannot find @msgbricks/message for the callback worker (is it built?): ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
 }
 
 /**
@@ -239,14 +78,12 @@ export class WorkerCallback implements Callback {
   private startData: Record<string, string> | undefined;
   private closed = false;
   private readonly source: CallbackSource;
-  private readonly messageModule: string;
 
   private constructor(
     source: CallbackSource,
     private readonly options: WorkerCallbackOptions,
   ) {
     this.source = 'code' in source ? { code: source.code } : { path: resolve(source.path) };
-    this.messageModule = messageModulePath();
   }
 
   /** Starts the worker and loads the user code in it; rejects with a CallbackError saying why it cannot be loaded. */
@@ -322,25 +159,23 @@ export class WorkerCallback implements Callback {
 
   private async spawn(): Promise<void> {
     const restart = this.startData !== undefined;
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { source: this.source, messageModule: this.messageModule },
-    });
+    if (!existsSync(THREAD_FILE)) throw new CallbackError(`the callback thread is not built: no ${THREAD_FILE} (run tsc -b)`);
+    const worker = new Worker(THREAD_FILE, { workerData: { source: this.source } satisfies CallbackThreadData });
     let failure: Error | undefined;
     await new Promise<void>((resolveReady, rejectReady) => {
       let ready = false;
-      worker.on('message', (m: Reply[] | { ready?: string[]; loadError?: string; crashed?: string }) => {
+      worker.on('message', (m: Notice) => {
         if (Array.isArray(m)) {
           for (const r of m) this.settle(r);
-        } else if (m.crashed !== undefined) {
+        } else if ('crashed' in m) {
           failure ??= new Error(m.crashed);
-        } else if (m.ready !== undefined) {
+        } else if ('ready' in m) {
           ready = true;
           this.hooks = new Set(m.ready);
           this.worker = worker;
           worker.unref();
           resolveReady();
-        } else if (m.loadError !== undefined) {
+        } else {
           failure = new CallbackError(m.loadError);
           rejectReady(failure);
           // Whatever the user code started before it failed (a timer) must not keep the worker alive.

@@ -23,8 +23,21 @@ function outcome(original: Message, hdr: Record<string, string>, value: Returned
 /**
  * The in-thread callbacks below run user code on the caller's thread: a slow `check()` blocks its event loop (timers,
  * sockets, broker heart-beats). The commands run the same code in a worker thread instead (WorkerCallback,
- * callback-worker.ts, whose worker mirrors these two functions).
+ * callback-worker.ts, whose thread loads it with loadCallback below).
  */
+
+/** Inline code (the body of `check(hdr, body, msg, Message)`) or a CommonJS module exporting `check`. */
+export type CallbackSource = { readonly code: string } | { readonly path: string };
+
+type InlineFunction = (hdr: Record<string, string>, body: Buffer | string, msg: Message, M: typeof Message) => unknown;
+
+function compileInline(code: string): InlineFunction {
+  try {
+    return new Function('hdr', 'body', 'msg', 'Message', code) as InlineFunction;
+  } catch (err) {
+    throw new CallbackError(`invalid callback code: ${(err as Error).message}`, { cause: err });
+  }
+}
 
 /**
  * Inline callback code (stompclt's --callback-code): the body of
@@ -33,16 +46,11 @@ function outcome(original: Message, hdr: Record<string, string>, value: Returned
  * string drops it with that reason; returning a Message or `{header, body}` sends that.
  */
 export function inlineCallback(code: string): Callback {
-  let fn: (hdr: Record<string, string>, body: Buffer | string, msg: Message, M: typeof Message) => Returned;
-  try {
-    fn = new Function('hdr', 'body', 'msg', 'Message', code) as typeof fn;
-  } catch (err) {
-    throw new CallbackError(`invalid callback code: ${(err as Error).message}`, { cause: err });
-  }
+  const fn = compileInline(code);
   return {
     check(msg) {
       const hdr = msg.header;
-      return outcome(msg, hdr, fn(hdr, msg.body, msg, Message));
+      return outcome(msg, hdr, fn(hdr, msg.body, msg, Message) as Returned);
     },
   };
 }
@@ -51,13 +59,14 @@ export function inlineCallback(code: string): Callback {
 export function moduleCallback(path: string): Callback {
   const file = resolve(path);
   if (!fs.existsSync(file)) throw new CallbackError(`callback module not found: ${file}`);
-  let mod: Partial<Callback> & { default?: Partial<Callback> };
+  let mod: unknown;
   try {
     mod = require(file);
   } catch (err) {
     throw new CallbackError(`cannot load callback module ${file}: ${(err as Error).message}`, { cause: err });
   }
-  const m = typeof mod.check === 'function' ? mod : (mod.default ?? {});
+  const exported = (mod ?? {}) as Partial<Callback> & { default?: Partial<Callback> };
+  const m = typeof mod === 'object' && typeof exported.check !== 'function' ? (exported.default ?? {}) : exported;
   const check = m.check;
   if (typeof check !== 'function') throw new CallbackError(`callback module ${file} exports no check() function`);
   return {
@@ -66,6 +75,21 @@ export function moduleCallback(path: string): Callback {
     stop: m.stop?.bind(m),
     async check(msg) {
       return outcome(msg, msg.header, (await check.call(m, msg)) as Returned);
+    },
+  };
+}
+
+/**
+ * The callback of `source` as the worker thread runs it (callback-thread.ts): moduleCallback, or inlineCallback whose
+ * value is awaited too (the thread's replies are asynchronous anyway).
+ */
+export function loadCallback(source: CallbackSource): Callback {
+  if ('path' in source) return moduleCallback(source.path);
+  const fn = compileInline(source.code);
+  return {
+    async check(msg) {
+      const hdr = msg.header;
+      return outcome(msg, hdr, (await fn(hdr, msg.body, msg, Message)) as Returned);
     },
   };
 }

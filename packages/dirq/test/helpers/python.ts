@@ -1,11 +1,11 @@
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { tempDir as makeTempDir, PYTHON, removeDir } from '@msgbricks/test-support';
 
-/** The interpreter that sees Debian's python3-dirq (a pyenv/venv python3 earlier on PATH does not). */
-export const PYTHON = '/usr/bin/python3';
+export { layout as tree, PYTHON, removeDir } from '@msgbricks/test-support';
+
 /** The built library, for child Node processes (jest maps @msgbricks/dirq to the sources; children cannot). */
 export const DIST = path.resolve(__dirname, '..', '..', 'dist');
 const SRC = path.resolve(__dirname, '..', '..', 'src');
@@ -155,29 +155,7 @@ for line in sys.stdin:
 }
 
 /** A fresh temporary directory on os.tmpdir()'s file system. */
-export function tempDir(tag = 'dirq-interop-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), tag));
-}
-
-export function removeDir(dir: string | undefined): void {
-  if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
-}
-
-/** Every path under `root`, relative and sorted, directories with a trailing slash. */
-export function tree(root: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string): void => {
-    for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
-      const r = rel === '' ? e.name : `${rel}/${e.name}`;
-      if (e.isDirectory()) {
-        out.push(`${r}/`);
-        walk(r);
-      } else out.push(r);
-    }
-  };
-  walk('');
-  return out.sort();
-}
+export const tempDir = (tag = 'dirq-interop-'): string => makeTempDir(tag);
 
 export function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');

@@ -1,36 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { tempDir as makeTempDir, PYTHON } from '@msgbricks/test-support';
 import { Message } from '../../src/message';
 
-/** The interpreter that sees Debian's python3-dirq (a pyenv/venv python3 earlier on PATH does not). */
-export const PYTHON = '/usr/bin/python3';
+export { layout, PYTHON, removeDir } from '@msgbricks/test-support';
 
 /** A fresh temporary directory for one test. */
-export function tempDir(prefix = 'message-queue-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
-
-export function removeDir(dir: string | undefined): void {
-  if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
-}
-
-/** Every file and directory under `root`, relative, sorted, directories with a trailing slash. */
-export function layout(root: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string): void => {
-    for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
-      const p = rel === '' ? e.name : `${rel}/${e.name}`;
-      if (e.isDirectory()) {
-        out.push(`${p}/`);
-        walk(p);
-      } else out.push(p);
-    }
-  };
-  walk('');
-  return out.sort();
-}
+export const tempDir = (prefix = 'message-queue-'): string => makeTempDir(prefix);
 
 export const COMPLIANCE = path.resolve(__dirname, '..', 'fixtures', 'compliance');
 

@@ -1,30 +1,35 @@
-// Private brokers (scripts/brokers): start, STOMP round trips, durable messages across restart(), TLS with a client
+// Private brokers (src/brokers.ts): start, STOMP round trips, durable messages across restart(), TLS with a client
 // certificate, instances side by side, and stop() leaving no process behind. All brokers start in parallel.
 
-const { spawnSync } = require('node:child_process');
-const fs = require('node:fs');
-const path = require('node:path');
-const { clientTlsOptions, ensureInstalled, startActiveMQ, startRabbitMQ, stompConnect, CLIENT_CN } = require('./index.js');
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as tls from 'node:tls';
+import { type ConnectionOptions, create_container, type EventContext } from 'rhea';
+import {
+  type Broker,
+  CLIENT_CN,
+  clientTlsOptions,
+  ensureInstalled,
+  type StompConnection,
+  startActiveMQ,
+  startRabbitMQ,
+  stompConnect,
+} from '../src';
 
 jest.setTimeout(180_000);
 
-/** @typedef {import('./index.js').Broker} Broker */
-
-/** @type {Broker} */
-let rabbit;
-/** @type {Broker} */
-let rabbit2;
-/** @type {Broker} */
-let amq;
-/** @type {Broker[]} */
-const started = [];
+let rabbit: Broker;
+let rabbit2: Broker;
+let amq: Broker;
+const started: Broker[] = [];
 
 beforeAll(async () => {
   ensureInstalled();
   const results = await Promise.allSettled([startRabbitMQ({ tls: true }), startRabbitMQ(), startActiveMQ({ tls: true })]);
   for (const r of results) if (r.status === 'fulfilled') started.push(r.value);
   const failed = results.find((r) => r.status === 'rejected');
-  if (failed) throw /** @type {PromiseRejectedResult} */ (failed).reason;
+  if (failed) throw (failed as PromiseRejectedResult).reason;
   [rabbit, rabbit2, amq] = started;
   for (const b of started) console.log(`${b.kind} ${b.name}: started in ${b.startupMs} ms, ports ${JSON.stringify(b.ports)}`);
 });
@@ -33,27 +38,22 @@ afterAll(async () => {
   await Promise.all(started.map((b) => b.stop()));
 });
 
-/** @param {Broker} b @param {import('node:tls').ConnectionOptions} [tls] */
-function connect(b, tls) {
+function connect(b: Broker, tls?: tls.ConnectionOptions): Promise<StompConnection> {
   return tls
-    ? stompConnect({ port: /** @type {number} */ (b.ports.stompSsl), tls })
+    ? stompConnect({ port: b.ports.stompSsl as number, tls })
     : stompConnect({ port: b.ports.stomp, login: b.user, passcode: b.password });
 }
 
-/**
- * SEND with a receipt, wait for the RECEIPT.
- * @param {import('./index.js').StompConnection} c @param {string} destination @param {string} body
- * @param {Record<string, string>} [headers]
- */
-async function sendWithReceipt(c, destination, body, headers = {}) {
+/** SEND with a receipt, wait for the RECEIPT. */
+async function sendWithReceipt(c: StompConnection, destination: string, body: string, headers: Record<string, string> = {}) {
   c.send('SEND', { destination, receipt: 'r1', 'content-type': 'text/plain', ...headers }, body);
   const f = await c.next();
   expect(f.command).toBe('RECEIPT');
   expect(f.headers['receipt-id']).toBe('r1');
 }
 
-/** SUBSCRIBE and return the body of the first MESSAGE (acked). @param {import('./index.js').StompConnection} c @param {string} destination */
-async function receiveOne(c, destination) {
+/** SUBSCRIBE and return the body of the first MESSAGE (acked). */
+async function receiveOne(c: StompConnection, destination: string): Promise<string> {
   c.send('SUBSCRIBE', { id: 's1', destination, ack: 'client-individual' });
   const f = await c.next(15_000);
   expect(f.command).toBe('MESSAGE');
@@ -61,8 +61,7 @@ async function receiveOne(c, destination) {
   return f.body;
 }
 
-/** @param {Broker} b @param {import('node:tls').ConnectionOptions} [tls] */
-async function roundTrip(b, tls) {
+async function roundTrip(b: Broker, tls?: tls.ConnectionOptions): Promise<void> {
   const queue = `/queue/x-${Math.random().toString(36).slice(2)}`;
   const body = `hello from ${b.name}\nwith a second line`;
   const p = await connect(b, tls);
@@ -73,8 +72,7 @@ async function roundTrip(b, tls) {
   await c.close();
 }
 
-/** @param {Broker} b */
-async function durableAcrossRestart(b) {
+async function durableAcrossRestart(b: Broker): Promise<void> {
   const queue = '/queue/durable-restart';
   const body = `persistent message for ${b.name}`;
   const p = await connect(b);
@@ -97,10 +95,9 @@ async function durableAcrossRestart(b) {
   await c.close();
 }
 
-/** Every process whose command line or working directory mentions the broker's name or directory. @param {Broker} b */
-function processesOf(b) {
-  /** @type {string[]} */
-  const found = [];
+/** Every process whose command line or working directory mentions the broker's name or directory. */
+function processesOf(b: Broker): string[] {
+  const found: string[] = [];
   for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
@@ -151,8 +148,8 @@ test('brokers - RabbitMQ STOMP over TLS with the client certificate works (ssl_c
 });
 
 test('brokers - RabbitMQ maps the client certificate CN to the user: an unknown CN is refused', async () => {
-  const tlsDir = path.dirname(/** @type {NonNullable<Broker['tls']>} */ (rabbit.tls).caFile);
-  const run = (/** @type {string[]} */ args) => expect(spawnSync('openssl', args, { cwd: tlsDir }).status).toBe(0);
+  const tlsDir = path.dirname((rabbit.tls as NonNullable<Broker['tls']>).caFile);
+  const run = (args: string[]) => expect(spawnSync('openssl', args, { cwd: tlsDir }).status).toBe(0);
   run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'stranger.key', '-out', 'stranger.csr', '-subj', '/CN=stranger']);
   run([
     'x509',
@@ -181,35 +178,41 @@ test('brokers - RabbitMQ maps the client certificate CN to the user: an unknown 
 });
 
 test('brokers - RabbitMQ AMQPS (ports.amqpSsl): SASL EXTERNAL with the client certificate logs in as its CN', async () => {
-  const rhea = require('rhea');
-  const container = rhea.create_container();
+  const container = create_container();
   container.on('error', () => undefined);
   const result = await new Promise((resolve, reject) => {
-    const c = container.connect({
+    // enable_sasl_external is not in rhea's typings (amqp/rhea#324).
+    const options = {
       host: rabbit.host,
       port: rabbit.ports.amqpSsl,
       transport: 'tls',
       reconnect: false,
       enable_sasl_external: true,
       ...clientTlsOptions(rabbit),
-    });
+    };
+    const c = container.connect(options as unknown as ConnectionOptions);
     c.on('connection_open', () => {
       // RabbitMQ accepts a user_id only when it is the login: here, the certificate's CN.
       const s = c.open_sender({ target: { address: '/queue/amqps-check', durable: 2 } });
+      let sent = false;
       s.on('sendable', () => {
-        if (s.sent) return;
-        s.sent = true;
-        s.send({ body: 'over AMQPS', user_id: Buffer.from(CLIENT_CN) });
+        if (sent) return;
+        sent = true;
+        // user_id is binary in AMQP 1.0 (rhea's typings say string).
+        s.send({ body: 'over AMQPS', user_id: Buffer.from(CLIENT_CN) as unknown as string });
       });
       s.on('accepted', () => {
-        const mechanism = c.sasl_transport?.mechanism_name;
+        // Not in rhea's typings: the SASL layer of the connection.
+        const mechanism = (c as unknown as { sasl_transport?: { mechanism_name?: string } }).sasl_transport?.mechanism_name;
         c.close();
         resolve(mechanism);
       });
     });
-    c.on('connection_error', (/** @type {any} */ ctx) => reject(new Error(String(ctx.error?.message))));
-    c.on('session_error', (/** @type {any} */ ctx) => reject(new Error(String(ctx.session?.error?.description))));
-    c.on('disconnected', (/** @type {any} */ ctx) => reject(ctx.error ?? new Error('disconnected')));
+    c.on('connection_error', (ctx: EventContext) => reject(new Error(String(ctx.error?.message))));
+    c.on('session_error', (ctx: EventContext) =>
+      reject(new Error(String((ctx.session?.error as { description?: string })?.description))),
+    );
+    c.on('disconnected', (ctx: EventContext) => reject(ctx.error ?? new Error('disconnected')));
   });
   expect(result).toBe('EXTERNAL');
   expect(rabbit2.ports.amqpSsl).toBeUndefined();
