@@ -9,6 +9,8 @@ import * as fs from 'node:fs';
 import { errnoOf } from '@msgbricks/errors';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { type ConfigBlock, parseConfigGeneralFile } from './configgeneral';
+import { BROKER_TYPES, type BrokerType } from './core/connection';
+import { type Credential, credentialOf, formatCredential } from './core/credential';
 import { ConfigError, type ConfigProblem, formatLocation } from './errors';
 
 // ---------------------------------------------------------------------------------------------
@@ -17,7 +19,7 @@ import { ConfigError, type ConfigProblem, formatLocation } from './errors';
 /** How an option's value is read and normalised. */
 export type OptionType =
   | 'string' // any non-empty string
-  | 'uri' // a broker URI (tcp://, ssl://, stomp://, stomp+ssl://, amqp://, amqps://, failover:, file:, udp://)
+  | 'uri' // a broker URI (scheme://host[:port], failover:, file:), checked by LoadOptionsInput.checkUri
   | 'int' // integer >= 0
   | 'port' // integer 0..65535
   | 'seconds' // number >= 0, may be fractional
@@ -48,7 +50,6 @@ export interface OptionSpec {
   readonly description: string;
 }
 
-const BROKER_TYPES = ['ActiveMQ', 'Apollo', 'Artemis', 'RabbitMQ', 'UNKNOWN'] as const;
 const STOMP_DEBUG_WORDS = ['all', 'api', 'body', 'command', 'connection', 'header', 'io'] as const;
 const QUEUE_TYPES = ['DQS', 'DQN', 'NULL'] as const;
 /** Queue keys known to @msgbricks/message's parseQueueSpec, plus the purge settings maxlock and maxtemp. */
@@ -66,11 +67,6 @@ const QUEUE_KEYS = [
   'maxtemp',
 ];
 const RECONNECT_KEYS = ['initial-delay', 'max-delay', 'multiplier', 'max-attempts'] as const;
-const CREDENTIAL_FIELDS: Record<string, { required: readonly string[]; optional: readonly string[] }> = {
-  none: { required: [], optional: [] },
-  plain: { required: ['name', 'pass'], optional: [] },
-  x509: { required: ['cert', 'key'], optional: ['pass', 'ca', 'ca_file'] },
-};
 
 function brokerOptions(side: 'incoming' | 'outgoing'): Record<string, OptionSpec> {
   const p = `${side}-broker`;
@@ -186,12 +182,6 @@ const ALIASES: Readonly<Record<string, string>> = {
 // ---------------------------------------------------------------------------------------------
 // normalised options
 
-/** An Authen::Credential: `none`, `plain` (name, pass) or `x509` (cert, key, optional pass, ca, ca_file). */
-export interface Credential {
-  readonly scheme: 'none' | 'plain' | 'x509';
-  readonly [field: string]: string;
-}
-
 /** An on-disk queue: its type, its path (not for NULL) and queue options, as strings for parseQueueSpec. */
 export interface QueueSpec {
   readonly type: 'DQS' | 'DQN' | 'NULL';
@@ -207,7 +197,6 @@ export interface ReconnectOptions {
   readonly 'max-attempts'?: number;
 }
 
-export type BrokerType = (typeof BROKER_TYPES)[number];
 export type StringMap = Readonly<Record<string, string>>;
 
 /** The validated options; keys are the option names. Absent optional keys mean "not given". */
@@ -286,6 +275,11 @@ export interface LoadOptionsInput {
   readFile?: (file: string) => string;
   /** The command reading the options (default stompclt): options `only` for another command are unknown. */
   program?: string;
+  /**
+   * Checks a broker URI against the protocols' schemes (throws an error whose message is the problem); by
+   * default only its form is checked.
+   */
+  checkUri?: (uri: string) => void;
 }
 
 export interface LoadedOptions {
@@ -413,17 +407,6 @@ function unknown(key: string, what = 'option'): string {
   }
   const hint = best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 4)) ? ` (did you mean ${best}?)` : '';
   return `unknown ${what}${hint}`;
-}
-
-/** Authen::Credential's string form: `scheme k=v ...`, values URI-escaped where needed. */
-export function formatCredential(c: Readonly<Record<string, string>>): string {
-  const fields = Object.entries(c).filter(([k]) => k !== 'scheme');
-  return [
-    c.scheme ?? '',
-    ...fields.map(
-      ([k, v]) => `${k}=${v.replace(/[%\s]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`)}`,
-    ),
-  ].join(' ');
 }
 
 const KV_BLOCK_TYPES: ReadonlySet<OptionType> = new Set(['kv', 'kv-list', 'queue', 'reconnect']);
@@ -590,31 +573,20 @@ function asMap(v: unknown): Result<Record<string, string>> {
   return { problem: `expected key=value pairs, got ${show(v)}` };
 }
 
-function decodePercent(s: string): string {
-  return s.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
-}
-
-/** An Authen::Credential string (`plain name=X pass=Y`) or object, checked as Authen::Credential->check does. */
+/** An Authen::Credential string (`plain name=X pass=Y`) or object, checked by the agent core's rules. */
 function asCredential(v: unknown): Result<Credential> {
-  let fields: Record<string, string>;
-  if (typeof v === 'string') {
-    const [scheme = '', ...rest] = v.trim().split(/\s+/);
-    const kv = asMap(rest.join(' '));
-    if ('problem' in kv) return kv;
-    fields = { scheme, ...Object.fromEntries(Object.entries(kv.value).map(([k, x]) => [k, decodePercent(x)])) };
-  } else {
+  let given: string | Record<string, string>;
+  if (typeof v === 'string') given = v;
+  else {
     const kv = asMap(v);
     if ('problem' in kv) return kv;
-    fields = kv.value;
+    given = kv.value;
   }
-  const scheme = fields.scheme ?? '';
-  const rules = CREDENTIAL_FIELDS[scheme];
-  if (rules === undefined) return { problem: `unknown credential scheme ${show(scheme)} (none, plain or x509)` };
-  const missing = rules.required.filter((f) => fields[f] === undefined || fields[f] === '');
-  if (missing.length > 0) return { problem: `${scheme} credential without ${missing.join(', ')}` };
-  const extra = Object.keys(fields).filter((f) => f !== 'scheme' && !rules.required.includes(f) && !rules.optional.includes(f));
-  if (extra.length > 0) return { problem: `unexpected field(s) in ${scheme} credential: ${extra.join(', ')}` };
-  return { value: fields as unknown as Credential };
+  try {
+    return { value: credentialOf(given as Credential | string) };
+  } catch (err) {
+    return { problem: (err as Error).message };
+  }
 }
 
 function asQueue(v: unknown): Result<QueueSpec> {
@@ -648,20 +620,26 @@ function asReconnect(v: unknown): Result<ReconnectOptions> {
   return problems.length > 0 ? { problem: problems.join('; ') } : { value: out };
 }
 
-const URI_RE = /^(?:(?:tcp|ssl|stomp|stomp\+ssl|stomp\+tcp|udp|amqp|amqps):\/\/\S+|failover:\S+|file:\S+)$/;
+const URI_FORM = /^(?:[a-z][a-z0-9+.-]*:\/\/\S+|failover:\S+|file:\S+)$/i;
 
-function normalise(spec: OptionSpec, v: unknown, cli: boolean): Result<unknown> {
+/** Without a checkUri: the forms of a broker URI, the schemes left to the modules. */
+function checkUriForm(uri: string): void {
+  if (!URI_FORM.test(uri)) throw new Error('expected a broker URI (scheme://host[:port], failover:(...), file:PATH)');
+}
+
+function normalise(spec: OptionSpec, v: unknown, cli: boolean, checkUri: (uri: string) => void): Result<unknown> {
   switch (spec.type) {
     case 'string':
       return asString(v);
     case 'uri': {
       const s = asString(v);
       if ('problem' in s) return s;
-      return URI_RE.test(s.value)
-        ? s
-        : {
-            problem: `expected a broker URI (tcp://, ssl://, stomp://, stomp+ssl://, amqp://, amqps://, udp://, failover:, file:), got ${show(v)}`,
-          };
+      try {
+        checkUri(s.value);
+        return s;
+      } catch (err) {
+        return { problem: (err as Error).message };
+      }
     }
     case 'int':
       return asNumber(v, true);
@@ -759,7 +737,7 @@ export function loadOptions(input: LoadOptionsInput = {}): LoadedOptions {
     }
     const results: unknown[] = [];
     for (const e of entries) {
-      const r = normalise(spec, e.value, e.cli);
+      const r = normalise(spec, e.value, e.cli, input.checkUri ?? checkUriForm);
       if ('problem' in r) problems.push({ where: e.where, key, message: r.problem });
       else results.push(r.value);
     }
@@ -812,16 +790,6 @@ export function loadOptions(input: LoadOptionsInput = {}): LoadedOptions {
   if (given('logfile') && values.log !== 'file') cross('logfile', 'needs log file');
   if (on('heart-beat') && !incomingBroker && !byKey.has('outgoing-broker-uri'))
     cross('heart-beat', 'needs an incoming or outgoing broker');
-  const inUri = values['incoming-broker-uri'];
-  if (typeof inUri === 'string' && inUri.startsWith('udp:'))
-    cross('incoming-broker-uri', 'STOMP over UDP is for the outgoing broker only');
-  const outUri = values['outgoing-broker-uri'];
-  if (typeof outUri === 'string' && outUri.startsWith('udp:')) {
-    for (const key of ['outgoing-broker-auth', 'outgoing-broker-connect', 'outgoing-broker-sockopts']) {
-      if (byKey.has(key)) cross(key, 'not supported with STOMP over UDP');
-    }
-    for (const key of ['heart-beat', 'reliable']) if (on(key)) cross(key, 'not supported with STOMP over UDP');
-  }
 
   if (problems.length > 0) throw new ConfigError(problems);
 

@@ -4,7 +4,7 @@
  * connection events, and how a bad option is reported. Operators (and tests) read one vocabulary whatever the
  * protocol.
  */
-import type { AgentOptions, BrokerReconnectOptions, FailoverSettings } from '@msgbricks/agent';
+import type { AgentOptions, BrokerReconnectOptions, FailoverSettings, TlsSettings } from '@msgbricks/agent';
 import { CliError } from './errors';
 import type { Logger } from './logger';
 import type { BrokerMetrics } from './metrics';
@@ -53,36 +53,28 @@ export function brokerReconnect(options: AgentOptions, side: Side): BrokerReconn
   };
 }
 
-/** The TLS settings the socket options can give; both StompTlsOptions and AmqpTlsOptions take them. */
-export interface SockoptTls {
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-  passphrase?: string;
-  servername?: string;
-  rejectUnauthorized?: boolean;
-}
-
-/** Socket options of Net::STOMP::Client (IO::Socket::SSL names) that have a TLS equivalent here. */
-const SOCKOPT_TLS: Readonly<Record<string, keyof SockoptTls>> = {
-  SSL_ca_file: 'caFile',
-  SSL_cert_file: 'certFile',
-  SSL_key_file: 'keyFile',
+/** Socket options of Net::STOMP::Client (IO::Socket::SSL names) that have a TLS setting of the agent core. */
+const SOCKOPT_TLS: Readonly<Record<string, 'ca' | 'cert' | 'key' | 'passphrase' | 'servername'>> = {
+  SSL_ca_file: 'ca',
+  SSL_ca_path: 'ca',
+  SSL_cert_file: 'cert',
+  SSL_key_file: 'key',
   SSL_passwd: 'passphrase',
   SSL_hostname: 'servername',
 };
 
 /** The TLS settings of a side's `*-broker-sockopts` (undefined: none); the other socket options are ignored with a warning. */
-export function brokerTls(options: AgentOptions, side: Side, logger?: Logger): SockoptTls | undefined {
+export function brokerTls(options: AgentOptions, side: Side, logger?: Logger): TlsSettings | undefined {
   const p = `${side}-broker` as const;
-  const tls: Record<string, string | boolean> = {};
+  const tls: Record<string, string | boolean | string[]> = {};
   for (const [k, v] of Object.entries(options[`${p}-sockopts`] ?? {})) {
     const key = SOCKOPT_TLS[k];
-    if (key !== undefined) tls[key] = v;
-    else if (k === 'SSL_verify_mode') tls.rejectUnauthorized = v !== '0' && !/^SSL_VERIFY_NONE$/i.test(v);
+    if (key === 'ca') tls.ca = [...((tls.ca as string[] | undefined) ?? []), v];
+    else if (key !== undefined) tls[key] = v;
+    else if (k === 'SSL_verify_mode') tls.verify = v !== '0' && !/^SSL_VERIFY_NONE$/i.test(v);
     else logger?.warn({ option: `${p}-sockopts`, key: k }, 'socket option ignored');
   }
-  return Object.keys(tls).length > 0 ? (tls as SockoptTls) : undefined;
+  return Object.keys(tls).length > 0 ? (tls as TlsSettings) : undefined;
 }
 
 /** The connection events both broker modules report (StompConnectionEvent and AmqpConnectionEvent). */

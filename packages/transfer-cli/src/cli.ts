@@ -20,6 +20,7 @@ import { EXIT } from './errors';
 import { makeLogger, message, out } from './logger';
 import { quit, statusWithRetry } from './pidfile';
 import { type Program, program, STOMPCLT, setProgram } from './program';
+import { checkBrokerUri } from './protocol';
 import { transfer } from './transfer';
 
 /** Aliases beyond each option's `short` letter (stompclt's Getopt::Long names). */
@@ -105,16 +106,22 @@ function controlOnly(p: ConfigProblem): boolean {
   return p.key === undefined && /^no (incoming|outgoing) module/.test(p.message);
 }
 
+/** The broker URIs as the protocols' modules parse them: a bad one is an option problem (file, line, key). */
+function checkUri(uri: string): void {
+  checkBrokerUri(uri, program().defaultProtocol);
+}
+
 function load(args: Record<string, unknown>): AgentOptions {
   const control = args.status === true || args.quit === true;
   try {
-    return loadOptions({ argv: args, program: program().name }).options;
+    return loadOptions({ argv: args, program: program().name, checkUri }).options;
   } catch (err) {
     if (!control || !(err instanceof ConfigError) || !err.problems.every(controlOnly)) throw err;
     // --status and --quit talk to another instance: no modules needed.
     return loadOptions({
       argv: { 'incoming-queue': 'type=NULL', 'outgoing-queue': 'type=NULL', ...args },
       program: program().name,
+      checkUri,
     }).options;
   }
 }

@@ -15,7 +15,7 @@ import {
 } from '@msgbricks/agent';
 import { DQN, DQS, Message, type MessageError, type MessageQueue, newMessageQueue } from '@msgbricks/message';
 import {
-  parseBrokerUri,
+  parseStompUri,
   StompConnection,
   type StompConnectionEvent,
   type StompConnectionOptions,
@@ -196,7 +196,7 @@ export function makeConnectionOptions(
   metrics?: BrokerMetrics,
 ): StompConnectionOptions {
   const p = `${side}-broker` as const;
-  const uri = brokerUri(options, side, parseBrokerUri);
+  const uri = brokerUri(options, side, parseStompUri);
   const tls = brokerTls(options, side, logger);
   const debug = options[`${p}-stomp-debug`];
   const debugLog = debug !== undefined && logger !== undefined ? stompDebugLogger(logger, side) : undefined;

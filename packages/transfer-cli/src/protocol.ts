@@ -1,30 +1,41 @@
+import { type SchemeTable, serverSchemes, uriScheme } from '@msgbricks/agent';
+import { AMQP_SCHEMES, parseAmqpUri } from '@msgbricks/amqp';
+import { parseStompUri, STOMP_SCHEMES } from '@msgbricks/stomp';
 import { CliError } from './errors';
 
 export type Protocol = 'stomp' | 'amqp';
 
-const STOMP_SCHEMES = new Set(['stomp', 'stomp+ssl', 'stomp+tcp', 'stomp+nio', 'nio', 'udp']);
-const AMQP_SCHEMES = new Set(['amqp', 'amqps']);
+const SCHEMES: Readonly<Record<Protocol, SchemeTable>> = { stomp: STOMP_SCHEMES, amqp: AMQP_SCHEMES };
 
-function schemeProtocol(uri: string, fallback: Protocol): Protocol {
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(uri.trim())?.[1]?.toLowerCase();
-  if (scheme !== undefined && STOMP_SCHEMES.has(scheme)) return 'stomp';
-  if (scheme !== undefined && AMQP_SCHEMES.has(scheme)) return 'amqp';
-  return fallback;
+/** The protocol a scheme means: the one protocol whose table has it, else (tcp://, ssl://, none) the fallback. */
+function schemeProtocol(scheme: string | undefined, fallback: Protocol): Protocol {
+  const claiming = (Object.keys(SCHEMES) as Protocol[]).filter((p) => scheme !== undefined && Object.hasOwn(SCHEMES[p], scheme));
+  return claiming.length === 1 ? (claiming[0] as Protocol) : fallback;
 }
 
 /**
- * The protocol a broker URI speaks, from its scheme: stomp://, stomp+ssl:// (and the other stomp+ forms, udp://)
- * are STOMP; amqp:// and amqps:// are AMQP 1.0; tcp://, ssl:// and file: lists mean the command's own protocol
- * (STOMP for stompclt, AMQP for amqpclt, as the tools they replace). A failover: list takes the protocol of its
- * members, which must agree: one connection cannot alternate between two protocols.
+ * The protocol a broker URI speaks, from its scheme: a scheme only one protocol has (stomp://, stomp+ssl://,
+ * amqp://, amqps://...) names it; tcp://, ssl:// and file: lists mean the command's own protocol (STOMP for
+ * stompclt, AMQP for amqpclt, as the tools they replace). A failover: list takes the protocol of its members,
+ * which must agree: one connection cannot alternate between two protocols.
  */
 export function brokerProtocol(uri: string, fallback: Protocol, key = 'broker-uri'): Protocol {
-  const failover = /^failover:\(?([^)?]*)\)?/i.exec(uri.trim());
-  if (failover === null) return schemeProtocol(uri, fallback);
-  const members = (failover[1] ?? '').split(',').filter((m) => m.trim() !== '');
-  const found = new Set(members.map((m) => schemeProtocol(m, fallback)));
+  const found = protocols(uri, fallback);
   if (found.size > 1) {
     throw new CliError('ERR_TRANSFER_OPTIONS', `${key}: a failover list mixes STOMP and AMQP brokers (${uri})`);
   }
   return found.values().next().value ?? fallback;
+}
+
+function protocols(uri: string, fallback: Protocol): Set<Protocol> {
+  if (uriScheme(uri) !== 'failover') return new Set([schemeProtocol(uriScheme(uri), fallback)]);
+  return new Set(serverSchemes(uri).map((s) => schemeProtocol(s, fallback)));
+}
+
+/** Checks a broker URI as the module of its protocol will parse it (the option check's checkUri). */
+export function checkBrokerUri(uri: string, fallback: Protocol): void {
+  const found = protocols(uri, fallback);
+  if (found.size > 1) throw new Error('a failover list mixes STOMP and AMQP brokers');
+  if (found.has('amqp')) parseAmqpUri(uri);
+  else parseStompUri(uri);
 }

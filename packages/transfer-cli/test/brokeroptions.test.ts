@@ -63,7 +63,7 @@ test('broker options - socket options: the IO::Socket::SSL ones become TLS setti
     (log: Logger) => makeAmqpConnectionOptions(options('amqps://a:1', sockopts), 'outgoing', log).tls,
   ]) {
     const { logger, lines } = capture();
-    expect(make(logger)).toEqual({ caFile: '/ca.pem', rejectUnauthorized: false });
+    expect(make(logger)).toEqual({ ca: ['/ca.pem'], verify: false });
     expect(lines).toEqual([{ level: 40, option: 'outgoing-broker-sockopts', key: 'SO_KEEPALIVE', msg: 'socket option ignored' }]);
   }
 });

@@ -5,7 +5,7 @@ describe('transfer-cli protocol', () => {
     for (const fallback of ['stomp', 'amqp'] as const) {
       expect(brokerProtocol('stomp://mq:61613', fallback)).toBe('stomp');
       expect(brokerProtocol('stomp+ssl://mq:61614', fallback)).toBe('stomp');
-      expect(brokerProtocol('udp://mq:61613', fallback)).toBe('stomp');
+      expect(brokerProtocol('stomp+nio://mq:61613', fallback)).toBe('stomp');
       expect(brokerProtocol('amqp://mq:5672', fallback)).toBe('amqp');
       expect(brokerProtocol('AMQPS://mq:5671/vhost', fallback)).toBe('amqp');
     }
