@@ -22,3 +22,4 @@ export type { AmqpOutgoingOptions } from './outgoing';
 export { AmqpOutgoing } from './outgoing';
 export type { AmqpServer, AmqpUri } from './uri';
 export { AMQP_SCHEMES, AMQP_URI, parseAmqpUri } from './uri';
+export { AMQP_PROTOCOL } from './protocol';

@@ -25,3 +25,4 @@ export {
 } from './modules';
 export type { StompUri } from './uri';
 export { parseStompUri, STOMP_SCHEMES, STOMP_URI } from './uri';
+export { STOMP_PROTOCOL, stompLogLine } from './protocol';

@@ -20,7 +20,7 @@ import { EXIT } from './errors';
 import { makeLogger, message, out } from './logger';
 import { quit, statusWithRetry } from './pidfile';
 import { type Program, program, STOMPCLT, setProgram } from './program';
-import { checkBrokerUri } from './protocol';
+import { checkBrokerUri, PROTOCOLS } from './protocols';
 import { transfer } from './transfer';
 
 /** Aliases beyond each option's `short` letter (stompclt's Getopt::Long names). */
@@ -85,6 +85,14 @@ function usage(): string[] {
   ];
 }
 
+/** `stomp://, ... for STOMP; amqp://, ... for AMQP 1.0`: the schemes that name a protocol. */
+function protocolSchemes(): string {
+  return PROTOCOLS.map((p) => {
+    const own = Object.keys(p.schemes).filter((s) => PROTOCOLS.every((q) => q === p || !Object.hasOwn(q.schemes, s)));
+    return `${own.map((s) => `${s}://`).join(', ')} for ${p.name}`;
+  }).join('; ');
+}
+
 function help(manual: boolean): string {
   const lines = [...usage(), '', 'options:', ...optionLines()];
   if (manual) {
@@ -93,8 +101,8 @@ function help(manual: boolean): string {
       'Every option is also a configuration key (--config FILE: Config::General, JSON or YAML);',
       'the command line overrides the file. Exit codes: 0 success, 1 failure (including pending messages),',
       '2 bad input or another instance running; --status: 0 running, 1 dead, 3 not running, 4 unknown.',
-      'Broker URIs: stomp://, stomp+ssl://, failover:(...) for STOMP; amqp://, amqps:// for AMQP 1.0;',
-      `tcp:// and ssl:// mean ${program().defaultProtocol === 'stomp' ? 'STOMP' : 'AMQP 1.0'} for ${program().name}.`,
+      `Broker URIs (and failover:(...), file:PATH lists of them): ${protocolSchemes()};`,
+      `a scheme several protocols have (tcp://, ssl://) means ${program().defaultProtocol.name} for ${program().name}.`,
       `The full manual is ${program().manual} in the msgbricks sources.`,
     );
   }

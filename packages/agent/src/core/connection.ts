@@ -37,7 +37,10 @@ export interface BrokerConnectionOptions<U, E> {
   auth?: readonly (Credential | string)[];
   /** TLS settings (tls.ts), for the servers whose scheme means TLS. */
   tls?: TlsSettings;
-  /** Reconnect after a lost connection (default: yes, forever); false: stay down, as stompclt. */
+  /**
+   * Reconnect after a lost connection (default: yes, forever, at the URI's delays); false: stay down, as stompclt.
+   * Its settings override the URI's, for the first connection too.
+   */
   reconnect?: BrokerReconnectOptions | false;
   /** Events for logs (also emitted by name). */
   onEvent?: (event: E) => void;
@@ -88,7 +91,16 @@ export abstract class BrokerConnection<
     private readonly protocol: BrokerProtocolHooks<U>,
   ) {
     super();
-    this.uri = typeof settings.uri === 'string' ? protocol.parseUri(settings.uri) : settings.uri;
+    const uri = typeof settings.uri === 'string' ? protocol.parseUri(settings.uri) : settings.uri;
+    // The reconnection options override the URI's settings, the first connection's included: with maxAttempts a
+    // plain URI (otherwise a single attempt, as stompclt) is tried again too.
+    const r = settings.reconnect === false ? {} : (settings.reconnect ?? {});
+    this.uri = {
+      ...uri,
+      maxReconnectAttempts: r.maxAttempts ?? uri.maxReconnectAttempts,
+      initialReconnectDelay: r.initialDelay ?? uri.initialReconnectDelay,
+      maxReconnectDelay: r.maxDelay ?? uri.maxReconnectDelay,
+    };
     this.credentials = credentialSet(settings.auth);
     const plainServer = this.uri.servers.find((s) => !s.ssl);
     if (this.credentials.x509 !== undefined && plainServer !== undefined) {
