@@ -1,5 +1,3 @@
-export type { ConfigBlock, ConfigGeneralOptions, ConfigNode, ConfigScalar } from './configgeneral';
-export { configToPlain, parseConfigGeneral, parseConfigGeneralFile } from './configgeneral';
 export { CallbackError, inlineCallback, moduleCallback } from './core/callback';
 export type { CallbackSource, WorkerCallbackOptions } from './core/callback-worker';
 export { CallbackCrashError, WorkerCallback } from './core/callback-worker';
@@ -15,24 +13,11 @@ export { LockJournal, type LockJournalEvent } from './core/journal';
 export type { Callback, Delivery, Incoming, Outgoing } from './core/modules';
 export { decodePercent } from './core/percent';
 export type { PipelineEvent, PipelineOptions, PipelineStats } from './core/pipeline';
-export type { BrokerIncomingSettings, BrokerLogLine, BrokerProtocol, BrokerSettings } from './core/protocol';
 export { DEAD_LETTER_REASON, runPipeline } from './core/pipeline';
+export type { BrokerIncomingSettings, BrokerLogLine, BrokerProtocol, BrokerSettings } from './core/protocol';
 export type { QueueIncomingOptions, QueueOutgoingEvent, QueueOutgoingOptions } from './core/queues';
 export { QueueIncoming, QueueOutgoing } from './core/queues';
 export type { Pem, ResolvedTls, TlsSettings } from './core/tls';
 export { resolveTls, tlsConnectOptions } from './core/tls';
 export type { BrokerServer, SchemeSpec, SchemeTable, UriSyntax } from './core/uri';
 export { parseBrokerUri, serverSchemes, uriScheme } from './core/uri';
-export type { ConfigProblem, SourceLocation } from './errors';
-export { ConfigError, formatProblem } from './errors';
-export type {
-  AgentOptions,
-  LoadedOptions,
-  LoadOptionsInput,
-  OptionSpec,
-  OptionType,
-  QueueSpec,
-  ReconnectOptions,
-  StringMap,
-} from './options';
-export { loadOptions, OPTION_SCHEMA } from './options';

@@ -5,7 +5,6 @@
  * protocol's own events become the lines it asks for.
  */
 import {
-  type AgentOptions,
   type BrokerIncomingSettings,
   type BrokerProtocol,
   type BrokerSettings,
@@ -15,6 +14,7 @@ import {
   type Outgoing,
   type TlsSettings,
 } from '@msgbricks/agent';
+import type { AgentOptions } from './config/schema';
 import { CliError } from './errors';
 import type { Logger } from './logger';
 import type { BrokerMetrics } from './metrics';

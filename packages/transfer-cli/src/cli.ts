@@ -5,17 +5,11 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import {
-  type AgentOptions,
-  ConfigError,
-  type ConfigProblem,
-  formatProblem,
-  loadOptions,
-  OPTION_SCHEMA,
-  type OptionSpec,
-} from '@msgbricks/agent';
 import { UsageError } from '@msgbricks/errors';
 import yargs from 'yargs/yargs';
+import { ConfigError, type ConfigProblem, formatProblem } from './config/errors';
+import { loadOptions } from './config/load';
+import { type AgentOptions, OPTION_SCHEMA, type OptionSpec } from './config/schema';
 import { EXIT } from './errors';
 import { makeLogger, message, out } from './logger';
 import { quit, statusWithRetry } from './pidfile';

@@ -4,17 +4,10 @@
  * chosen by the URI's scheme among protocols.ts's, its module made by its descriptor).
  */
 import { resolve } from 'node:path';
-import {
-  type AgentOptions,
-  DEAD_LETTER_REASON,
-  type Incoming,
-  type Outgoing,
-  QueueIncoming,
-  QueueOutgoing,
-  type QueueSpec,
-} from '@msgbricks/agent';
+import { DEAD_LETTER_REASON, type Incoming, type Outgoing, QueueIncoming, QueueOutgoing } from '@msgbricks/agent';
 import { DQN, DQS, Message, type MessageError, type MessageQueue, newMessageQueue } from '@msgbricks/message';
 import { makeBrokerIncoming, makeBrokerOutgoing } from './brokers';
+import type { AgentOptions, QueueSpec } from './config/schema';
 import { CliError } from './errors';
 import type { Logger } from './logger';
 import type { BrokerMetrics } from './metrics';

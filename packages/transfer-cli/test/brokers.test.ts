@@ -1,10 +1,11 @@
 // The `*-broker-*` options make the same settings and the same log lines whatever the protocol: operators (and the
 // agents' interop tests, which grep these lines) read one vocabulary.
-import type { AgentOptions } from '@msgbricks/agent';
+
 import { AMQP_PROTOCOL } from '@msgbricks/amqp';
 import { STOMP_PROTOCOL } from '@msgbricks/stomp';
 import { pino } from 'pino';
 import { brokerEvents, brokerSettings, brokerTls, makeBrokerOutgoing, protocolLogger } from '../src/brokers';
+import type { AgentOptions } from '../src/config/schema';
 import type { BrokerMetrics } from '../src/metrics';
 
 function capture(level = 'debug') {
