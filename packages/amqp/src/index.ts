@@ -20,6 +20,6 @@ export {
 } from './mapping';
 export type { AmqpOutgoingOptions } from './outgoing';
 export { AmqpOutgoing } from './outgoing';
+export { AMQP_PROTOCOL } from './protocol';
 export type { AmqpServer, AmqpUri } from './uri';
 export { AMQP_SCHEMES, AMQP_URI, parseAmqpUri } from './uri';
-export { AMQP_PROTOCOL } from './protocol';

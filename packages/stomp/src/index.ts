@@ -23,6 +23,6 @@ export {
   StompIncoming,
   StompOutgoing,
 } from './modules';
+export { STOMP_PROTOCOL, stompLogLine } from './protocol';
 export type { StompUri } from './uri';
 export { parseStompUri, STOMP_SCHEMES, STOMP_URI } from './uri';
-export { STOMP_PROTOCOL, stompLogLine } from './protocol';
