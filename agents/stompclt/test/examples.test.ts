@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { loadOptions } from '@msgbricks/agent';
+import { loadOptions } from '@msgbricks/transfer-cli';
 import { stompclt, useTempDir } from './helpers';
 
 const EXAMPLES = join(__dirname, '..', '..', '..', 'spool-examples', 'stompclt');

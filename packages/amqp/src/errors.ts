@@ -1,12 +1,5 @@
 import { MsgbricksError } from '@msgbricks/errors';
 
-/** A broker URI that cannot be used. */
-export class AmqpUriError extends MsgbricksError {
-  constructor(message: string) {
-    super('ERR_AMQP_URI', message);
-  }
-}
-
 /** No broker of the list could be reached (or all refused us) within the allowed attempts, or the connection is closed. */
 export class AmqpConnectError extends MsgbricksError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -14,7 +7,7 @@ export class AmqpConnectError extends MsgbricksError {
   }
 }
 
-/** A credential that cannot be used, or a broker that refused the SASL exchange. */
+/** A broker that refused the SASL exchange (the login, the client certificate). */
 export class AmqpAuthError extends MsgbricksError {
   constructor(
     message: string,

@@ -3,10 +3,9 @@ export type {
   AmqpConnectionOptions,
   AmqpConnectionWatcher,
   AmqpReconnectOptions,
-  AmqpTlsOptions,
 } from './connection';
 export { AmqpConnection, detectAmqpBrokerType } from './connection';
-export { AmqpAuthError, AmqpBrokerError, AmqpConnectError, AmqpSubscribeError, AmqpUriError } from './errors';
+export { AmqpAuthError, AmqpBrokerError, AmqpConnectError, AmqpSubscribeError } from './errors';
 export type { AmqpIncomingOptions, AmqpSubscription } from './incoming';
 export { AmqpIncoming, parseSubscription } from './incoming';
 export type { MessageToAmqpOptions } from './mapping';
@@ -21,5 +20,6 @@ export {
 } from './mapping';
 export type { AmqpOutgoingOptions } from './outgoing';
 export { AmqpOutgoing } from './outgoing';
+export { AMQP_PROTOCOL } from './protocol';
 export type { AmqpServer, AmqpUri } from './uri';
-export { parseAmqpUri } from './uri';
+export { AMQP_SCHEMES, AMQP_URI, parseAmqpUri } from './uri';

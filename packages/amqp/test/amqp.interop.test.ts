@@ -319,7 +319,7 @@ test('amqp RabbitMQ - TLS with SASL EXTERNAL on the AMQPS port: the certificate 
   // Without a client certificate the TLS handshake is refused: an error, not a crash.
   const bare = new AmqpConnection({
     uri,
-    tls: { caFile: rabbit.tls.caFile },
+    tls: { ca: rabbit.tls.caFile },
     auth: [`plain name=${rabbit.user} pass=${rabbit.password}`],
   });
   await expect(bare.open()).rejects.toThrow(AmqpConnectError);

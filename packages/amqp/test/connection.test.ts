@@ -118,7 +118,7 @@ test('amqp connection - SASL EXTERNAL over TLS with the client certificate', asy
   expect(c.mechanism).toBe('EXTERNAL');
   expect(peers).toEqual(['msgbricks-client']);
   // Without a client certificate the handshake fails: an error, not a crash.
-  const bare = connection({ uri, tls: { caFile: m.caFile }, connectTimeout: 3000 });
+  const bare = connection({ uri, tls: { ca: m.caFile }, connectTimeout: 3000 });
   await expect(bare.open()).rejects.toThrow(AmqpConnectError);
   expect(() => new AmqpConnection({ uri: 'amqp://h', auth: [`x509 cert=${m.clientCertFile} key=${m.clientKeyFile}`] })).toThrow(
     /an x509 credential needs TLS/,

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AmqpUriError, parseAmqpUri } from '@msgbricks/amqp';
+import { BrokerUriError } from '@msgbricks/agent';
+import { parseAmqpUri } from '@msgbricks/amqp';
 import { removeDir, tempDir } from '@msgbricks/test-support';
 
 test('amqp uri - plain and TLS URIs, default ports, a single attempt', () => {
@@ -33,7 +34,7 @@ test('amqp uri - the /vhost path: exposed percent-decoded, empty or / means the 
   expect(vhost('amqp://h/%2F')).toBeUndefined();
   expect(vhost('amqp://h')).toBeUndefined();
   expect(() => parseAmqpUri('amqp://h/a/b')).toThrow(/write a \/ inside it as %2F/);
-  expect(() => parseAmqpUri('amqp://h/%zz')).toThrow(/percent-encoding/);
+  expect(() => parseAmqpUri('amqp://h/%zz')).toThrow(/invalid percent-encoding/);
 });
 
 test('amqp uri - failover lists with the STOMP module options and defaults', () => {
@@ -67,7 +68,7 @@ test('amqp uri - failover lists with the STOMP module options and defaults', () 
   expect(parseAmqpUri('failover:amqp://a:1').servers).toHaveLength(1);
 });
 
-test('amqp uri - errors are AmqpUriError with code ERR_AMQP_URI and say what is wrong', () => {
+test('amqp uri - errors are BrokerUriError with code ERR_BROKER_URI and say what is wrong', () => {
   const cases: [string, RegExp][] = [
     ['', /empty broker URI/],
     ['stomp://h:1', /unsupported scheme "stomp"/],
@@ -88,8 +89,8 @@ test('amqp uri - errors are AmqpUriError with code ERR_AMQP_URI and say what is 
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(AmqpUriError);
-    expect(err).toMatchObject({ code: 'ERR_AMQP_URI', name: 'AmqpUriError' });
+    expect(err).toBeInstanceOf(BrokerUriError);
+    expect(err).toMatchObject({ code: 'ERR_BROKER_URI', name: 'BrokerUriError' });
     expect([uri, (err as Error).message]).toEqual([uri, expect.stringMatching(re)]);
   }
 });
@@ -133,13 +134,13 @@ describe('amqp uri - file:', () => {
     });
   });
 
-  test('amqp uri - file: errors are AmqpUriError and name the file', () => {
+  test('amqp uri - file: errors are BrokerUriError and name the file', () => {
     const missing = join(dir, 'missing');
     const empty = file('empty', '# none yet\n');
     const mixed = file('mixed', 'amqp://a\nfailover:(amqp://b)\n');
     const bad = file('bad', 'amqp://a\nstomp://b\n');
     const refused = (path: string) => () => parseAmqpUri(`file:${path}`);
-    for (const path of [missing, empty, mixed, bad]) expect(refused(path)).toThrow(AmqpUriError);
+    for (const path of [missing, empty, mixed, bad]) expect(refused(path)).toThrow(BrokerUriError);
     expect(refused(missing)).toThrow(new RegExp(`^cannot read broker URI file ${missing}: ENOENT`));
     expect(refused(empty)).toThrow(`broker URI file ${empty} lists no broker`);
     expect(refused(mixed)).toThrow(`broker URI file ${mixed}: a failover URI must be alone in the file`);

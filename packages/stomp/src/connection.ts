@@ -1,24 +1,23 @@
-import { EventEmitter } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import type { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import { join } from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import * as tls from 'node:tls';
 import {
-  abortableSleep,
-  Backoff,
+  BrokerConnection,
+  type BrokerConnectionEvent,
+  type BrokerConnectionOptions,
   type BrokerReconnectOptions,
+  type BrokerServer,
   type BrokerType,
-  type Credential,
   RejectedError,
-  shuffle,
+  tlsConnectOptions,
 } from '@msgbricks/agent';
-import { errorOf, MsgbricksError } from '@msgbricks/errors';
+import { MsgbricksError } from '@msgbricks/errors';
 
 import StompitClient = require('stompit/lib/Client');
 
 import { FrameWriter } from './frames';
-import { type BrokerServer, type BrokerUri, parseBrokerUri } from './uri';
+import { parseStompUri, type StompUri } from './uri';
 
 /** At most this much of an ERROR frame's body goes into the error's message (ActiveMQ sends whole Java stack traces). */
 const ERROR_MESSAGE_BODY_MAX = 300;
@@ -148,50 +147,16 @@ export function prefetchHeader(type: BrokerType): string {
   }
 }
 
-/** Parses Authen::Credential's string form (`plain name=guest pass=guest`, `x509 cert=... key=...`, `none`). */
-export function parseCredential(text: string): Credential {
-  const words = text.trim().split(/\s+/);
-  const scheme = words.shift() ?? '';
-  if (scheme !== 'none' && scheme !== 'plain' && scheme !== 'x509') {
-    throw new MsgbricksError(
-      'ERR_STOMP_AUTH',
-      `unsupported credential scheme ${JSON.stringify(scheme)}: expected none, plain or x509`,
-    );
-  }
-  const fields: Record<string, string> = {};
-  for (const w of words) {
-    const eq = w.indexOf('=');
-    if (eq <= 0) throw new MsgbricksError('ERR_STOMP_AUTH', `invalid credential field ${JSON.stringify(w)}: expected name=value`);
-    fields[w.slice(0, eq)] = decodeURIComponent(w.slice(eq + 1));
-  }
-  return { ...fields, scheme };
-}
-
-export interface StompTlsOptions {
-  /** PEM files (or their contents with ca/cert/key). */
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-  ca?: string | Buffer | (string | Buffer)[];
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  passphrase?: string;
-  servername?: string;
-  /** Default true: the broker's certificate must be signed by a trusted CA. */
-  rejectUnauthorized?: boolean;
-}
-
 /** Overrides of the URI's reconnection settings (the same for every broker module). */
 export interface StompReconnectOptions extends BrokerReconnectOptions {}
 
-export interface StompConnectionOptions {
-  /** A broker URI (parseBrokerUri) or its parsed form. */
-  uri: string | BrokerUri;
-  /** Credentials: `plain` gives CONNECT's login and passcode, `x509` the TLS client certificate; both may be given. */
-  auth?: readonly (Credential | string)[];
+/**
+ * The agent's connection options (uri: parseStompUri's syntax; auth: a `plain` credential gives CONNECT's login and
+ * passcode, an `x509` one the TLS client certificate, both may be given; tls; reconnect; onEvent), and STOMP's.
+ */
+export interface StompConnectionOptions extends BrokerConnectionOptions<StompUri, StompConnectionEvent> {
   /** Extra CONNECT headers; `host` (RabbitMQ's virtual host) defaults to `/`. */
   connectHeaders?: Record<string, string>;
-  tls?: StompTlsOptions;
   /** Heart-beats [client sends every ms, client wants every ms]; off by default. Run on stompit's own timers. */
   heartBeat?: readonly [number, number];
   /** Milliseconds of grace on incoming heart-beats (default: half the interval, at least 1000). */
@@ -214,8 +179,6 @@ export interface StompConnectionOptions {
   flushTimeout?: number;
   /** Milliseconds to wait for the DISCONNECT receipt (default 10000). */
   disconnectTimeout?: number;
-  /** Reconnect after a lost connection (default: yes, forever); false: stay down, as stompclt. */
-  reconnect?: StompReconnectOptions | false;
   /**
    * Debug events (stompclt's --*-broker-stomp-debug words, blank or comma separated): `command` a `frame` event per
    * frame sent or received (command and body length), `header` with its headers (`login` and `passcode` masked),
@@ -225,8 +188,6 @@ export interface StompConnectionOptions {
   debug?: string | readonly string[];
   /** Told of each RECEIPT for a frame sent with withReceipt (SEND, SUBSCRIBE, UNSUBSCRIBE): how long it took. */
   onReceipt?: (command: string, seconds: number) => void;
-  /** Events for logs. */
-  onEvent?: (event: StompConnectionEvent) => void;
 }
 
 /** The debug words of stompclt's --*-broker-stomp-debug (Net::STOMP::Client's). */
@@ -240,9 +201,7 @@ const SECRET_HEADERS = new Set(['login', 'passcode']);
 
 export type StompConnectionEvent =
   | { type: 'connected'; server: string; brokerType: BrokerType; version: string }
-  | { type: 'connect-failed'; server: string; error: Error }
-  | { type: 'lost'; error: Error }
-  | { type: 'reconnected'; server: string }
+  | BrokerConnectionEvent
   | {
       type: 'frame';
       direction: 'in' | 'out';
@@ -345,31 +304,22 @@ function refusedBy(err: Error, pending: ReadonlyMap<string, PendingReceipt>): Se
 }
 
 /**
- * One STOMP session over stompit's Client, kept up: CONNECT with failover across the URI's brokers, receipts
- * on every SEND and SUBSCRIBE (an ERROR answering one of them rejects it with a RejectedError; a lost connection
- * or a missing receipt rejects with a plain Error), subscriptions with client-individual acks replayed after
- * each reconnection, jittered exponential backoff, and a DISCONNECT with receipt on close.
+ * One STOMP session over stompit's Client, kept up by the agent's BrokerConnection (failover, backoff,
+ * reconnection, credentials, TLS): CONNECT, receipts on every SEND and SUBSCRIBE (an ERROR answering one of them
+ * rejects it with a RejectedError; a lost connection or a missing receipt rejects with a plain Error),
+ * subscriptions with client-individual acks replayed after each reconnection, and a DISCONNECT with receipt on
+ * close.
  */
-export class StompConnection extends EventEmitter {
-  readonly uri: BrokerUri;
+export class StompConnection extends BrokerConnection<BrokerServer, RawClient, StompConnectionEvent, StompUri> {
   /** The broker type (detected on each CONNECTED unless given). */
   brokerType: BrokerType = 'UNKNOWN';
   /** The negotiated STOMP version. */
   version = '';
-  /** The server the current (or last) session is with. */
-  server: BrokerServer | undefined;
   /** Increases with every new session. */
   generation = 0;
 
-  private client: RawClient | undefined;
-  private ready: Promise<void> | undefined;
   private readonly pending = new WeakMap<RawClient, Map<string, PendingReceipt>>();
   private readonly subscriptions: Subscription[] = [];
-  private closing = false;
-  private failure: Error | undefined;
-  private readonly abort = new AbortController();
-  private readonly login: Record<string, string> = {};
-  private readonly tlsOptions: tls.ConnectionOptions = {};
   private nextSubscriptionId = 0;
   /** The receipt timer of each session (see receiptTimeout). */
   private readonly sweeps = new WeakMap<RawClient, NodeJS.Timeout>();
@@ -378,72 +328,14 @@ export class StompConnection extends EventEmitter {
   private readonly debug: DebugFlags;
 
   constructor(readonly options: StompConnectionOptions) {
-    super();
-    this.uri = typeof options.uri === 'string' ? parseBrokerUri(options.uri) : options.uri;
+    super(options, { parseUri: parseStompUri, connectError: (message, o) => new StompConnectError(message, o) });
     this.debug = debugFlags(options.debug);
-    const t = options.tls ?? {};
-    const ca: (string | Buffer)[] = [];
-    if (t.ca !== undefined) ca.push(...(Array.isArray(t.ca) ? t.ca : [t.ca]));
-    if (t.caFile !== undefined) ca.push(readFileSync(t.caFile));
-    if (t.certFile !== undefined) this.tlsOptions.cert = readFileSync(t.certFile);
-    if (t.cert !== undefined) this.tlsOptions.cert = t.cert;
-    if (t.keyFile !== undefined) this.tlsOptions.key = readFileSync(t.keyFile);
-    if (t.key !== undefined) this.tlsOptions.key = t.key;
-    if (t.passphrase !== undefined) this.tlsOptions.passphrase = t.passphrase;
-    if (t.servername !== undefined) this.tlsOptions.servername = t.servername;
-    if (t.rejectUnauthorized !== undefined) this.tlsOptions.rejectUnauthorized = t.rejectUnauthorized;
-    for (const a of options.auth ?? []) {
-      const c = typeof a === 'string' ? parseCredential(a) : a;
-      if (c.scheme === 'plain') {
-        if (c.name !== undefined) this.login.login = c.name;
-        if (c.pass !== undefined) this.login.passcode = c.pass;
-      } else if (c.scheme === 'x509') {
-        if (c.cert === undefined || c.key === undefined) {
-          throw new MsgbricksError('ERR_STOMP_AUTH', 'an x509 credential needs cert and key (files)');
-        }
-        this.tlsOptions.cert = readFileSync(c.cert);
-        this.tlsOptions.key = readFileSync(c.key);
-        if (c.pass !== undefined) this.tlsOptions.passphrase = c.pass;
-        if (c.ca_file !== undefined) ca.push(readFileSync(c.ca_file));
-        if (c.ca !== undefined) {
-          for (const f of readdirSync(c.ca)) if (/\.(pem|crt)$/i.test(f)) ca.push(readFileSync(join(c.ca, f)));
-        }
-      }
-    }
-    if (ca.length > 0) this.tlsOptions.ca = ca;
   }
 
-  get connected(): boolean {
-    return this.client !== undefined;
-  }
-
-  get description(): string {
-    return this.uri.servers.map((s) => s.uri).join(',');
-  }
-
-  /** Connects (with the URI's failover attempts); rejects with a StompConnectError saying why. */
-  async open(): Promise<void> {
-    if (this.ready === undefined) {
-      this.closing = false;
-      this.ready = this.connectLoop(this.uri.maxReconnectAttempts, this.uri.initialReconnectDelay);
-      this.ready.catch((err) => {
-        this.failure = errorOf(err);
-      });
-    }
-    return this.ready;
-  }
-
-  /** Resolves once a session is up (waiting for a reconnection in progress); rejects when it never will be. */
-  whenConnected(): Promise<void> {
-    if (this.closing) return Promise.reject(new StompConnectError(`connection to ${this.description} is closed`));
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    if (this.ready === undefined) return Promise.reject(new StompConnectError(`connection to ${this.description} is not open`));
-    return this.ready;
-  }
-
-  private emitEvent(event: StompConnectionEvent): void {
-    this.options.onEvent?.(event);
-    this.emit(event.type, event);
+  /** CONNECT's login and passcode, from the `plain` credential. */
+  private get loginHeaders(): Record<string, string> {
+    const login = this.credentials.login;
+    return login === undefined ? {} : { login: login.name, passcode: login.pass };
   }
 
   private debugText(what: 'connection' | 'api', text: string): void {
@@ -511,39 +403,24 @@ export class StompConnection extends EventEmitter {
     }
   }
 
-  private async connectLoop(maxAttempts: number, initialDelay: number): Promise<void> {
-    const backoff = Backoff.of(initialDelay, this.uri, this.options.reconnect);
-    let attempts = 0;
-    const failures: string[] = [];
-    for (;;) {
-      const servers = this.uri.randomize ? shuffle(this.uri.servers) : this.uri.servers;
-      for (const server of servers) {
-        if (this.closing) throw new StompConnectError(`connection to ${this.description} closed while connecting`);
-        attempts++;
-        let client: RawClient | undefined;
-        try {
-          client = await this.connectOnce(server);
-          await this.resubscribe(client);
-          if (this.closing) throw new StompConnectError(`connection to ${this.description} closed while connecting`);
-          this.client = client;
-          return;
-        } catch (err) {
-          const e = errorOf(err);
-          client?.destroy();
-          failures.push(`${server.uri}: ${e.message}`);
-          if (failures.length > 5) failures.shift();
-          this.emitEvent({ type: 'connect-failed', server: server.uri, error: e });
-          if (maxAttempts >= 0 && attempts > maxAttempts) {
-            throw new StompConnectError(
-              `cannot connect to ${this.description} (${attempts} attempt${attempts > 1 ? 's' : ''}): ${failures.join('; ')}`,
-              { cause: e },
-            );
-          }
-        }
-        await abortableSleep(backoff.nextWait(), this.abort.signal);
-        backoff.grow();
-      }
+  /** One attempt: TCP (or TLS), CONNECT, then the subscriptions replayed, each with its receipt. */
+  protected async attempt(server: BrokerServer): Promise<RawClient> {
+    const client = await this.connectOnce(server);
+    try {
+      await this.resubscribe(client);
+    } catch (err) {
+      client.destroy();
+      throw err;
     }
+    return client;
+  }
+
+  protected established(_client: RawClient, server: BrokerServer): void {
+    this.emitEvent({ type: 'connected', server: server.uri, brokerType: this.brokerType, version: this.version });
+  }
+
+  protected discard(client: RawClient): void {
+    client.destroy();
   }
 
   private connectOnce(server: BrokerServer): Promise<RawClient> {
@@ -556,8 +433,7 @@ export class StompConnection extends EventEmitter {
         ? tls.connect({
             host: server.host,
             port: server.port,
-            servername: net.isIP(server.host) ? undefined : server.host,
-            ...this.tlsOptions,
+            ...tlsConnectOptions(this.tls, server.host),
           })
         : net.connect({ host: server.host, port: server.port });
       const writer = new FrameWriter(socket);
@@ -575,11 +451,11 @@ export class StompConnection extends EventEmitter {
       // stompit's Client is an EventEmitter that emits 'error': without a listener, a late error would crash.
       client.on('error', (err: Error) => {
         if (!settled) fail(err);
-        else this.lost(client, err);
+        else this.sessionEnded(client, err);
       });
       client.on('end', () => {
         if (!settled) fail(new Error('connection closed before CONNECTED'));
-        else this.lost(client, new Error('connection closed by the broker'));
+        else this.sessionEnded(client, new Error('connection closed by the broker'));
       });
       client.on('connect', () => {
         this.handlers(client);
@@ -590,10 +466,8 @@ export class StompConnection extends EventEmitter {
         this.pending.set(client, new Map());
         this.sweep(client);
         this.generation++;
-        this.server = server;
         this.version = client.headers?.version ?? '1.0';
         this.brokerType = this.options.type ?? detectBrokerType(client.headers ?? {});
-        this.emitEvent({ type: 'connected', server: server.uri, brokerType: this.brokerType, version: this.version });
         resolve(client);
       });
       socket.once(server.ssl ? 'secureConnect' : 'connect', () => {
@@ -601,7 +475,7 @@ export class StompConnection extends EventEmitter {
         client.connect({
           'accept-version': '1.0,1.1,1.2',
           host: '/',
-          ...this.login,
+          ...this.loginHeaders,
           ...this.options.connectHeaders,
           'heart-beat': `${hb[0]},${hb[1]}`,
         });
@@ -635,8 +509,8 @@ export class StompConnection extends EventEmitter {
     this.sweeps.set(client, timer);
   }
 
-  /** The session `client` ended: fail what waits for its receipts, then reconnect (unless closing). */
-  private lost(client: RawClient, err: Error): void {
+  /** A session ended: its receipt timer stops, what waits for its receipts fails (refused, or to be sent again). */
+  protected released(client: RawClient, err: Error): void {
     clearInterval(this.sweeps.get(client));
     const pending = this.pending.get(client) ?? new Map<string, PendingReceipt>();
     this.pending.delete(client);
@@ -645,22 +519,6 @@ export class StompConnection extends EventEmitter {
     for (const [id, p] of pending) {
       if (refused.has(id)) p.reject(new RejectedError(`broker refused ${p.what}: ${err.message}`, { cause: err }));
       else p.reject(new Error(`connection to ${where} lost before the receipt for ${p.what}: ${err.message}`, { cause: err }));
-    }
-    if (client !== this.client) return;
-    this.client = undefined;
-    const closing = this.closing;
-    if (!closing && this.options.reconnect !== false) {
-      this.emitEvent({ type: 'lost', error: err });
-      const r = this.options.reconnect ?? {};
-      this.ready = this.connectLoop(r.maxAttempts ?? -1, r.initialDelay ?? this.uri.initialReconnectDelay).then(() => {
-        this.emitEvent({ type: 'reconnected', server: this.server?.uri ?? '' });
-      });
-      this.ready.catch((e) => {
-        this.failure = errorOf(e);
-      });
-    } else if (!closing) {
-      this.failure = new StompConnectError(`connection to ${this.server?.uri} lost: ${err.message}`, { cause: err });
-      this.emitEvent({ type: 'lost', error: err });
     }
   }
 
@@ -711,7 +569,7 @@ export class StompConnection extends EventEmitter {
     const h: Record<string, string> = { ...headers, 'content-length': `${body.length}` };
     delete h.receipt;
     if (this.debug.api) this.debugText('api', `send(destination=${h.destination}, ${body.length} bytes)`);
-    return this.withReceipt(this.client, 'SEND', h, body, `SEND to ${h.destination}`);
+    return this.withReceipt(this.live, 'SEND', h, body, `SEND to ${h.destination}`);
   }
 
   /**
@@ -723,7 +581,7 @@ export class StompConnection extends EventEmitter {
     const sub: Subscription = { headers: { id: `msgbricks-${this.nextSubscriptionId++}`, ...headers }, listener };
     this.debugText('api', `subscribe(destination=${headers.destination}, id=${sub.headers.id})`);
     this.subscriptions.push(sub);
-    if (this.client !== undefined) await this.subscribeNow(this.client, sub);
+    if (this.live !== undefined) await this.subscribeNow(this.live, sub);
   }
 
   /**
@@ -736,7 +594,7 @@ export class StompConnection extends EventEmitter {
   async unsubscribe(headers: readonly Readonly<Record<string, string>>[] = []): Promise<void> {
     const subs = this.subscriptions.splice(0);
     this.debugText('api', `unsubscribe(${subs.map((s) => s.headers.id).join(', ')})`);
-    const client = this.client;
+    const client = this.live;
     if (client === undefined) throw new StompConnectError(`cannot unsubscribe: not connected to ${this.description}`);
     await Promise.all(
       subs.map(async (sub, i) => {
@@ -785,7 +643,7 @@ export class StompConnection extends EventEmitter {
   }
 
   private ackOrNack(what: 'ack' | 'nack', message: StompReceived): Promise<void> {
-    const client = this.client;
+    const client = this.live;
     if (client === undefined || message.generation !== this.generation) return Promise.resolve();
     if (this.debug.api) this.debugText('api', `${what}(${message.headers['message-id']})`);
     return new Promise((resolve) => {
@@ -813,34 +671,28 @@ export class StompConnection extends EventEmitter {
    * Flushes what was written (flushTimeout), then DISCONNECTs with a receipt (disconnectTimeout); what still waits
    * for a receipt is rejected. Rejects with a StompFlushError (after dropping the session) when data stayed unsent.
    */
-  async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
-    this.abort.abort();
-    this.debugText('api', 'close()');
-    const client = this.client;
-    let unflushed: StompFlushError | undefined;
-    if (client !== undefined) {
-      unflushed = await this.flush(client, this.options.flushTimeout ?? 60_000);
-      if (unflushed === undefined && this.client === client) {
-        this.debugText('connection', 'sending DISCONNECT');
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            client.destroy();
-            resolve();
-          }, this.options.disconnectTimeout ?? 10_000);
-          client.disconnect(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }
-      client.destroy();
-    }
-    if (client !== undefined) this.lost(client, unflushed ?? new Error('connection closed'));
-    this.client = undefined;
-    await this.ready?.catch(() => undefined);
+  override async close(): Promise<void> {
+    if (!this.closing) this.debugText('api', 'close()');
+    await super.close();
     this.debugText('connection', 'closed');
-    if (unflushed !== undefined) throw unflushed;
+  }
+
+  protected async farewell(client: RawClient): Promise<Error | undefined> {
+    const unflushed = await this.flush(client, this.options.flushTimeout ?? 60_000);
+    if (unflushed === undefined && this.live === client) {
+      this.debugText('connection', 'sending DISCONNECT');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          client.destroy();
+          resolve();
+        }, this.options.disconnectTimeout ?? 10_000);
+        client.disconnect(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    client.destroy();
+    return unflushed;
   }
 }

@@ -3,12 +3,10 @@ export type {
   StompConnectionOptions,
   StompReceived,
   StompReconnectOptions,
-  StompTlsOptions,
 } from './connection';
 export {
   DEBUG_BODY_MAX,
   detectBrokerType,
-  parseCredential,
   prefetchHeader,
   STOMP_DEBUG_WORDS,
   StompBrokerError,
@@ -25,5 +23,6 @@ export {
   StompIncoming,
   StompOutgoing,
 } from './modules';
-export type { BrokerServer, BrokerUri } from './uri';
-export { BrokerUriError, parseBrokerUri } from './uri';
+export { STOMP_PROTOCOL, stompLogLine } from './protocol';
+export type { StompUri } from './uri';
+export { parseStompUri, STOMP_SCHEMES, STOMP_URI } from './uri';

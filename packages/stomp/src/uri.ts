@@ -1,51 +1,35 @@
-import { type BrokerList, parseBrokerList } from '@msgbricks/agent';
-import { MsgbricksError } from '@msgbricks/errors';
-
-/** A broker URI that cannot be used. */
-export class BrokerUriError extends MsgbricksError {
-  constructor(message: string) {
-    super('ERR_STOMP_URI', message);
-  }
-}
-
-export interface BrokerServer {
-  readonly host: string;
-  readonly port: number;
-  readonly ssl: boolean;
-  /** The URI this server came from, for messages. */
-  readonly uri: string;
-}
-
-/** What a broker URI says: where to connect, and the failover settings (stompclt's names and defaults). */
-export interface BrokerUri extends BrokerList<BrokerServer> {}
-
-const SERVER = /^([a-z][a-z0-9+.-]*):\/\/(\[[0-9a-f:.]+\]|[^:/?#\s[\]]+)(?::(\d+))?\/?$/i;
-const PLAIN_SCHEMES = new Set(['tcp', 'stomp', 'nio', 'stomp+nio', 'stomp+tcp']);
-
-function parseServer(uri: string, where: string): BrokerServer {
-  const m = SERVER.exec(uri.trim());
-  if (m === null) throw new BrokerUriError(`invalid broker URI ${JSON.stringify(uri)}${where}: expected scheme://host:port`);
-  const scheme = (m[1] as string).toLowerCase();
-  // stompclt: SSL whenever the scheme contains "ssl"; tls is accepted as a synonym.
-  const ssl = /ssl|tls/.test(scheme);
-  if (!ssl && !PLAIN_SCHEMES.has(scheme)) {
-    throw new BrokerUriError(`unsupported scheme ${JSON.stringify(scheme)} in broker URI ${JSON.stringify(uri)}${where}`);
-  }
-  let host = m[2] as string;
-  if (host.startsWith('[')) host = host.slice(1, -1);
-  const port = m[3] === undefined ? (ssl ? 61614 : 61613) : Number(m[3]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new BrokerUriError(`invalid port ${m[3]} in broker URI ${JSON.stringify(uri)}${where}`);
-  }
-  return { host, port, ssl, uri: uri.trim() };
-}
+import { type BrokerList, type BrokerServer, parseBrokerUri, type SchemeTable, type UriSyntax } from '@msgbricks/agent';
 
 /**
- * Parses a broker URI as stompclt does: `tcp://h:p` or `stomp://h:p` (plain), any scheme containing `ssl`
- * (`ssl://`, `stomp+ssl://`) for TLS, `failover:(u1,u2)?options` with ActiveMQ's failover options, or
- * `file:PATH` (one URI per line, `#` comments; a single line may itself be a failover URI). A plain URI gets a
- * single attempt; a failover URI unlimited attempts unless `maxReconnectAttempts` says otherwise.
+ * The STOMP schemes: stompclt's (`tcp`, `ssl`, `stomp`, `stomp+ssl`), ActiveMQ's transport names (`stomp+nio`,
+ * `stomp+nio+ssl`...) and `tls` as a synonym of `ssl`. 61613 is STOMP's port, 61614 STOMP over TLS's.
  */
-export function parseBrokerUri(uri: string): BrokerUri {
-  return parseBrokerList(uri, parseServer, (message) => new BrokerUriError(message));
+export const STOMP_SCHEMES: SchemeTable = {
+  tcp: { tls: false, port: 61613 },
+  stomp: { tls: false, port: 61613 },
+  'stomp+tcp': { tls: false, port: 61613 },
+  nio: { tls: false, port: 61613 },
+  'stomp+nio': { tls: false, port: 61613 },
+  ssl: { tls: true, port: 61614 },
+  tls: { tls: true, port: 61614 },
+  'stomp+ssl': { tls: true, port: 61614 },
+  'stomp+tls': { tls: true, port: 61614 },
+  'nio+ssl': { tls: true, port: 61614 },
+  'stomp+nio+ssl': { tls: true, port: 61614 },
+};
+
+/** How STOMP broker URIs are written: no path (the virtual host is the CONNECT frame's `host` header). */
+export const STOMP_URI: UriSyntax<BrokerServer> = { schemes: STOMP_SCHEMES, form: 'stomp://host[:port]' };
+
+/** What a STOMP broker URI says: where to connect, and the failover settings (stompclt's names and defaults). */
+export interface StompUri extends BrokerList<BrokerServer> {}
+
+/**
+ * Parses a STOMP broker URI as stompclt does: `tcp://h:p` or `stomp://h:p` (plain), `ssl://`, `stomp+ssl://` (TLS;
+ * see STOMP_SCHEMES), `failover:(u1,u2)?options` with ActiveMQ's failover options, or `file:PATH` (one URI per
+ * line, `#` comments; a single line may itself be a failover URI). A plain URI gets a single attempt; a failover URI
+ * unlimited attempts unless `maxReconnectAttempts` says otherwise. Errors are the agent's BrokerUriError.
+ */
+export function parseStompUri(uri: string): StompUri {
+  return parseBrokerUri(uri, STOMP_URI);
 }

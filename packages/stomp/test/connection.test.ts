@@ -110,6 +110,24 @@ describe('stomp connection - receipts', () => {
   });
 });
 
+test('stomp connection - a broker that closes each session soon after CONNECTED is retried with growing delays', async () => {
+  const b = await fake({ closeAfterConnectedMs: 20 });
+  const events: StompConnectionEvent[] = [];
+  const c = new StompConnection({
+    uri: b.uri,
+    reconnect: { initialDelay: 10, maxDelay: 10_000 },
+    onEvent: (e) => events.push(e),
+  });
+  await c.open();
+  await sleep(1500);
+  await c.close();
+  const connects = events.filter((e) => e.type === 'connected').length;
+  // 20 ms up, then 10, 20, 40... ms of backoff (with jitter): about seven in 1.5 s; restarting the backoff after
+  // each of these short sessions (as this module did before the agent's connection core) would make about fifty.
+  expect(connects).toBeGreaterThanOrEqual(3);
+  expect(connects).toBeLessThanOrEqual(12);
+});
+
 test('stomp connection - an ERROR body is quoted on one line, cut at 300 characters (the whole body is kept)', () => {
   const body = `java.lang.Exception: no\n${'\tat org.apache.activemq.Frame.x(Frame.java:1)\n'.repeat(50)}`;
   const err = new StompBrokerError('refused', { message: 'refused', 'receipt-id': '7' }, body);

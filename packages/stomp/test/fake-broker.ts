@@ -20,6 +20,8 @@ export interface FakeBrokerOptions {
   dropOn?: (frame: FakeFrame) => boolean;
   /** Stop reading from clients once CONNECTED is sent (their writes pile up). */
   stopReading?: boolean;
+  /** Close each connection this many milliseconds after its CONNECTED (a broker that accepts, then changes its mind). */
+  closeAfterConnectedMs?: number;
 }
 
 function unescapeHeader(s: string): string {
@@ -98,6 +100,8 @@ export class FakeBroker {
     if (frame.command === 'CONNECT') {
       socket.write(`CONNECTED\nversion:1.2\nserver:FakeMQ/1.0\nsession:fake-${frame.session}\nheart-beat:0,0\n\n\0`);
       if (this.options.stopReading) socket.pause();
+      const ms = this.options.closeAfterConnectedMs;
+      if (ms !== undefined) setTimeout(() => socket.destroy(), ms);
       return;
     }
     const receipt = frame.headers.receipt;

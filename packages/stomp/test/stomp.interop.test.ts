@@ -123,7 +123,7 @@ describe.each(each())('stomp interop %s', (name, broker) => {
     expect(m?.getHeader('via')).toBe('tls');
     expect(m?.body).toEqual(Buffer.from([0, 1, 255]));
     // Without the certificate the handshake is refused: a clear error, not a crash.
-    const bare = new StompConnection({ uri, tls: { caFile: b.tls.caFile }, auth: [`plain name=${b.user} pass=${b.password}`] });
+    const bare = new StompConnection({ uri, tls: { ca: b.tls.caFile }, auth: [`plain name=${b.user} pass=${b.password}`] });
     await expect(bare.open()).rejects.toThrow(StompConnectError);
     await bare.close();
   });

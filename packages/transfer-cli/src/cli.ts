@@ -5,21 +5,16 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import {
-  type AgentOptions,
-  ConfigError,
-  type ConfigProblem,
-  formatProblem,
-  loadOptions,
-  OPTION_SCHEMA,
-  type OptionSpec,
-} from '@msgbricks/agent';
 import { UsageError } from '@msgbricks/errors';
 import yargs from 'yargs/yargs';
+import { ConfigError, type ConfigProblem, formatProblem } from './config/errors';
+import { loadOptions } from './config/load';
+import { type AgentOptions, OPTION_SCHEMA, type OptionSpec } from './config/schema';
 import { EXIT } from './errors';
 import { makeLogger, message, out } from './logger';
 import { quit, statusWithRetry } from './pidfile';
 import { type Program, program, STOMPCLT, setProgram } from './program';
+import { checkBrokerUri, PROTOCOLS } from './protocols';
 import { transfer } from './transfer';
 
 /** Aliases beyond each option's `short` letter (stompclt's Getopt::Long names). */
@@ -84,6 +79,14 @@ function usage(): string[] {
   ];
 }
 
+/** `stomp://, ... for STOMP; amqp://, ... for AMQP 1.0`: the schemes that name a protocol. */
+function protocolSchemes(): string {
+  return PROTOCOLS.map((p) => {
+    const own = Object.keys(p.schemes).filter((s) => PROTOCOLS.every((q) => q === p || !Object.hasOwn(q.schemes, s)));
+    return `${own.map((s) => `${s}://`).join(', ')} for ${p.name}`;
+  }).join('; ');
+}
+
 function help(manual: boolean): string {
   const lines = [...usage(), '', 'options:', ...optionLines()];
   if (manual) {
@@ -92,8 +95,8 @@ function help(manual: boolean): string {
       'Every option is also a configuration key (--config FILE: Config::General, JSON or YAML);',
       'the command line overrides the file. Exit codes: 0 success, 1 failure (including pending messages),',
       '2 bad input or another instance running; --status: 0 running, 1 dead, 3 not running, 4 unknown.',
-      'Broker URIs: stomp://, stomp+ssl://, failover:(...) for STOMP; amqp://, amqps:// for AMQP 1.0;',
-      `tcp:// and ssl:// mean ${program().defaultProtocol === 'stomp' ? 'STOMP' : 'AMQP 1.0'} for ${program().name}.`,
+      `Broker URIs (and failover:(...), file:PATH lists of them): ${protocolSchemes()};`,
+      `a scheme several protocols have (tcp://, ssl://) means ${program().defaultProtocol.name} for ${program().name}.`,
       `The full manual is ${program().manual} in the msgbricks sources.`,
     );
   }
@@ -105,16 +108,22 @@ function controlOnly(p: ConfigProblem): boolean {
   return p.key === undefined && /^no (incoming|outgoing) module/.test(p.message);
 }
 
+/** The broker URIs as the protocols' modules parse them: a bad one is an option problem (file, line, key). */
+function checkUri(uri: string): void {
+  checkBrokerUri(uri, program().defaultProtocol);
+}
+
 function load(args: Record<string, unknown>): AgentOptions {
   const control = args.status === true || args.quit === true;
   try {
-    return loadOptions({ argv: args, program: program().name }).options;
+    return loadOptions({ argv: args, program: program().name, checkUri }).options;
   } catch (err) {
     if (!control || !(err instanceof ConfigError) || !err.problems.every(controlOnly)) throw err;
     // --status and --quit talk to another instance: no modules needed.
     return loadOptions({
       argv: { 'incoming-queue': 'type=NULL', 'outgoing-queue': 'type=NULL', ...args },
       program: program().name,
+      checkUri,
     }).options;
   }
 }

@@ -1,5 +1,14 @@
 export { run } from './cli';
+export type { ConfigBlock, ConfigGeneralOptions, ConfigNode, ConfigScalar } from './config/configgeneral';
+export { configToPlain, parseConfigGeneral, parseConfigGeneralFile } from './config/configgeneral';
+export type { ConfigProblem, SourceLocation } from './config/errors';
+export { ConfigError, formatProblem } from './config/errors';
+export type { LoadedOptions, LoadOptionsInput } from './config/load';
+export { loadOptions } from './config/load';
+export type { AgentOptions, OptionSpec, OptionType, QueueSpec, ReconnectOptions, StringMap } from './config/schema';
+export { OPTION_SCHEMA } from './config/schema';
 export type { Registry } from './metrics';
 export { newRegistry, serveMetrics } from './metrics';
 export type { Program } from './program';
 export { AMQPCLT, STOMPCLT } from './program';
+export { PROTOCOLS } from './protocols';

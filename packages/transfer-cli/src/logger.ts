@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
-import type { AgentOptions } from '@msgbricks/agent';
 import { type Logger, pino } from 'pino';
+import type { AgentOptions } from './config/schema';
 import { CliError, UnsupportedError } from './errors';
 import { program } from './program';
 

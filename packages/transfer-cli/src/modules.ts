@@ -1,35 +1,17 @@
 /**
  * Turns the options into the pipeline's modules. Every module is made here, behind makeIncoming,
- * makeOutgoing and makeDeadLetter: directory queues (@msgbricks/agent), STOMP brokers (StompIncoming/StompOutgoing of
- * @msgbricks/stomp) and AMQP 1.0 brokers (amqp.ts), the protocol chosen by the URI's scheme (protocol.ts).
+ * makeOutgoing and makeDeadLetter: directory queues (@msgbricks/agent) and brokers (brokers.ts: the protocol
+ * chosen by the URI's scheme among protocols.ts's, its module made by its descriptor).
  */
 import { resolve } from 'node:path';
-import {
-  type AgentOptions,
-  DEAD_LETTER_REASON,
-  type Incoming,
-  type Outgoing,
-  QueueIncoming,
-  QueueOutgoing,
-  type QueueSpec,
-} from '@msgbricks/agent';
+import { DEAD_LETTER_REASON, type Incoming, type Outgoing, QueueIncoming, QueueOutgoing } from '@msgbricks/agent';
 import { DQN, DQS, Message, type MessageError, type MessageQueue, newMessageQueue } from '@msgbricks/message';
-import {
-  parseBrokerUri,
-  StompConnection,
-  type StompConnectionEvent,
-  type StompConnectionOptions,
-  StompIncoming,
-  StompOutgoing,
-} from '@msgbricks/stomp';
-import { makeAmqpIncoming, makeAmqpOutgoing } from './amqp';
-import { brokerEvents, brokerReconnect, brokerTls, brokerUri, ms, newBrokerConnection, type Side } from './brokeroptions';
+import { makeBrokerIncoming, makeBrokerOutgoing } from './brokers';
+import type { AgentOptions, QueueSpec } from './config/schema';
 import { CliError } from './errors';
 import type { Logger } from './logger';
 import type { BrokerMetrics } from './metrics';
 import { program } from './program';
-import { brokerProtocol } from './protocol';
-import { logStompDebug, stompDebugLogger } from './stompdebug';
 /** Header naming the spool element a dead-lettered corrupt element came from. */
 export const DEAD_LETTER_SOURCE = 'x-msgbricks-dead-letter-source';
 
@@ -82,23 +64,9 @@ export interface ModuleContext {
   readonly metrics?: BrokerMetrics;
 }
 
-/** The incoming module: a directory queue, or STOMP subscriptions (client acks with --reliable, auto otherwise). */
+/** The incoming module: a directory queue, or a broker's subscriptions (client acks with --reliable, auto otherwise). */
 export function makeIncoming(options: AgentOptions, ctx: ModuleContext): IncomingModule {
-  const inUri = options['incoming-broker-uri'];
-  if (inUri !== undefined && brokerProtocol(inUri, program().defaultProtocol, 'incoming-broker-uri') === 'amqp') {
-    return { incoming: makeAmqpIncoming(options, ctx.logger, ctx.metrics) };
-  }
-  if (inUri !== undefined) {
-    const connection = makeConnection(options, 'incoming', ctx.logger, ctx.metrics);
-    return {
-      incoming: new StompIncoming(connection, {
-        subscribe: options.subscribe,
-        prefetch: options.prefetch,
-        ack: options.reliable ? 'client' : 'auto',
-        unsubscribe: options.unsubscribe,
-      }),
-    };
-  }
+  if (options['incoming-broker-uri'] !== undefined) return { incoming: makeBrokerIncoming(options, ctx.logger, ctx.metrics) };
   const spec = options['incoming-queue'];
   if (spec === undefined) throw new CliError('ERR_TRANSFER_OPTIONS', 'no incoming module');
   const queue = openQueue(spec, false);
@@ -132,18 +100,9 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
   return { incoming, spool: queue.path };
 }
 
-/**
- * The outgoing module: a directory queue (written durably), or a broker: every SEND carries a receipt (with or
- * without --reliable: it costs little) and a message is acked upstream only once its RECEIPT came back.
- */
+/** The outgoing module: a directory queue (written durably), or a broker (a message is acked upstream once confirmed). */
 export function makeOutgoing(options: AgentOptions, logger?: Logger, metrics?: BrokerMetrics): Outgoing {
-  const outUri = options['outgoing-broker-uri'];
-  if (outUri !== undefined && brokerProtocol(outUri, program().defaultProtocol, 'outgoing-broker-uri') === 'amqp') {
-    return makeAmqpOutgoing(options, logger, metrics);
-  }
-  if (outUri !== undefined) {
-    return new StompOutgoing(makeConnection(options, 'outgoing', logger, metrics));
-  }
+  if (options['outgoing-broker-uri'] !== undefined) return makeBrokerOutgoing(options, logger, metrics);
   const spec = options['outgoing-queue'];
   if (spec === undefined) throw new CliError('ERR_TRANSFER_OPTIONS', 'no outgoing module');
   return spoolOutgoing(spec, 'outgoing queue', logger);
@@ -180,52 +139,4 @@ export function checkDistinctQueues(options: AgentOptions): void {
     if (p !== undefined && resolve(p) === resolve(inPath))
       throw new CliError('ERR_TRANSFER_OPTIONS', `${key} is the incoming queue (${inPath}): it would feed itself`);
   }
-}
-
-/**
- * The STOMP connection of one side, from its `*-broker-*` options: URI (failover, file:), credentials (plain and
- * x509), CONNECT headers, broker type, TLS socket options, heart-beats (--timeout-client/--timeout-server),
- * --timeout-connect/-broker/-flush/-disconnect, the stomp-debug words (debug lines) and the msgbricks reconnection
- * settings. `max-attempts` of `*-broker-reconnect` also bounds the first connection (a plain URI otherwise gets one
- * attempt, as stompclt). `metrics` hears of reconnections and (outgoing) receipt latencies.
- */
-export function makeConnectionOptions(
-  options: AgentOptions,
-  side: Side,
-  logger?: Logger,
-  metrics?: BrokerMetrics,
-): StompConnectionOptions {
-  const p = `${side}-broker` as const;
-  const uri = brokerUri(options, side, parseBrokerUri);
-  const tls = brokerTls(options, side, logger);
-  const debug = options[`${p}-stomp-debug`];
-  const debugLog = debug !== undefined && logger !== undefined ? stompDebugLogger(logger, side) : undefined;
-  return {
-    uri,
-    auth: options[`${p}-auth`],
-    connectHeaders: options[`${p}-connect`] === undefined ? undefined : { ...options[`${p}-connect`] },
-    tls,
-    type: options[`${p}-type`],
-    heartBeat: options['heart-beat'] ? [options['timeout-client'] * 1000, options['timeout-server'] * 1000] : undefined,
-    connectTimeout: ms(options['timeout-connect']),
-    receiptTimeout: ms(options['timeout-broker']),
-    flushTimeout: ms(options['timeout-flush']),
-    disconnectTimeout: ms(options['timeout-disconnect']),
-    debug,
-    onReceipt:
-      metrics === undefined
-        ? undefined
-        : (command, seconds) => {
-            if (command === 'SEND') metrics.receipt(seconds);
-          },
-    reconnect: brokerReconnect(options, side),
-    onEvent: brokerEvents<StompConnectionEvent>(side, logger, metrics, (e) => {
-      if (debugLog !== undefined) logStompDebug(debugLog, e);
-    }),
-  };
-}
-
-function makeConnection(options: AgentOptions, side: Side, logger?: Logger, metrics?: BrokerMetrics): StompConnection {
-  // Unreadable certificate files, bad credentials: option errors.
-  return newBrokerConnection(side, () => new StompConnection(makeConnectionOptions(options, side, logger, metrics)));
 }

@@ -3,9 +3,14 @@
  * names, the files kept beside a spool) and the protocol of a broker URI whose scheme does not say
  * (`tcp://`, `ssl://`: STOMP for stompclt, AMQP for amqpclt, as the commands they replace).
  */
+import type { BrokerProtocol } from '@msgbricks/agent';
+import { AMQP_PROTOCOL } from '@msgbricks/amqp';
+import { STOMP_PROTOCOL } from '@msgbricks/stomp';
+
 export interface Program {
   readonly name: string;
-  readonly defaultProtocol: 'stomp' | 'amqp';
+  /** The protocol of a broker URI whose scheme does not say. */
+  readonly defaultProtocol: BrokerProtocol;
   /** The full manual's file in the msgbricks sources. */
   readonly manual: string;
   /** Example lines of the usage text. */
@@ -14,7 +19,7 @@ export interface Program {
 
 export const STOMPCLT: Program = {
   name: 'stompclt',
-  defaultProtocol: 'stomp',
+  defaultProtocol: STOMP_PROTOCOL,
   manual: 'docs/stompclt.md',
   examples: [
     "  stompclt --incoming-queue 'path=/var/spool/in' --outgoing-queue 'path=/var/spool/out type=DQN' --remove",
@@ -25,7 +30,7 @@ export const STOMPCLT: Program = {
 
 export const AMQPCLT: Program = {
   name: 'amqpclt',
-  defaultProtocol: 'amqp',
+  defaultProtocol: AMQP_PROTOCOL,
   manual: 'docs/amqpclt.md',
   examples: [
     "  amqpclt --incoming-queue 'path=/var/spool/out' --outgoing-broker-uri 'amqp://mq:5672' --reliable --remove",

@@ -2,14 +2,8 @@
  * One run of a transfer command: modules, instance lock, pid file, signals, the pipeline, statistics.
  */
 import type * as http from 'node:http';
-import {
-  type AgentOptions,
-  CallbackError,
-  PendingError,
-  type PipelineEvent,
-  runPipeline,
-  WorkerCallback,
-} from '@msgbricks/agent';
+import { CallbackError, PendingError, type PipelineEvent, runPipeline, WorkerCallback } from '@msgbricks/agent';
+import type { AgentOptions } from './config/schema';
 import { CliError, EXIT, UnsupportedError } from './errors';
 import { lockSpool, type SpoolLock } from './lock';
 import { type Logger, out } from './logger';

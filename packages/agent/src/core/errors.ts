@@ -13,3 +13,29 @@ export class PendingError extends MsgbricksError {
     super('ERR_AGENT_PENDING', `${pending} pending messages`);
   }
 }
+
+/** A broker URI that cannot be used (syntax, scheme, port, failover option, unreadable `file:` list), whatever the protocol. */
+export class BrokerUriError extends MsgbricksError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_BROKER_URI', message, options);
+  }
+}
+
+/** A credential that cannot be used (scheme, missing or unknown field, bad percent-encoding, x509 without TLS). */
+export class CredentialError extends MsgbricksError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_BROKER_CREDENTIAL', message, options);
+  }
+}
+
+/** TLS settings that cannot be used: a certificate, key or CA file that cannot be read. */
+export class TlsError extends MsgbricksError {
+  constructor(
+    message: string,
+    /** The file concerned. */
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    super('ERR_BROKER_TLS', message, options);
+  }
+}

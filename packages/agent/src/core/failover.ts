@@ -5,6 +5,7 @@
  * per-server syntax and error class, and passes them in.
  */
 import { readFileSync } from 'node:fs';
+import { decodePercent } from './percent';
 
 /** The failover settings of a broker URI (ActiveMQ's failover transport options, as stompclt). */
 export interface FailoverSettings {
@@ -77,8 +78,9 @@ function parseFailover<S>(uri: string, parseServer: ServerParser<S>, fail: Failo
   for (const pair of (m[3] ?? '').split('&')) {
     if (pair === '') continue;
     const eq = pair.indexOf('=');
-    const key = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
-    const value = decodeURIComponent(eq < 0 ? '' : pair.slice(eq + 1));
+    const bad = (why: string) => fail(`invalid failover option ${JSON.stringify(pair)}: ${why}`);
+    const key = decodePercent(eq < 0 ? pair : pair.slice(0, eq), bad);
+    const value = decodePercent(eq < 0 ? '' : pair.slice(eq + 1), bad);
     switch (key) {
       case 'randomize':
         opts.randomize = parseBoolean(key, value, fail);

@@ -451,21 +451,33 @@ log-format json
     });
   });
 
-  test('config - STOMP over UDP is outgoing only and refuses auth, heart-beats and reliable', () => {
+  test('config - broker URIs are parsed by the protocol their scheme picks (the program one for tcp:// and ssl://)', () => {
+    const argv = (uri: string) => ({ 'incoming-broker-uri': uri, subscribe: 'destination=/q', 'outgoing-queue': 'path=/q' });
+    expect(problems({ argv: argv('udp://a:1') })).toEqual([
+      'command line: --incoming-broker-uri: unsupported scheme "udp" in broker URI "udp://a:1": expected tcp, stomp, stomp+tcp, nio, stomp+nio, ssl, tls, stomp+ssl, stomp+tls, nio+ssl or stomp+nio+ssl',
+    ]);
+    for (const uri of ['nio://a:1', 'stomp+nio://a', 'tls://a', 'amqps://a/vhost', 'failover:(tcp://a,stomp+ssl://b)']) {
+      expect(loadOptions({ argv: argv(uri) }).options['incoming-broker-uri']).toBe(uri);
+    }
+    // tcp:// with a path: a virtual host for amqpclt, no STOMP URI for stompclt.
+    expect(loadOptions({ argv: argv('tcp://a/prod'), program: 'amqpclt' }).options['incoming-broker-uri']).toBe('tcp://a/prod');
+    expect(problems({ argv: argv('tcp://a/prod') })).toEqual([
+      'command line: --incoming-broker-uri: broker URI "tcp://a/prod" has a path: expected stomp://host[:port]',
+    ]);
+    // A checkUri of the caller's own replaces the protocols' parsers.
+    expect(loadOptions({ argv: argv('udp://a:1'), checkUri: () => undefined }).options['incoming-broker-uri']).toBe('udp://a:1');
+  });
+
+  test("config - credentials are decoded as UTF-8 and checked by the connection core's rules", () => {
+    const argv = { 'outgoing-broker-uri': 'tcp://a', 'incoming-queue': 'path=/q' };
     expect(
-      problems({
-        argv: {
-          'incoming-broker-uri': 'udp://a:1',
-          subscribe: 'destination=/q',
-          'outgoing-broker-uri': 'udp://b:2',
-          'outgoing-broker-auth': 'none',
-          reliable: 1,
-        },
-      }),
-    ).toEqual([
-      'command line: --incoming-broker-uri: STOMP over UDP is for the outgoing broker only',
-      'command line: --outgoing-broker-auth: not supported with STOMP over UDP',
-      'command line: --reliable: not supported with STOMP over UDP',
+      loadOptions({ argv: { ...argv, 'outgoing-broker-auth': 'plain name=gu%20est pass=p%C3%A9' } }).options[
+        'outgoing-broker-auth'
+      ],
+    ).toEqual([{ scheme: 'plain', name: 'gu est', pass: 'pé' }]);
+    expect(problems({ argv: { ...argv, 'outgoing-broker-auth': ['plain name=a pass=%zz', 'plain pass=x'] } })).toEqual([
+      'command line: --outgoing-broker-auth: credential field pass: invalid percent-encoding (expected %XX sequences of UTF-8 bytes)',
+      'command line: --outgoing-broker-auth: plain credential without name',
     ]);
   });
 
@@ -473,7 +485,7 @@ log-format json
     expect(
       problems({
         argv: {
-          'incoming-broker-uri': 'http://x',
+          'incoming-broker-uri': 'mq.example:61613',
           subscribe: 'destination',
           'incoming-broker-auth': ['kerberos x=1', 'x509 cert=c key=k user=u'],
           'outgoing-queue': 'path=/q foo=1',
@@ -481,7 +493,7 @@ log-format json
         },
       }),
     ).toEqual([
-      'command line: --incoming-broker-uri: expected a broker URI (tcp://, ssl://, stomp://, stomp+ssl://, amqp://, amqps://, udp://, failover:, file:), got "http://x"',
+      'command line: --incoming-broker-uri: invalid broker URI "mq.example:61613": expected stomp://host[:port]',
       'command line: --subscribe: expected key=value, got "destination"',
       'command line: --incoming-broker-auth: unknown credential scheme "kerberos" (none, plain or x509)',
       'command line: --incoming-broker-auth: unexpected field(s) in x509 credential: user',

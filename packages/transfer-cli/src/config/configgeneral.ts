@@ -263,18 +263,20 @@ export function parseConfigGeneral(text: string, file: string, options: ConfigGe
   return root;
 }
 
-/** Reads and parses a Config::General file (see parseConfigGeneral). */
-export function parseConfigGeneralFile(file: string, options: ConfigGeneralOptions = {}): ConfigBlock {
-  const readFile = options.readFile ?? defaultReadFile;
-  let text: string;
+/** The text of a configuration file; a ConfigError naming the file and the errno when it cannot be read. */
+export function readConfigFile(file: string, readFile: (file: string) => string = defaultReadFile): string {
   try {
-    text = readFile(file);
+    return readFile(file);
   } catch (err) {
     throw new ConfigError([{ where: file, message: `cannot read configuration file: ${errnoOf(err) ?? String(err)}` }], {
       cause: err,
     });
   }
-  return parseConfigGeneral(text, file, options);
+}
+
+/** Reads and parses a Config::General file (see parseConfigGeneral). */
+export function parseConfigGeneralFile(file: string, options: ConfigGeneralOptions = {}): ConfigBlock {
+  return parseConfigGeneral(readConfigFile(file, options.readFile), file, options);
 }
 
 /**
