@@ -247,6 +247,7 @@ export class StompIncoming implements Incoming {
   readonly connection: StompConnection;
   private buffer: StompReceived[] = [];
   private readonly pending = new Map<string, StompReceived>();
+  private arrival: (() => void) | undefined;
 
   constructor(
     connection: StompConnection | StompConnectionOptions,
@@ -270,8 +271,15 @@ export class StompIncoming implements Incoming {
         const name = prefetchHeader(this.connection.brokerType);
         headers[name] ??= `${this.options.prefetch}`;
       }
-      await this.connection.subscribe(headers, (m) => this.buffer.push(m));
+      await this.connection.subscribe(headers, (m) => {
+        this.buffer.push(m);
+        this.arrival?.();
+      });
     }
+  }
+
+  onArrival(listener: () => void): void {
+    this.arrival = listener;
   }
 
   async next(): Promise<Delivery | null | undefined> {

@@ -82,6 +82,7 @@ export class Counters implements BrokerMetrics {
         if (d) this.in++;
         return d;
       },
+      onArrival: inner.onArrival?.bind(inner),
       ack: async (id: string) => {
         await inner.ack(id);
         this.acked++;
@@ -99,6 +100,7 @@ export class Counters implements BrokerMetrics {
       description: inner.description,
       open: () => inner.open(),
       close: () => inner.close(),
+      flush: inner.flush?.bind(inner),
       send: async (m) => {
         await inner.send(m);
         this[field]++;

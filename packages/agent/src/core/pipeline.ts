@@ -157,6 +157,39 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
     new Promise<void>((resolve) => {
       slotFreed = resolve;
     });
+  // Whatever the outgoing sides gather into batches (group commit) goes now: the loop is about to wait, and what it
+  // waits for (a free slot, a new delivery, the end) may need those very messages made safe and acked first.
+  const flush = () => {
+    if (outgoingOpen) outgoing.flush?.();
+    options.deadLetter?.flush?.();
+  };
+  const waitForSlot = async () => {
+    while (inflight.size > 0 && (inflight.size >= window || inflightBytes >= windowBytes)) {
+      flush();
+      await slot();
+    }
+  };
+
+  // An incoming side that says when deliveries arrive ends the idle wait at once: a broker's prefetch window,
+  // drained and acked while the loop idled, must not wait for the idle timer before its next messages are read.
+  let arrivals = 0;
+  let wakeIdle: (() => void) | undefined;
+  incoming.onArrival?.(() => {
+    arrivals++;
+    wakeIdle?.();
+  });
+  const idle = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        wakeIdle = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener('abort', done);
+      wakeIdle = done;
+    });
 
   /** What the callback made of a message: sent on, or dropped (consumed, as stompclt does). */
   const dispatch = async (d: Delivery, out: Message | string, size: number): Promise<void> => {
@@ -201,7 +234,8 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
         stats.stoppedBy = 'duration';
         break;
       }
-      while (inflight.size > 0 && (inflight.size >= window || inflightBytes >= windowBytes)) await slot();
+      await waitForSlot();
+      const seen = arrivals;
       const d = await incoming.next();
       if (d === null) break;
       if (d === undefined) {
@@ -214,8 +248,10 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
           stats.stoppedBy = 'inactivity';
           break;
         }
+        flush();
         await callback?.idle?.();
-        await abortableSleep(idleMs, signal);
+        // RACE: a delivery that arrived since next() was asked (during the callback's idle, say) is read at once.
+        if (arrivals === seen) await idle(idleMs);
         continue;
       }
       stats.received++;
@@ -242,10 +278,11 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
     }
     // The messages whose checks were asked for are finished as the others (to the window, as in the loop).
     while (checking.length > 0) {
-      while (inflight.size > 0 && (inflight.size >= window || inflightBytes >= windowBytes)) await slot();
+      await waitForSlot();
       await nextChecked();
     }
     // Linger: let what is in flight become safe.
+    flush();
     if (inflight.size > 0) {
       const all = Promise.all(inflight);
       if (options.timeoutLinger === undefined) await all;
