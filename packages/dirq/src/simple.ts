@@ -557,12 +557,14 @@ export class QueueSimple extends QueueBase {
   }
 
   /** Counts the elements (locked ones once; temporary and lock files not at all), with bounded memory. */
-  async count(): Promise<number> {
+  async count(onDirectory?: (done: number, total: number) => void): Promise<number> {
     let n = 0;
-    for (const dir of await this.intermediateDirs()) {
+    const dirs = await this.intermediateDirs();
+    for (const [i, dir] of dirs.entries()) {
       await this.io.scan(join(this.path, dir), (e) => {
         if (ELT_RE.test(e)) n++;
       });
+      onDirectory?.(i + 1, dirs.length);
     }
     return n;
   }

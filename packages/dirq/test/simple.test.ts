@@ -200,6 +200,23 @@ describe.each(['sync', 'async'] as const)('QueueSimple (io %s)', (io) => {
     expect(await q.count()).toBe(2);
   });
 
+  test('dirq simple - count tells its progress once per intermediate directory, not per element', async () => {
+    const q = new QueueSimple(path, { io });
+    await q.addMany(['a', 'b', 'c']);
+    // Two more buckets, as later minutes would make them.
+    for (const d of ['7fffffff', '7ffffffe']) {
+      fs.mkdirSync(join(path, d));
+      fs.writeFileSync(join(path, d, '0123456789abcd'), 'x');
+    }
+    const calls: [number, number][] = [];
+    expect(await q.count((done, total) => calls.push([done, total]))).toBe(5);
+    expect(calls).toEqual([
+      [1, 3],
+      [2, 3],
+      [3, 3],
+    ]);
+  });
+
   test('dirq simple - iteration is sorted by directory then name, lazily per directory', async () => {
     const q = new QueueSimple(path, { io });
     const names = ['00000010/00000010000001', '00000010/00000010000002', '00000002/00000002000009', '000000ff/000000ff000000'];
