@@ -190,6 +190,7 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
   });
   const idle = (ms: number) =>
     new Promise<void>((resolve) => {
+      if (signal?.aborted) return resolve();
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);
