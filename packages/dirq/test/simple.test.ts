@@ -385,3 +385,40 @@ describe.each(['sync', 'async'] as const)('QueueSimple (io %s)', (io) => {
     expect(r.stdout).toBe('1000 1000\n1000 1000\n');
   });
 });
+
+test('dirq simple - a small fsync batch takes one syncfs in memory (tmpfs), concurrent fdatasyncs on a disk', async () => {
+  const TMPFS = 0x01021994;
+  const tmp = tempDir();
+  try {
+    for (const parent of ['/dev/shm', tmp.path]) {
+      if (!fs.existsSync(parent)) continue;
+      const dir = fs.mkdtempSync(join(parent, 'dirq-small-'));
+      try {
+        const q = new QueueSimple(join(dir, 'q'), { fsync: true });
+        const inner = q as unknown as { nat?: Record<string, unknown> };
+        const nat = inner.nat;
+        if (nat === undefined) {
+          // The dirq-js project: no binding, the JavaScript path always.
+          expect(process.env.MSGBRICKS_DIRQ_NATIVE).toBe('0');
+          continue;
+        }
+        // The binding's exports are read-only: count its syncfs calls through a proxy.
+        let syncfs = 0;
+        inner.nat = new Proxy(nat, {
+          get: (t, k) => {
+            if (k === 'syncfs') syncfs++;
+            return t[k as string];
+          },
+        });
+        expect(await q.addMany(['a', 'b', 'c'])).toHaveLength(3);
+        const inMemory = Number(fs.statfsSync(dir).type) === TMPFS;
+        expect([parent, syncfs]).toEqual([parent, inMemory ? 1 : 0]);
+        expect(await q.count()).toBe(3);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    tmp.cleanup();
+  }
+});
