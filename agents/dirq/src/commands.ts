@@ -122,9 +122,18 @@ async function* namesWithProgress(q: QueueBase, label: string): AsyncGenerator<s
 
 export async function count(a: CommonArgs): Promise<void> {
   const o = openQueue(a, false);
-  // By iteration rather than queue.count(), to show progress; both count the same 14-hex names.
-  let n = 0;
-  for await (const _ of namesWithProgress(o.queue, 'count')) n++;
+  // The progress advances per intermediate directory: an async step per name made a million elements take 2.5 s
+  // where one pass over each directory takes 0.5 s.
+  const progress = new Progress('count');
+  let n: number;
+  try {
+    n = await o.queue.count((done, total) => {
+      progress.setTotal(total);
+      progress.update(done);
+    });
+  } finally {
+    progress.finish();
+  }
   await (a.json ? outJson({ count: n }) : outLine(String(n)));
 }
 

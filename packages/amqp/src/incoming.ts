@@ -159,6 +159,7 @@ export class AmqpIncoming implements Incoming {
   private opened = false;
   private closing = false;
   private nextId = 0;
+  private arrival: (() => void) | undefined;
 
   constructor(
     connection: AmqpConnection | AmqpConnectionOptions,
@@ -282,6 +283,11 @@ export class AmqpIncoming implements Incoming {
     if (this.auto) this.settle(r, true);
     else this.refill(sub, receiver);
     this.buffer.push(r);
+    this.arrival?.();
+  }
+
+  onArrival(listener: () => void): void {
+    this.arrival = listener;
   }
 
   /** The receiver (or its session) is gone while the connection stays: drop its deliveries, attach again later. */

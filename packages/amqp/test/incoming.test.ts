@@ -119,6 +119,29 @@ test('amqp incoming - never more than prefetch unsettled; credit comes back from
   expect(q.released).toEqual([]);
 });
 
+test('amqp incoming - each arrival is announced (onArrival) once next() can take it; once accepted nothing is held', async () => {
+  const q = new FakeQueue(30);
+  fake = await startWith(q);
+  const i = new AmqpIncoming({ uri: fake.uri }, { subscribe: [{ destination: '/queue/in' }], prefetch: 5 });
+  inc = i;
+  const seqs: string[] = [];
+  const taken: Promise<void>[] = [];
+  i.onArrival(() => {
+    taken.push(
+      i.next().then((d) => {
+        if (d === undefined || d === null) throw new Error('announced, but next() had nothing');
+        seqs.push(d.message.getHeader('seq') as string);
+        return i.ack(d.id);
+      }),
+    );
+  });
+  await i.open();
+  await until(() => q.accepted.length === 30, 'all accepted');
+  await Promise.all(taken);
+  expect(seqs).toEqual(Array.from({ length: 30 }, (_, n) => String(n)));
+  expect(i.unsettled).toBe(0);
+});
+
 test('amqp incoming - release() sends a released disposition; the message comes back', async () => {
   const q = new FakeQueue(3);
   fake = await startWith(q);

@@ -245,7 +245,11 @@ export abstract class QueueBase implements AsyncIterable<string> {
     return this.intermediateDirs();
   }
 
-  abstract count(): Promise<number>;
+  /**
+   * The number of elements. `onDirectory` is told after each intermediate directory (how many of how many were
+   * counted), for a progress display: counting stays one pass over each directory, no name per element.
+   */
+  abstract count(onDirectory?: (done: number, total: number) => void): Promise<number>;
   abstract purge(options?: PurgeOptions): Promise<PurgeResult>;
   abstract lock(name: string, permissive?: boolean): Promise<boolean>;
   abstract unlock(name: string, permissive?: boolean): Promise<boolean>;

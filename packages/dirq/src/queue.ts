@@ -360,15 +360,17 @@ export class Queue extends QueueBase {
   }
 
   /** Counts the elements of the counter directories (not temporary/ or obsolete/, unlike python-dirq). */
-  async count(): Promise<number> {
+  async count(onDirectory?: (done: number, total: number) => void): Promise<number> {
     let n = 0;
-    for (const dir of await this.intermediateDirs()) {
+    const dirs = await this.intermediateDirs();
+    for (const [i, dir] of dirs.entries()) {
       try {
         n += await this.subdirCount(dir);
       } catch (err) {
         // RACE: purged (so empty) since we listed it.
         if ((err as FileSystemError).errno !== 'ENOENT') throw err;
       }
+      onDirectory?.(i + 1, dirs.length);
     }
     return n;
   }

@@ -26,6 +26,11 @@ export interface QueueSimpleOptions extends BaseOptions {
   native?: boolean;
 }
 
+/**
+ * statfs f_type of the file systems that live in memory (tmpfs, ramfs): there a sync writes nothing, so one syncfs is
+ * the cheapest way to make a batch of any size "durable", where per-file fdatasyncs cost a thread-pool round trip each.
+ */
+const MEMORY_FS = new Set([0x01021994, 0x858458f6]);
 /** Bound on the in-process record of held locks (it only saves a stat; forgetting is safe). */
 const MAX_HELD = 100_000;
 
@@ -49,6 +54,8 @@ export class QueueSimple extends QueueBase {
   private readonly held = new Set<string>();
   /** The native binding when this queue uses it. */
   private readonly nat: NativeDirq | undefined;
+  /** Set on first use by inMemory(). */
+  private memoryFs: boolean | undefined;
 
   constructor(path: string, options: QueueSimpleOptions = {}) {
     checkOptions(options, ['umask', 'rndhex', 'fsync', 'io', 'granularity', 'native']);
@@ -160,6 +167,18 @@ export class QueueSimple extends QueueBase {
     const names = temps.map((t) => this.publishNative(nat, dir, t));
     if (this.fsync) await this.syncDirs(dir, created);
     return names;
+  }
+
+  /** Whether the queue is on tmpfs or ramfs (asked once; anything unknown counts as a disk). */
+  private inMemory(): boolean {
+    if (this.memoryFs === undefined) {
+      try {
+        this.memoryFs = MEMORY_FS.has(Number(fs.statfsSync(this.path).type));
+      } catch {
+        this.memoryFs = false;
+      }
+    }
+    return this.memoryFs;
   }
 
   private bucket(): string {
@@ -278,8 +297,9 @@ export class QueueSimple extends QueueBase {
   async addMany(items: Iterable<Buffer | Uint8Array | string>): Promise<string[]> {
     const bufs = Array.from(items, toBuffer);
     if (bufs.length === 0) return [];
-    // Small batches with fsync keep the concurrent fdatasyncs of the JavaScript path.
-    if (this.nat !== undefined && (!this.fsync || bufs.length >= SYNCFS_BATCH)) return this.addManyNative(this.nat, bufs);
+    // Small batches with fsync keep the concurrent fdatasyncs of the JavaScript path, except in memory.
+    if (this.nat !== undefined && (!this.fsync || bufs.length >= SYNCFS_BATCH || this.inMemory()))
+      return this.addManyNative(this.nat, bufs);
     const dir = this.bucket();
     const temps: { tmp: string; fd: number }[] = [];
     let created = false;
@@ -553,12 +573,14 @@ export class QueueSimple extends QueueBase {
   }
 
   /** Counts the elements (locked ones once; temporary and lock files not at all), with bounded memory. */
-  async count(): Promise<number> {
+  async count(onDirectory?: (done: number, total: number) => void): Promise<number> {
     let n = 0;
-    for (const dir of await this.intermediateDirs()) {
+    const dirs = await this.intermediateDirs();
+    for (const [i, dir] of dirs.entries()) {
       await this.io.scan(join(this.path, dir), (e) => {
         if (ELT_RE.test(e)) n++;
       });
+      onDirectory?.(i + 1, dirs.length);
     }
     return n;
   }

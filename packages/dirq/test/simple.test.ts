@@ -9,7 +9,7 @@ import {
   NotLockedError,
   QueueSimple,
 } from '@msgbricks/dirq';
-import { backdate, layout, useTempDir } from '@msgbricks/test-support';
+import { backdate, layout, removeDir, tempDir, useTempDir } from '@msgbricks/test-support';
 
 const NAME = /^[0-9a-f]{8}\/[0-9a-f]{14}$/;
 
@@ -198,6 +198,23 @@ describe.each(['sync', 'async'] as const)('QueueSimple (io %s)', (io) => {
     expect(await q.count()).toBe(2);
   });
 
+  test('dirq simple - count tells its progress once per intermediate directory, not per element', async () => {
+    const q = new QueueSimple(path, { io });
+    await q.addMany(['a', 'b', 'c']);
+    // Two more buckets, as later minutes would make them.
+    for (const d of ['7fffffff', '7ffffffe']) {
+      fs.mkdirSync(join(path, d));
+      fs.writeFileSync(join(path, d, '0123456789abcd'), 'x');
+    }
+    const calls: [number, number][] = [];
+    expect(await q.count((done, total) => calls.push([done, total]))).toBe(5);
+    expect(calls).toEqual([
+      [1, 3],
+      [2, 3],
+      [3, 3],
+    ]);
+  });
+
   test('dirq simple - iteration is sorted by directory then name, lazily per directory', async () => {
     const q = new QueueSimple(path, { io });
     const names = ['00000010/00000010000001', '00000010/00000010000002', '00000002/00000002000009', '000000ff/000000ff000000'];
@@ -365,4 +382,41 @@ describe.each(['sync', 'async'] as const)('QueueSimple (io %s)', (io) => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('1000 1000\n1000 1000\n');
   });
+});
+
+test('dirq simple - a small fsync batch takes one syncfs in memory (tmpfs), concurrent fdatasyncs on a disk', async () => {
+  const TMPFS = 0x01021994;
+  const tmp = tempDir();
+  try {
+    for (const parent of ['/dev/shm', tmp]) {
+      if (!fs.existsSync(parent)) continue;
+      const dir = fs.mkdtempSync(join(parent, 'dirq-small-'));
+      try {
+        const q = new QueueSimple(join(dir, 'q'), { fsync: true });
+        const inner = q as unknown as { nat?: Record<string, unknown> };
+        const nat = inner.nat;
+        if (nat === undefined) {
+          // The dirq-js project: no binding, the JavaScript path always.
+          expect(process.env.MSGBRICKS_DIRQ_NATIVE).toBe('0');
+          continue;
+        }
+        // The binding's exports are read-only: count its syncfs calls through a proxy.
+        let syncfs = 0;
+        inner.nat = new Proxy(nat, {
+          get: (t, k) => {
+            if (k === 'syncfs') syncfs++;
+            return t[k as string];
+          },
+        });
+        expect(await q.addMany(['a', 'b', 'c'])).toHaveLength(3);
+        const inMemory = Number(fs.statfsSync(dir).type) === TMPFS;
+        expect([parent, syncfs]).toEqual([parent, inMemory ? 1 : 0]);
+        expect(await q.count()).toBe(3);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    removeDir(tmp);
+  }
 });

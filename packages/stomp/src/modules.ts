@@ -97,7 +97,12 @@ export interface StompOutgoingOptions {
 export class StompOutgoing implements Outgoing {
   readonly description: string;
   readonly connection: StompConnection;
-  private readonly inflight = new Set<Promise<void>>();
+  /** Sends not settled yet, and what close() waits on until there are none (a count: nothing kept per message). */
+  private inflight = 0;
+  private drained: (() => void) | undefined;
+  private readonly settled = () => {
+    if (--this.inflight === 0) this.drained?.();
+  };
   /** Messages sent again after a lost connection and not yet receipted: while any is, they go one at a time. */
   private retrying = 0;
   /** New messages waiting for the retried ones to be through. */
@@ -125,8 +130,8 @@ export class StompOutgoing implements Outgoing {
       return Promise.reject(err);
     }
     const p = this.sendFrame(frame.headers, frame.body);
-    const tracked = p.catch(() => undefined).finally(() => this.inflight.delete(tracked));
-    this.inflight.add(tracked);
+    this.inflight++;
+    p.then(this.settled, this.settled);
     return p;
   }
 
@@ -203,7 +208,12 @@ export class StompOutgoing implements Outgoing {
 
   /** Waits for the messages in flight (a reconnection included), then disconnects. */
   async close(): Promise<void> {
-    const all = Promise.all(this.inflight);
+    const all =
+      this.inflight === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            this.drained = resolve;
+          });
     let timer: NodeJS.Timeout | undefined;
     // A broker that never answers (no receipt, no reconnection) must not hold the agent forever: after closeTimeout
     // the connection is closed, which fails what is still in flight, and the pipeline releases those messages.
@@ -247,6 +257,7 @@ export class StompIncoming implements Incoming {
   readonly connection: StompConnection;
   private buffer: StompReceived[] = [];
   private readonly pending = new Map<string, StompReceived>();
+  private arrival: (() => void) | undefined;
 
   constructor(
     connection: StompConnection | StompConnectionOptions,
@@ -270,8 +281,15 @@ export class StompIncoming implements Incoming {
         const name = prefetchHeader(this.connection.brokerType);
         headers[name] ??= `${this.options.prefetch}`;
       }
-      await this.connection.subscribe(headers, (m) => this.buffer.push(m));
+      await this.connection.subscribe(headers, (m) => {
+        this.buffer.push(m);
+        this.arrival?.();
+      });
     }
+  }
+
+  onArrival(listener: () => void): void {
+    this.arrival = listener;
   }
 
   async next(): Promise<Delivery | null | undefined> {

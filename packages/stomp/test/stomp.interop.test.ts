@@ -95,6 +95,38 @@ describe.each(each())('stomp interop %s', (name, broker) => {
     });
   });
 
+  test(`stomp ${name} - every MESSAGE is announced (onArrival) once next() can take it; once acked nothing is held`, async () => {
+    const b = broker();
+    const dest = queueName(b, 'arrival');
+    const N = 50;
+    const out = new StompOutgoing(conn(b), { destination: dest });
+    await out.open();
+    await Promise.all(Array.from({ length: N }, (_, i) => out.send(sample(i))));
+    // Receipted: StompOutgoing keeps nothing per message.
+    expect((out as unknown as { inflight: number }).inflight).toBe(0);
+    await out.close();
+    // A prefetch of 10: the broker sends more only as the announced deliveries are taken and acked.
+    const inc = new StompIncoming(conn(b), { subscribe: [{ destination: dest }], prefetch: 10 });
+    const seqs: string[] = [];
+    const taken: Promise<void>[] = [];
+    inc.onArrival(() => {
+      taken.push(
+        inc.next().then((d) => {
+          if (d === undefined || d === null) throw new Error('announced, but next() had nothing');
+          seqs.push(d.message.getHeader('seq') as string);
+          return inc.ack(d.id);
+        }),
+      );
+    });
+    await inc.open();
+    const until = Date.now() + 60_000;
+    while (taken.length < N && Date.now() < until) await sleep(10);
+    await Promise.all(taken);
+    expect(seqs.sort((x, y) => Number(x) - Number(y))).toEqual(Array.from({ length: N }, (_, i) => String(i)));
+    expect((inc as unknown as { pending: Map<string, unknown> }).pending.size).toBe(0);
+    await inc.close();
+  });
+
   test(`stomp ${name} - heart-beats keep an idle session up`, async () => {
     const events: string[] = [];
     const c = new StompConnection(conn(broker(), { heartBeat: [500, 500], onEvent: (e) => events.push(e.type) }));

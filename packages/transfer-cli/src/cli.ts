@@ -11,6 +11,7 @@ import { ConfigError, type ConfigProblem, formatProblem } from './config/errors'
 import { loadOptions } from './config/load';
 import { type AgentOptions, OPTION_SCHEMA, type OptionSpec } from './config/schema';
 import { EXIT } from './errors';
+import { keepYoungGenerationSmall } from './heap';
 import { makeLogger, message, out } from './logger';
 import { quit, statusWithRetry } from './pidfile';
 import { type Program, program, STOMPCLT, setProgram } from './program';
@@ -177,6 +178,7 @@ async function main(argv: string[]): Promise<number> {
 /** Runs the command; resolves to its exit code. Bad input: one `PROGRAM: ...` line per problem, exit 2. */
 export async function run(argv: string[], which: Program = STOMPCLT): Promise<number> {
   setProgram(which);
+  keepYoungGenerationSmall();
   try {
     return await main(argv);
   } catch (err) {

@@ -129,6 +129,7 @@ export class Counters implements BrokerMetrics {
         if (d) this.in++;
         return d;
       },
+      onArrival: inner.onArrival?.bind(inner),
       ack: async (id: string) => {
         await inner.ack(id);
         this.acked++;
@@ -146,6 +147,7 @@ export class Counters implements BrokerMetrics {
       description: inner.description,
       open: () => inner.open(),
       close: () => inner.close(),
+      flush: inner.flush?.bind(inner),
       send: async (m) => {
         await inner.send(m);
         this[field]++;

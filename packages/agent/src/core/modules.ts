@@ -19,6 +19,12 @@ export interface Incoming {
    * idles and asks again), `null` when the input is finished.
    */
   next(): Promise<Delivery | null | undefined>;
+  /**
+   * Optional, for modules fed by a connection: `listener` is called whenever a delivery arrives, so that a pipeline
+   * that found nothing (next() gave undefined) asks again at once instead of at the end of its idle interval. Without
+   * it a broker's prefetch window, drained and acked, would wait for that timer before its next messages were read.
+   */
+  onArrival?(listener: () => void): void;
   /** The message is safe downstream: consume it for good (remove the element, ACK the frame). */
   ack(id: string): Promise<void>;
   /** Give it back, to be delivered again (unlock the element, NACK the frame). */
@@ -37,6 +43,12 @@ export interface Outgoing {
    * a transient failure (a lost connection) is the module's to retry.
    */
   send(message: Message): Promise<void>;
+  /**
+   * Optional, for modules that gather sends into batches (group commit): the pipeline has nothing more to send for
+   * now (its input is empty, its window is full, or it is finishing), so what was gathered should be written now
+   * rather than when a batch timer fires.
+   */
+  flush?(): void;
   close(): Promise<void>;
 }
 

@@ -60,8 +60,12 @@ export class QueueIncoming implements Incoming {
   private lastPurge = 0;
   private sawElement = false;
   private readonly batch: number;
+  /**
+   * Read ahead and not yet delivered, oldest first (at most two batches: next() takes from the head while the next
+   * batch is appended). Taken with shift(), so that a delivered element's bytes are not held: the array is never
+   * empty while read-ahead keeps up, and an index into it would have kept every element read until the end.
+   */
   private ahead: Ahead[] = [];
-  private aheadHead = 0;
   private filling: Promise<void> | undefined;
   private fillError: unknown;
   /** The current pass has no names left to read ahead. */
@@ -139,8 +143,9 @@ export class QueueIncoming implements Incoming {
         throw err;
       }
       // Double buffering: the next batch is read while this one is being sent.
-      if (this.ahead.length - this.aheadHead <= this.batch && !this.exhausted) this.startFill();
-      if (this.aheadHead === this.ahead.length) {
+      if (this.ahead.length <= this.batch && !this.exhausted) this.startFill();
+      const a = this.ahead.shift();
+      if (a === undefined) {
         if (this.filling !== undefined) {
           await this.filling;
           continue;
@@ -149,11 +154,6 @@ export class QueueIncoming implements Incoming {
         const end = await this.endOfPass();
         if (end !== false) return end;
         continue;
-      }
-      const a = this.ahead[this.aheadHead++] as Ahead;
-      if (this.aheadHead === this.ahead.length) {
-        this.ahead = [];
-        this.aheadHead = 0;
       }
       this.sawElement = true;
       try {
@@ -323,9 +323,7 @@ export class QueueIncoming implements Incoming {
     this.fillError = undefined;
     while (this.removing !== undefined) await this.removing;
     // What was read ahead and never delivered goes back, as what was delivered and not acked.
-    for (const a of this.ahead.slice(this.aheadHead)) await this.release(a.name);
-    this.ahead = [];
-    this.aheadHead = 0;
+    for (const a of this.ahead.splice(0)) await this.release(a.name);
     for (const id of [...this.pending]) await this.release(id);
     await this.iterator?.return?.();
     this.iterator = undefined;
@@ -335,7 +333,10 @@ export class QueueIncoming implements Incoming {
 }
 
 export interface QueueOutgoingOptions {
-  /** Milliseconds to gather messages into one durable batch (group commit). Default 2. */
+  /**
+   * Milliseconds to gather messages into one durable batch (group commit) when the caller does not say it pauses.
+   * Default 2. runPipeline calls flush() whenever it is about to wait, so its batches never wait for this timer.
+   */
   groupCommitMs?: number;
   /** Most messages per batch. Default 1000. */
   maxBatch?: number;
@@ -397,7 +398,11 @@ export class QueueOutgoing implements Outgoing {
     });
   }
 
-  private flush(): void {
+  /**
+   * Writes what was gathered now (the pipeline calls it whenever it is about to wait): a batch then never waits for
+   * the group-commit timer, which only serves callers that send without saying when they pause.
+   */
+  flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.batch;
