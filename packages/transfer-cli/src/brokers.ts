@@ -128,7 +128,8 @@ export function brokerEvents(
 
 /**
  * The settings of a side from its `*-broker-*` options: URI, credentials, TLS socket options, reconnection
- * (`max-attempts` also bounds the first connection: a plain URI otherwise gets one attempt, as stompclt),
+ * (`max-attempts` also bounds the first connection: a plain URI otherwise gets one attempt, as stompclt, except in a
+ * `--loop` daemon, which waits for its broker as it does after a lost connection instead of dying at start-up),
  * heart-beats (--heart-beat: --timeout-client and --timeout-server), --timeout-connect/-broker/-flush/-disconnect,
  * CONNECT headers, broker type and debug words.
  */
@@ -152,7 +153,7 @@ export function brokerSettings(
       initialDelay: ms(r?.['initial-delay']),
       maxDelay: ms(r?.['max-delay']),
       multiplier: r?.multiplier,
-      maxAttempts: r?.['max-attempts'],
+      maxAttempts: r?.['max-attempts'] ?? (options.loop ? -1 : undefined),
     },
     heartBeat: options['heart-beat'] ? [options['timeout-client'] * 1000, options['timeout-server'] * 1000] : undefined,
     connectTimeout: ms(options['timeout-connect']),

@@ -53,6 +53,16 @@ test('brokers - the settings of a side: reconnection and time-outs in millisecon
   expect(out.connection.uri).toMatchObject({ maxReconnectAttempts: 3, initialReconnectDelay: 500, maxReconnectDelay: 4000 });
 });
 
+test('brokers - a --loop daemon keeps trying its first connection to a plain URI; a one-shot run tries once', () => {
+  const first = (more: Record<string, unknown>) =>
+    (makeBrokerOutgoing(options('stomp://a:1', more)) as unknown as { connection: { uri: { maxReconnectAttempts: number } } })
+      .connection.uri.maxReconnectAttempts;
+  expect(first({})).toBe(0);
+  expect(first({ loop: true })).toBe(-1);
+  // An explicit bound wins over the daemon's default.
+  expect(first({ loop: true, 'outgoing-broker-reconnect': { 'max-attempts': 2 } })).toBe(2);
+});
+
 test('brokers - socket options: the IO::Socket::SSL ones become TLS settings, the others are ignored with a warning', () => {
   const { logger, lines } = capture();
   const sockopts = {
