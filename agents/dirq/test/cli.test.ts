@@ -192,7 +192,7 @@ describe('dirq cli - simple queues', () => {
     fs.utimesSync(tmpFile, old, old);
     fs.mkdirSync(join(q, '00000001'));
     const r = ok(['purge', q, '--json']);
-    expect(JSON.parse(r.out)).toEqual({ removedTemporary: 1, brokenLocks: 1, removedDirectories: 1 });
+    expect(JSON.parse(r.out)).toEqual({ removedTemporary: 1, brokenLocks: 1, removedDirectories: 1, warnings: [] });
     expect(fs.readdirSync(q)).toEqual([dir]);
     expect(fs.readdirSync(join(q, dir))).toEqual([name.slice(9)]);
     expect(ok(['purge', q, '--maxtemp', '0', '--maxlock', '0']).out).toBe(
@@ -316,8 +316,28 @@ describe('dirq cli - normal queues', () => {
       removedTemporary: 1,
       brokenLocks: 1,
       removedDirectories: 0,
+      warnings: [],
     });
     expect(fs.readdirSync(join(q, 'temporary'))).toEqual([]);
+    expect(fs.existsSync(join(q, names[0] as string, 'locked'))).toBe(false);
+  });
+
+  test('dirq cli - purge removes a stale temporary element holding a sub-directory and warns of what it leaves', () => {
+    // Was: exit 1, "cannot unlink(.../temporary/NAME/sub): EISDIR", and nothing after it purged.
+    const { q, names } = normalQueue('abc');
+    ok(['lock', q, names[0] as string, '--type', 'normal']);
+    const old = Date.now() / 1000 - 10000;
+    const stale = join(q, 'temporary', '0123456789abcd');
+    fs.mkdirSync(join(stale, 'sub'), { recursive: true });
+    fs.writeFileSync(join(stale, 'sub', 'x'), 'x');
+    fs.utimesSync(stale, old, old);
+    fs.utimesSync(join(q, names[0] as string), old, old);
+    fs.writeFileSync(join(q, 'temporary', 'core'), 'not ours');
+    const r = dirq(['purge', q, '--type', 'normal']);
+    expect(r.status).toBe(0);
+    expect(r.out).toBe('removed 1 temporary, broke 1 lock(s), removed 0 directories, left 1 unexpected entry\n');
+    expect(r.err).toBe(`dirq: purge: ${join(q, 'temporary', 'core')}: not an element: left in place\n`);
+    expect(fs.readdirSync(join(q, 'temporary'))).toEqual(['core']);
     expect(fs.existsSync(join(q, names[0] as string, 'locked'))).toBe(false);
   });
 });

@@ -12,7 +12,7 @@ export { LockJournal, type LockJournalEvent } from './core/journal';
 export type { Callback, Delivery, Incoming, Outgoing } from './core/modules';
 export type { PipelineEvent, PipelineOptions, PipelineStats } from './core/pipeline';
 export { DEAD_LETTER_REASON, runPipeline } from './core/pipeline';
-export type { QueueIncomingOptions, QueueOutgoingEvent, QueueOutgoingOptions } from './core/queues';
+export type { PurgeOutcome, QueueIncomingOptions, QueueOutgoingEvent, QueueOutgoingOptions } from './core/queues';
 export { QueueIncoming, QueueOutgoing } from './core/queues';
 export type { ConfigProblem, SourceLocation } from './errors';
 export { ConfigError, formatProblem } from './errors';

@@ -27,6 +27,47 @@ export interface PurgeResult {
   removedTemporary: number;
   brokenLocks: number;
   removedDirectories: number;
+  /**
+   * What purge found and left in place, and why: entries that are not the queue's own (a file where a directory
+   * should be, a name that is no element), and entries a system call failed on. Purge goes on past each of them;
+   * only a queue directory it cannot list at all makes it throw. The caller decides how to report them.
+   */
+  warnings: PurgeWarning[];
+}
+
+/** One entry purge left in place. */
+export interface PurgeWarning {
+  path: string;
+  /** Why, in words ("not a directory: left in place", or the failed call's message). */
+  reason: string;
+  /** The errno when a system call failed on it. */
+  errno?: string;
+}
+
+/** Collects a purge's warnings, one per path (a stray entry is met by several of its passes). */
+export class PurgeWarnings {
+  readonly list: PurgeWarning[] = [];
+  private readonly seen = new Set<string>();
+
+  /** A foreign entry, left in place. */
+  left(path: string, what: string): void {
+    if (this.seen.has(path)) return;
+    this.seen.add(path);
+    this.list.push({ path, reason: `${what}: left in place` });
+  }
+
+  /** A system call failed on the entry: it is skipped. Anything but a FileSystemError is a bug, and thrown. */
+  failed(path: string, err: unknown): void {
+    if (!(err instanceof FileSystemError)) throw err;
+    if (this.seen.has(path)) return;
+    this.seen.add(path);
+    this.list.push({ path, reason: err.message, errno: err.errno });
+  }
+
+  /** Whether the path was reported already (its other checks are then skipped). */
+  has(path: string): boolean {
+    return this.seen.has(path);
+  }
 }
 
 let processUmask: number | undefined;
@@ -243,6 +284,46 @@ export abstract class QueueBase implements AsyncIterable<string> {
   /** The sorted intermediate directories, for the watcher. */
   listDirsForWatch(): Promise<string[]> {
     return this.intermediateDirs();
+  }
+
+  /**
+   * For purge: the entries of `dir` that `keep` accepts; none when it cannot be listed (reported in `warnings`:
+   * a file where a directory should be, a permission) or when it vanished (a concurrent purge).
+   */
+  protected async listForPurge(dir: string, warnings: PurgeWarnings, keep: (name: string) => boolean): Promise<string[]> {
+    const out: string[] = [];
+    try {
+      await this.io.scan(dir, (e) => {
+        if (keep(e)) out.push(e);
+      });
+    } catch (err) {
+      warnings.failed(dir, err);
+      return [];
+    }
+    return out;
+  }
+
+  /** For purge: removes the empty intermediate directories except the newest (adders may be about to use it). */
+  protected async removeEmptyDirs(
+    dirs: string[],
+    warnings: PurgeWarnings,
+    pause: () => Promise<void> | undefined,
+  ): Promise<number> {
+    let removed = 0;
+    for (const dir of dirs.slice(0, -1)) {
+      const p = join(this.path, dir);
+      try {
+        await this.io.rmdir(p);
+        removed++;
+      } catch (err) {
+        // RACE: not empty, or another purger got there first: both are fine. Anything else (a file with a
+        // directory's name) is reported and left.
+        const errno = (err as FileSystemError).errno;
+        if (errno !== 'ENOTEMPTY' && errno !== 'EEXIST' && errno !== 'ENOENT') warnings.failed(p, err);
+      }
+      await pause();
+    }
+    return removed;
   }
 
   abstract count(): Promise<number>;

@@ -30,6 +30,8 @@ export interface Io {
   mkdir(path: string, mode: number): Maybe<void>;
   chmod(path: string, mode: number): Maybe<void>;
   rmdir(path: string): Maybe<void>;
+  /** rm -r: a directory and everything in it, symbolic links removed, never followed. */
+  removeTree(path: string): Maybe<void>;
   touch(path: string): Maybe<void>;
   lstat(path: string): Maybe<fs.Stats>;
   readFile(path: string): Maybe<Buffer>;
@@ -69,6 +71,12 @@ function wrapSync<A extends unknown[], R>(syscall: string, fn: (...a: A) => R, p
   };
 }
 
+/** A failure of rm -r, named after the entry and the call that failed inside the tree. */
+function treeError(root: string, err: unknown): FileSystemError {
+  const e = err as NodeJS.ErrnoException;
+  return new FileSystemError(e.syscall ?? 'rm', e.path ?? root, err);
+}
+
 function errnoOrUndefined(fn: () => void): string | undefined {
   try {
     quietly(fn);
@@ -106,6 +114,13 @@ export const syncIo: Io = {
   }),
   chmod: wrapSync('chmod', (p: string, mode: number) => fs.chmodSync(p, mode)),
   rmdir: wrapSync('rmdir', (p: string) => fs.rmdirSync(p)),
+  removeTree: (p) => {
+    try {
+      quietly(() => fs.rmSync(p, { recursive: true }));
+    } catch (err) {
+      throw treeError(p, err);
+    }
+  },
   touch: wrapSync('utime', (p: string) => {
     const t = now();
     fs.utimesSync(p, t, t);
@@ -151,6 +166,8 @@ export const asyncIo: Io = {
   mkdir: (p, mode) => call<void>('mkdir', p, (cb) => fs.mkdir(p, mode, (e) => cb(e))),
   chmod: (p, mode) => call<void>('chmod', p, (cb) => fs.chmod(p, mode, cb)),
   rmdir: (p) => call<void>('rmdir', p, (cb) => fs.rmdir(p, cb)),
+  removeTree: (p) =>
+    new Promise((resolve, reject) => fs.rm(p, { recursive: true }, (err) => (err ? reject(treeError(p, err)) : resolve()))),
   touch: (p) => {
     const t = now();
     return call<void>('utime', p, (cb) => fs.utimes(p, t, t, cb));

@@ -9,6 +9,7 @@ import {
   DEAD_LETTER_REASON,
   type Incoming,
   type Outgoing,
+  type PurgeOutcome,
   QueueIncoming,
   QueueOutgoing,
   type QueueSpec,
@@ -115,6 +116,7 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
             { journal: journalPath(queue.path), error: e.error.message },
             'lock journal: file system full; the transfer goes on, but after a crash the locks taken meanwhile wait for the stale-lock purge',
           ),
+    onPurge: (o) => logPurge(ctx.logger, queue.path, o),
     onCorrupt:
       deadLetter === undefined
         ? undefined
@@ -130,6 +132,20 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
           },
   });
   return { incoming, spool: queue.path };
+}
+
+/** What the periodic purge did: a warning per entry it left in place, a warning if it failed; never fatal. */
+export function logPurge(logger: Logger, queue: string, o: PurgeOutcome): void {
+  if ('error' in o) {
+    logger.warn({ queue, err: o.error.message }, 'purge failed: the transfer goes on, the purge is tried again later');
+    return;
+  }
+  const r = o.result;
+  for (const w of r.warnings) logger.warn({ queue, path: w.path, reason: w.reason }, 'purge: unexpected entry left in place');
+  logger.debug(
+    { queue, removedTemporary: r.removedTemporary, brokenLocks: r.brokenLocks, removedDirectories: r.removedDirectories },
+    'purge done',
+  );
 }
 
 /**

@@ -1,10 +1,14 @@
 import * as fs from 'node:fs';
+import type { PurgeResult } from '@msgbricks/dirq';
 import { type DQN, DQS, type Message, MessageError, type MessageQueueNull } from '@msgbricks/message';
 import { abortableSleep, Backoff } from './failover';
 import { LockJournal, type LockJournalEvent } from './journal';
 import type { Delivery, Incoming, Outgoing } from './modules';
 
 export type MessageSpool = DQS | DQN;
+
+/** A periodic purge's outcome: its result (with the entries it left), or the error that stopped it. */
+export type PurgeOutcome = { result: PurgeResult } | { error: Error };
 
 export interface QueueIncomingOptions {
   /** Remove what was transferred (otherwise it is unlocked and stays). */
@@ -17,6 +21,11 @@ export interface QueueIncomingOptions {
   onJournalEvent?: (event: LockJournalEvent) => void;
   /** Seconds between purges of the queue (stale temporaries and locks), as stompclt's 300. */
   purgeInterval?: number;
+  /**
+   * Told after each periodic purge: what it did and what it left in place (its warnings), or why it failed as a
+   * whole. A purge never stops the transfer: its outcome is for the command's log.
+   */
+  onPurge?: (outcome: PurgeOutcome) => void;
   /** Takes an element that is not a valid message; it is removed from the queue once this resolves. */
   onCorrupt?: (name: string, bytes: Buffer, error: MessageError) => Promise<void>;
   /**
@@ -315,7 +324,14 @@ export class QueueIncoming implements Incoming {
     const every = (this.options.purgeInterval ?? 300) * 1000;
     if (Date.now() - this.lastPurge < every) return;
     this.lastPurge = Date.now();
-    await this.queue.purge();
+    // Housekeeping must not end the transfer: a queue the purge cannot list will fail the next pass on its own.
+    let outcome: PurgeOutcome;
+    try {
+      outcome = { result: await this.queue.purge() };
+    } catch (err) {
+      outcome = { error: err instanceof Error ? err : new Error(String(err)) };
+    }
+    this.options.onPurge?.(outcome);
   }
 
   async close(): Promise<void> {
