@@ -200,6 +200,19 @@ describe('dirq cli - simple queues', () => {
     );
   });
 
+  test('dirq cli - get of an element that is a symbolic link refuses it and never prints the target', () => {
+    const { q, names } = simpleQueue('a');
+    const outside = join(tmp, 'secret');
+    fs.writeFileSync(outside, 'root:x:0:0');
+    const planted = `${(names[0] as string).slice(0, 8)}/00000000000001`;
+    fs.symlinkSync(outside, join(q, planted));
+    const r = dirq(['get', q, planted]);
+    expect(r.status).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/ELOOP: a symbolic link, never followed/);
+    expect(fs.existsSync(join(q, `${planted}.lck`))).toBe(false);
+  });
+
   test('dirq cli - stats reports counts, bytes, locks, temporary files and the oldest element', () => {
     const { q, names } = simpleQueue('abc', 'de');
     ok(['lock', q, names[1] as string]);
@@ -489,13 +502,13 @@ describe('dirq cli - errors', () => {
   test('dirq cli - an unexpected failure is one line and exit 1, the stack only with DIRQ_DEBUG=1', () => {
     const q = join(tmp, 'q');
     fs.mkdirSync(q);
-    // An 8-hex name that is a file, not a directory: the library cannot list it.
-    fs.writeFileSync(join(q, '12345678'), 'x');
+    // An 8-hex name that is a link to itself: the library cannot list it (a stray file is stepped over now).
+    fs.symlinkSync('12345678', join(q, '12345678'));
     const r = dirq(['list', q]);
-    expectUsageError(r, /ENOTDIR/, 1);
+    expectUsageError(r, /ELOOP/, 1);
     const d = dirq(['list', q], { env: { DIRQ_DEBUG: '1' } });
     expect(d.status).toBe(1);
-    expect(d.err).toMatch(/^dirq: .*ENOTDIR.*\n.*FileSystemError[^\n]*\n\s+at /);
+    expect(d.err).toMatch(/^dirq: .*ELOOP.*\n.*FileSystemError[^\n]*\n\s+at /);
   });
 
   test('dirq cli - --help prints usage and exits 0', () => {

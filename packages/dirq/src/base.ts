@@ -135,6 +135,11 @@ export abstract class QueueBase implements AsyncIterable<string> {
   protected readonly modes: Modes;
   protected readonly names: NameGenerator;
   private cursor: AsyncIterator<string> | undefined;
+  /**
+   * Top-level entries with a counter directory's name that are not directories (a stray file): iteration, count
+   * and watch step over them and record them here, for the caller to report (libraries never print).
+   */
+  readonly strays = new Set<string>();
 
   constructor(path: string, opts: BaseOptions) {
     if (typeof path !== 'string' || path === '') throw new InvalidOptionError(`invalid queue path: ${String(path)}`);
@@ -213,11 +218,24 @@ export abstract class QueueBase implements AsyncIterable<string> {
     return dirs.sort();
   }
 
+  /**
+   * Lists a counter directory for iteration, count or watch; a stray file with a counter directory's name is
+   * recorded in `strays` and lists as empty (it has no elements), anything else that fails is thrown.
+   */
+  protected async scanCounterDir(dir: string, onEntry: (name: string) => void): Promise<void> {
+    try {
+      await this.io.scan(join(this.path, dir), onEntry);
+    } catch (err) {
+      if ((err as FileSystemError).errno !== 'ENOTDIR') throw err;
+      this.strays.add(join(this.path, dir));
+    }
+  }
+
   /** The element names of one intermediate directory, sorted, in 8 bytes each. */
   protected async elementsOf(dir: string): Promise<BigUint64Array> {
     let buf = new BigUint64Array(64);
     let n = 0;
-    await this.io.scan(join(this.path, dir), (e) => {
+    await this.scanCounterDir(dir, (e) => {
       if (!ELT_RE.test(e)) return;
       if (n === buf.length) {
         const bigger = new BigUint64Array(buf.length * 2);
@@ -275,7 +293,7 @@ export abstract class QueueBase implements AsyncIterable<string> {
   /** Lists one directory's element names for the watcher (unsorted, plain strings). */
   async listForWatch(dir: string): Promise<string[]> {
     const out: string[] = [];
-    await this.io.scan(join(this.path, dir), (e) => {
+    await this.scanCounterDir(dir, (e) => {
       if (ELT_RE.test(e)) out.push(e);
     });
     return out;

@@ -9,6 +9,7 @@ import {
   NotLockedError,
   QueueError,
   RetryExhaustedError,
+  symlinkError,
 } from './errors';
 import { yielder } from './io';
 import { MAX_TRIES } from './layout';
@@ -232,6 +233,10 @@ export class Queue extends QueueBase {
   async lock(name: string, permissive = true): Promise<boolean> {
     const path = `${this.path}/${checkName(name)}`;
     const lock = join(path, LOCKED);
+    // mkdir has no O_NOFOLLOW: an element that is a link to a directory elsewhere is refused before anything is
+    // made there. RACE: swapping the element for a link between this check and mkdir needs write access to the
+    // counter directory, and then makes an empty `locked` in the target, nothing more (get() checks again).
+    await this.refuseLink(path);
     const errno = await this.io.tryMkdir(lock, this.modes.dir);
     if (errno !== undefined) {
       // RACE: another process locked (EEXIST) or removed (ENOENT) it first.
@@ -260,8 +265,16 @@ export class Queue extends QueueBase {
     return true;
   }
 
+  /** Throws ELOOP if `path` is a symbolic link (gone is fine: the caller's next call says so). */
+  private async refuseLink(path: string): Promise<void> {
+    const st = await this.lstatQuiet(path);
+    if (st?.isSymbolicLink()) throw symlinkError('lstat', path);
+  }
+
   private async requireLocked(name: string): Promise<string> {
     const path = `${this.path}/${checkName(name)}`;
+    // Field files are read with O_NOFOLLOW; the element directory itself must not be a link either.
+    await this.refuseLink(path);
     try {
       const st = await this.io.lstat(join(path, LOCKED));
       if (st.isDirectory()) return path;

@@ -8,8 +8,9 @@ import {
   NotLockedError,
   type QueueError,
   RetryExhaustedError,
+  symlinkError,
 } from './errors';
-import { fdatasyncAsync, syncFileSystem, yielder } from './io';
+import { fdatasyncAsync, NOFOLLOW, syncFileSystem, yielder } from './io';
 import { LOCK_SUFFIX, MAX_TRIES, SYNCFS_BATCH, TEMP_SUFFIX } from './layout';
 import { checkName, ELT_RE } from './names';
 import { failure, type NativeDirq, native, nativeError, publishing, STAGE } from './native';
@@ -230,7 +231,9 @@ export class QueueSimple extends QueueBase {
 
   private async fdatasyncPath(path: string): Promise<void> {
     const fd = await new Promise<number>((resolve, reject) =>
-      fs.open(path, 'r', (err, fd) => (err ? reject(new FileSystemError('open', path, err)) : resolve(fd))),
+      fs.open(path, fs.constants.O_RDONLY | NOFOLLOW, (err, fd) =>
+        err ? reject(new FileSystemError('open', path, err)) : resolve(fd),
+      ),
     );
     try {
       await fdatasyncAsync(fd, path);
@@ -347,6 +350,8 @@ export class QueueSimple extends QueueBase {
    * the file disappears from its old path, like python-dirq's add_path.
    */
   async addPath(file: string): Promise<string> {
+    // A hard link to a symbolic link would make the element a link: refused.
+    if ((await this.io.lstat(file)).isSymbolicLink()) throw symlinkError('link', file);
     const dir = this.bucket();
     const created = await this.mkdirQuiet(join(this.path, dir));
     if (this.fsync) await this.fdatasyncPath(file);
@@ -556,7 +561,7 @@ export class QueueSimple extends QueueBase {
   async count(): Promise<number> {
     let n = 0;
     for (const dir of await this.intermediateDirs()) {
-      await this.io.scan(join(this.path, dir), (e) => {
+      await this.scanCounterDir(dir, (e) => {
         if (ELT_RE.test(e)) n++;
       });
     }

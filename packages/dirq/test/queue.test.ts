@@ -263,6 +263,25 @@ describe.each(['sync', 'async'] as const)('Queue (io %s)', (io) => {
     expect(fs.readFileSync(join(path, 'temporary'), 'utf8')).toBe('stray');
   });
 
+  test('dirq normal - a symbolic link as an element or a field is refused, its target never read nor touched', async () => {
+    const q = new Queue(path, { io, schema: SCHEMA });
+    const outsideDir = join(tmp.path, 'elsewhere');
+    fs.mkdirSync(outsideDir);
+    fs.writeFileSync(join(outsideDir, 'body'), 'not for the agent');
+    const real = await q.add({ body: 'x' });
+    const planted = '00000000/00000000000001';
+    fs.symlinkSync(outsideDir, join(path, planted));
+    await expect(q.lock(planted)).rejects.toMatchObject({ errno: 'ELOOP' });
+    expect(fs.readdirSync(outsideDir)).toEqual(['body']);
+    await expect(q.get(planted)).rejects.toMatchObject({ errno: 'ELOOP' });
+    // A field file that is a link: O_NOFOLLOW.
+    fs.unlinkSync(join(path, real, 'body'));
+    fs.symlinkSync(join(outsideDir, 'body'), join(path, real, 'body'));
+    await q.lock(real);
+    await expect(q.get(real)).rejects.toMatchObject({ errno: 'ELOOP' });
+    expect(fs.readFileSync(join(outsideDir, 'body'), 'utf8')).toBe('not for the agent');
+  });
+
   test('dirq normal - schemas are validated, every problem at once', () => {
     expect(() => parseSchema({})).toThrow(/no mandatory data/);
     expect(() => parseSchema({ a: 'string?' })).toThrow(/no mandatory data/);

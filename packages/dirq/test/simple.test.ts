@@ -281,6 +281,41 @@ describe.each(['sync', 'async'] as const)('QueueSimple (io %s)', (io) => {
     expect(await q.lock(a)).toBe(true);
   });
 
+  test('dirq simple - an element that is a symbolic link is never read nor touched through (lock, get, lockGetMany)', async () => {
+    // Was: lock's utime set the target's mtime and get() returned the target's bytes (/etc/passwd in the report).
+    const q = new QueueSimple(path, { io });
+    const real = await q.add('real');
+    const outside = join(tmp.path, 'secret');
+    fs.writeFileSync(outside, 'not for the agent');
+    backdate(outside, 5000);
+    const before = fs.statSync(outside).mtimeMs;
+    const planted = `${real.slice(0, 8)}/00000000000001`;
+    fs.symlinkSync(outside, join(path, planted));
+    expect(await q.lock(planted)).toBe(true);
+    await expect(q.get(planted)).rejects.toMatchObject({
+      errno: 'ELOOP',
+      message: expect.stringMatching(/a symbolic link, never followed/),
+    });
+    await q.unlock(planted);
+    const got = await q.lockGetMany([planted, real]);
+    expect(got[0]).toBeInstanceOf(FileSystemError);
+    expect((got[0] as FileSystemError).errno).toBe('ELOOP');
+    expect(got[1]).toEqual(Buffer.from('real'));
+    // Refused, the link is left unlocked; the target is untouched.
+    expect(fs.existsSync(join(path, `${planted}.lck`))).toBe(false);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('not for the agent');
+    expect(fs.statSync(outside).mtimeMs).toBe(before);
+    // A locked link can still be removed: the link goes, never its target.
+    await q.lock(planted);
+    await q.remove(planted);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('not for the agent');
+    expect(fs.statSync(outside).mtimeMs).toBe(before);
+    const linkedFile = join(tmp.path, 'link-to-secret');
+    fs.symlinkSync(outside, linkedFile);
+    await expect(q.addPath(linkedFile)).rejects.toMatchObject({ errno: 'ELOOP' });
+    expect(layout(path)).toEqual([`${real.slice(0, 8)}/`, real, `${real}.lck`]);
+  });
+
   test('dirq simple - purge leaves what is not its own and reports it', async () => {
     const q = new QueueSimple(path, { io });
     const a = await q.add('a');

@@ -3,7 +3,6 @@
  * makeOutgoing and makeDeadLetter: directory queues (@msgbricks/agent), STOMP brokers (StompIncoming/StompOutgoing of
  * @msgbricks/stomp) and AMQP 1.0 brokers (amqp.ts), the protocol chosen by the URI's scheme (protocol.ts).
  */
-import { resolve } from 'node:path';
 import {
   type AgentOptions,
   DEAD_LETTER_REASON,
@@ -28,15 +27,16 @@ import { brokerEvents, brokerReconnect, brokerTls, brokerUri, ms, newBrokerConne
 import { CliError } from './errors';
 import type { Logger } from './logger';
 import type { BrokerMetrics } from './metrics';
+import { canonicalPath, sameDirectory } from './paths';
 import { program } from './program';
 import { brokerProtocol } from './protocol';
 import { logStompDebug, stompDebugLogger } from './stompdebug';
 /** Header naming the spool element a dead-lettered corrupt element came from. */
 export const DEAD_LETTER_SOURCE = 'x-msgbricks-dead-letter-source';
 
-/** The lock journal the command keeps beside an incoming queue (the queue's parent must be writable). */
+/** The lock journal the command keeps beside an incoming queue (the queue's parent must be writable), links resolved. */
 export function journalPath(queuePath: string): string {
-  return `${resolve(queuePath)}.${program().name}.journal`;
+  return `${canonicalPath(queuePath)}.${program().name}.journal`;
 }
 
 /**
@@ -117,6 +117,27 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
             'lock journal: file system full; the transfer goes on, but after a crash the locks taken meanwhile wait for the stale-lock purge',
           ),
     onPurge: (o) => logPurge(ctx.logger, queue.path, o),
+    onStray: (path) => ctx.logger.warn({ queue: queue.path, path }, 'stray file at the top of the queue: ignored'),
+    onUnreadable: async (name, error) => {
+      // A link carries no data of its own: recorded (never its target's content) and removed. Anything else
+      // unreadable holds data we cannot move: it stays, for the operator.
+      if ((error as { errno?: string }).errno === 'ELOOP' && deadLetter !== undefined) {
+        const reason = `symbolic link, never followed: ${error.message}`;
+        ctx.logger.warn(
+          { element: name, reason },
+          'symbolic link refused: recorded in the dead-letter queue without its target, and removed',
+        );
+        await deadLetter.send(
+          new Message({ header: { [DEAD_LETTER_REASON]: reason, [DEAD_LETTER_SOURCE]: `${queue.path}/${name}` } }),
+        );
+        return 'remove';
+      }
+      ctx.logger.warn(
+        { element: name, err: error.message },
+        'element cannot be locked or read: skipped, the rest of the spool goes on',
+      );
+      return 'skip';
+    },
     onCorrupt:
       deadLetter === undefined
         ? undefined
@@ -187,13 +208,13 @@ function spoolOutgoing(spec: QueueSpec, what: string, logger: Logger | undefined
   });
 }
 
-/** Refuses a queue used twice (incoming and outgoing or dead-letter): it would feed itself. */
+/** Refuses a queue used twice (incoming and outgoing or dead-letter), by whatever path (links resolved): it would feed itself. */
 export function checkDistinctQueues(options: AgentOptions): void {
   const inPath = options['incoming-queue']?.path;
   if (inPath === undefined) return;
   for (const key of ['outgoing-queue', 'dead-letter-queue'] as const) {
     const p = options[key]?.path;
-    if (p !== undefined && resolve(p) === resolve(inPath))
+    if (p !== undefined && sameDirectory(p, inPath))
       throw new CliError('ERR_TRANSFER_OPTIONS', `${key} is the incoming queue (${inPath}): it would feed itself`);
   }
 }
