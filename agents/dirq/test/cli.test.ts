@@ -469,6 +469,10 @@ describe('dirq cli - errors', () => {
       /needs a string/,
     ],
     ['negative --maxlock', (q) => ['purge', q, '--maxlock', '-5'], /invalid --maxlock/],
+    // Was: read as 0 (never break a lock), exit 0.
+    ['empty --maxlock', (q) => ['purge', q, '--maxlock', ''], /invalid --maxlock: empty/],
+    ['empty --maxtemp=', (q) => ['purge', q, '--maxtemp='], /invalid --maxtemp: empty/],
+    ['blank --count', (q) => ['watch', q, '--count', ' '], /invalid --count: empty/],
     ['bad --count', (q) => ['watch', q, '--count', '0'], /invalid --count/],
     ['option given twice', (q) => ['count', q, '--type', 'simple', '--type', 'normal'], /given more than once|Invalid values/],
   ];

@@ -85,6 +85,29 @@ describe('agent spool faults', () => {
     expect(layout(q.path)).toEqual(['00000000/', 'obsolete/', 'temporary/']);
   });
 
+  test('agent spool faults - one by one (DQN): a symlinked element is reported once and skipped, the rest is sent', async () => {
+    const q = new DQN(join(tmp, 'in'));
+    for (let i = 0; i < 2; i++) await q.addMessage(new Message({ body: `m${i}` }));
+    const outside = join(tmp, 'elsewhere');
+    fs.mkdirSync(outside);
+    fs.writeFileSync(join(outside, 'body'), 'secret');
+    fs.symlinkSync(outside, join(q.path, '00000000', '00000000000001'));
+    const told: [string, string][] = [];
+    const incoming = new QueueIncoming(q, {
+      remove: true,
+      onUnreadable: async (name, err) => {
+        told.push([name, (err as { errno?: string }).errno ?? '']);
+        return 'skip';
+      },
+    });
+    const out = new Collect();
+    const stats = await runPipeline(incoming, out);
+    expect(out.got.map((m) => String(m.body))).toEqual(['m0', 'm1']);
+    expect(stats.sent).toBe(2);
+    expect(told).toEqual([['00000000/00000000000001', 'ELOOP']]);
+    expect(layout(outside)).toEqual(['body']);
+  });
+
   test('agent spool faults - a purge that cannot list the queue at all is reported through onPurge, not thrown', async () => {
     const q = new DQN(join(tmp, 'in'));
     await q.addMessage(new Message({ body: 'm' }));
