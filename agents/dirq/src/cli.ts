@@ -159,7 +159,7 @@ function parser(argv: string[]) {
       .strict()
       // yargs reports a NaN for a non-numeric number option; it must be refused, not passed on.
       .check((a) => {
-        for (const k of ['granularity', 'maxelts', 'maxtemp', 'maxlock', 'count', 'timeout', 'rescan-interval']) {
+        for (const k of NUMERIC) {
           if (k in a && typeof a[k] === 'number' && Number.isNaN(a[k])) throw new UsageError(`invalid --${k}: not a number`);
         }
         for (const k of ['type', 'schema', 'granularity', 'maxelts', 'umask', 'data', 'file', 'json-data', 'locked', 'timeout']) {
@@ -178,9 +178,29 @@ function parser(argv: string[]) {
   );
 }
 
+/** The number options. */
+const NUMERIC = ['granularity', 'maxelts', 'maxtemp', 'maxlock', 'count', 'timeout', 'rescan-interval'];
+
+/**
+ * yargs reads an empty number (`--maxlock ''`, `--maxlock=`) as 0, and 0 means something (`--maxlock 0`: never break
+ * a lock): an empty value is refused before parsing, as a mistake, not taken as 0.
+ */
+function refuseEmptyNumbers(argv: string[]): void {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') return;
+    const eq = a.indexOf('=');
+    const key = a.startsWith('--') ? a.slice(2, eq < 0 ? undefined : eq) : '';
+    if (!NUMERIC.includes(key)) continue;
+    const value = eq < 0 ? argv[i + 1] : a.slice(eq + 1);
+    if (value !== undefined && value.trim() === '') throw new UsageError(`invalid --${key}: empty (a number is needed)`);
+  }
+}
+
 /** Runs the command; the single place that turns errors into a one-line message and an exit code. */
 export async function run(argv: string[]): Promise<number> {
   try {
+    refuseEmptyNumbers(argv);
     await parser(argv).parseAsync();
     return 0;
   } catch (err) {

@@ -13,7 +13,7 @@ import {
   readStdin,
 } from './data';
 import { ElementLockedError, InputError } from './errors';
-import { out, outJson, outLine } from './logger';
+import { message, out, outJson, outLine } from './logger';
 import { type Opened, openQueue, parseSchemaOption, type QueueArgs } from './open';
 import { Progress } from './progress';
 import { intermediateDirs, queueStats } from './stats';
@@ -249,12 +249,16 @@ export async function purge(a: PurgeArgs): Promise<void> {
     clearInterval(spinner);
     progress.finish();
   }
+  // What purge left in place is a warning, not a failure: the rest was purged (exit 0), and each is named on stderr.
+  for (const w of r.warnings) message(`purge: ${w.path}: ${w.reason}`);
   if (a.json) {
     await outJson(r);
     return;
   }
   const dirs = `${r.removedDirectories} director${r.removedDirectories === 1 ? 'y' : 'ies'}`;
-  await outLine(`removed ${r.removedTemporary} temporary, broke ${r.brokenLocks} lock(s), removed ${dirs}`);
+  const left =
+    r.warnings.length === 0 ? '' : `, left ${r.warnings.length} unexpected entr${r.warnings.length === 1 ? 'y' : 'ies'}`;
+  await outLine(`removed ${r.removedTemporary} temporary, broke ${r.brokenLocks} lock(s), removed ${dirs}${left}`);
 }
 
 export async function stats(a: CommonArgs): Promise<void> {

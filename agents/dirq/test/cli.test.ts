@@ -192,12 +192,25 @@ describe('dirq cli - simple queues', () => {
     fs.utimesSync(tmpFile, old, old);
     fs.mkdirSync(join(q, '00000001'));
     const r = ok(['purge', q, '--json']);
-    expect(JSON.parse(r.out)).toEqual({ removedTemporary: 1, brokenLocks: 1, removedDirectories: 1 });
+    expect(JSON.parse(r.out)).toEqual({ removedTemporary: 1, brokenLocks: 1, removedDirectories: 1, warnings: [] });
     expect(fs.readdirSync(q)).toEqual([dir]);
     expect(fs.readdirSync(join(q, dir))).toEqual([name.slice(9)]);
     expect(ok(['purge', q, '--maxtemp', '0', '--maxlock', '0']).out).toBe(
       'removed 0 temporary, broke 0 lock(s), removed 0 directories\n',
     );
+  });
+
+  test('dirq cli - get of an element that is a symbolic link refuses it and never prints the target', () => {
+    const { q, names } = simpleQueue('a');
+    const outside = join(tmp, 'secret');
+    fs.writeFileSync(outside, 'root:x:0:0');
+    const planted = `${(names[0] as string).slice(0, 8)}/00000000000001`;
+    fs.symlinkSync(outside, join(q, planted));
+    const r = dirq(['get', q, planted]);
+    expect(r.status).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/ELOOP: a symbolic link, never followed/);
+    expect(fs.existsSync(join(q, `${planted}.lck`))).toBe(false);
   });
 
   test('dirq cli - stats reports counts, bytes, locks, temporary files and the oldest element', () => {
@@ -316,8 +329,28 @@ describe('dirq cli - normal queues', () => {
       removedTemporary: 1,
       brokenLocks: 1,
       removedDirectories: 0,
+      warnings: [],
     });
     expect(fs.readdirSync(join(q, 'temporary'))).toEqual([]);
+    expect(fs.existsSync(join(q, names[0] as string, 'locked'))).toBe(false);
+  });
+
+  test('dirq cli - purge removes a stale temporary element holding a sub-directory and warns of what it leaves', () => {
+    // Was: exit 1, "cannot unlink(.../temporary/NAME/sub): EISDIR", and nothing after it purged.
+    const { q, names } = normalQueue('abc');
+    ok(['lock', q, names[0] as string, '--type', 'normal']);
+    const old = Date.now() / 1000 - 10000;
+    const stale = join(q, 'temporary', '0123456789abcd');
+    fs.mkdirSync(join(stale, 'sub'), { recursive: true });
+    fs.writeFileSync(join(stale, 'sub', 'x'), 'x');
+    fs.utimesSync(stale, old, old);
+    fs.utimesSync(join(q, names[0] as string), old, old);
+    fs.writeFileSync(join(q, 'temporary', 'core'), 'not ours');
+    const r = dirq(['purge', q, '--type', 'normal']);
+    expect(r.status).toBe(0);
+    expect(r.out).toBe('removed 1 temporary, broke 1 lock(s), removed 0 directories, left 1 unexpected entry\n');
+    expect(r.err).toBe(`dirq: purge: ${join(q, 'temporary', 'core')}: not an element: left in place\n`);
+    expect(fs.readdirSync(join(q, 'temporary'))).toEqual(['core']);
     expect(fs.existsSync(join(q, names[0] as string, 'locked'))).toBe(false);
   });
 });
@@ -436,6 +469,10 @@ describe('dirq cli - errors', () => {
       /needs a string/,
     ],
     ['negative --maxlock', (q) => ['purge', q, '--maxlock', '-5'], /invalid --maxlock/],
+    // Was: read as 0 (never break a lock), exit 0.
+    ['empty --maxlock', (q) => ['purge', q, '--maxlock', ''], /invalid --maxlock: empty/],
+    ['empty --maxtemp=', (q) => ['purge', q, '--maxtemp='], /invalid --maxtemp: empty/],
+    ['blank --count', (q) => ['watch', q, '--count', ' '], /invalid --count: empty/],
     ['bad --count', (q) => ['watch', q, '--count', '0'], /invalid --count/],
     ['option given twice', (q) => ['count', q, '--type', 'simple', '--type', 'normal'], /given more than once|Invalid values/],
   ];
@@ -469,13 +506,13 @@ describe('dirq cli - errors', () => {
   test('dirq cli - an unexpected failure is one line and exit 1, the stack only with DIRQ_DEBUG=1', () => {
     const q = join(tmp, 'q');
     fs.mkdirSync(q);
-    // An 8-hex name that is a file, not a directory: the library cannot list it.
-    fs.writeFileSync(join(q, '12345678'), 'x');
+    // An 8-hex name that is a link to itself: the library cannot list it (a stray file is stepped over now).
+    fs.symlinkSync('12345678', join(q, '12345678'));
     const r = dirq(['list', q]);
-    expectUsageError(r, /ENOTDIR/, 1);
+    expectUsageError(r, /ELOOP/, 1);
     const d = dirq(['list', q], { env: { DIRQ_DEBUG: '1' } });
     expect(d.status).toBe(1);
-    expect(d.err).toMatch(/^dirq: .*ENOTDIR.*\n.*FileSystemError[^\n]*\n\s+at /);
+    expect(d.err).toMatch(/^dirq: .*ELOOP.*\n.*FileSystemError[^\n]*\n\s+at /);
   });
 
   test('dirq cli - --help prints usage and exits 0', () => {

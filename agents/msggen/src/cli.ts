@@ -70,7 +70,15 @@ function parser(argv: string[]) {
       requiresArg: true,
       demandOption: true,
     })
-    .option('count', { describe: 'number of messages to add', type: 'number', default: 1, requiresArg: true })
+    // Read as a string: yargs takes an empty number (`--count ''`) for 0, a mistake that must not pass as "add none".
+    .option('count', {
+      describe: 'number of messages to add',
+      type: 'string',
+      default: 1,
+      requiresArg: true,
+      // A number once valid; left as given otherwise, for check() to refuse with the usage exit code.
+      coerce: (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) && Number.isSafeInteger(Number(v)) ? Number(v) : v),
+    })
     .option('compression', { describe: 'DQS: compress bodies', choices: ['zlib', 'lz4', 'snappy'], requiresArg: true })
     .option('seed', {
       describe: 'seed of the generator: the same seed gives the same messages',
@@ -87,8 +95,7 @@ function parser(argv: string[]) {
       for (const k of SINGLE) {
         if (Array.isArray(a[k])) throw new UsageError(`--${k} given more than once`);
       }
-      const count = a.count as number;
-      if (!Number.isSafeInteger(count) || count < 0) throw new UsageError(`invalid --count: ${String(count)} (an integer >= 0)`);
+      if (typeof a.count !== 'number') throw new UsageError(`invalid --count: ${JSON.stringify(a.count)} (an integer >= 0)`);
       return true;
     })
     .fail((msg, err) => {

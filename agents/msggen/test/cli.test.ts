@@ -211,6 +211,9 @@ describe('msggen', () => {
     expectUsageError(msggen(['--count', '3']), /Missing required argument: queue/);
     expectUsageError(msggen(['--queue', q, '--count', '1.5']), /invalid --count/);
     expectUsageError(msggen(['--queue', q, '--count', 'x']), /invalid --count/);
+    // Was: read as 0, "added 0 messages", exit 0.
+    expectUsageError(msggen(['--queue', q, '--count', '']), /invalid --count: ""/);
+    expectUsageError(msggen(['--queue', q, '--count=']), /invalid --count/);
     expectUsageError(msggen(['--queue', q, '--body-size', '1', '--body-length', '2']), /given more than once/);
     expectUsageError(msggen(['--queue', q, '--body-content', 'text', '--body-entropy', '1']), /one or the other/);
     expectUsageError(msggen(['--queue', q, '--compression', 'gzip']), /compression/);

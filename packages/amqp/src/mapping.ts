@@ -60,6 +60,9 @@ export interface MessageToAmqpOptions {
  * mapped: it chooses the link.
  */
 export function messageToAmqp(message: Message, options: MessageToAmqpOptions = {}): RheaMessage {
+  // rhea's UTF-8 would silently turn a lone surrogate into U+FFFD: refused instead (docs/message.md).
+  const unencodable = message.utf8Problem();
+  if (unencodable !== undefined) throw new RejectedError(unencodable);
   const out: RheaMessage = { body: undefined };
   const props: Record<string, string> = {};
   let durable = options.persistent ?? true;

@@ -105,7 +105,7 @@ static int publish(const char *tmp, const char *fin) {
 
 /* Creates tmp exclusively with data (fchmod'd when fix_mode, fdatasync'd when sync) and closes it. */
 static int write_temp(const char *tmp, const char *data, size_t len, int mode, int fix_mode, int sync) {
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) return FAIL(STAGE_OPEN);
   int stage = 0;
   if (fix_mode && fchmod(fd, mode) != 0) stage = STAGE_FCHMOD;
@@ -190,10 +190,13 @@ static napi_value js_publish(napi_env env, napi_callback_info info) {
   return int_value(env, publish(tmp, fin));
 }
 
-/* QueueSimple's lock: link path -> path.lck, then utime(path). On a utime failure the link is undone. */
+/*
+ * QueueSimple's lock: link path -> path.lck, then utime(path). On a utime failure the link is undone. link() never
+ * follows a symbolic link (Linux), and utime does not either: a link planted in the spool is not touched through.
+ */
 static int lock_element(const char *path, const char *lck) {
   if (link(path, lck) != 0) return FAIL(STAGE_LINK);
-  if (utimensat(AT_FDCWD, path, NULL, 0) != 0) {
+  if (utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW) != 0) {
     int e = errno;
     unlink(lck);
     errno = e;
@@ -208,7 +211,8 @@ static int lock_element(const char *path, const char *lck) {
  * buffer that doubles.
  */
 static int read_file(napi_env env, const char *path, napi_value *out) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NOFOLLOW: an element that is a symbolic link is refused (ELOOP), its target never read. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return FAIL(STAGE_OPEN);
   char stackbuf[16384];
   char *buf = stackbuf;

@@ -27,6 +27,47 @@ export interface PurgeResult {
   removedTemporary: number;
   brokenLocks: number;
   removedDirectories: number;
+  /**
+   * What purge found and left in place, and why: entries that are not the queue's own (a file where a directory
+   * should be, a name that is no element), and entries a system call failed on. Purge goes on past each of them;
+   * only a queue directory it cannot list at all makes it throw. The caller decides how to report them.
+   */
+  warnings: PurgeWarning[];
+}
+
+/** One entry purge left in place. */
+export interface PurgeWarning {
+  path: string;
+  /** Why, in words ("not a directory: left in place", or the failed call's message). */
+  reason: string;
+  /** The errno when a system call failed on it. */
+  errno?: string;
+}
+
+/** Collects a purge's warnings, one per path (a stray entry is met by several of its passes). */
+export class PurgeWarnings {
+  readonly list: PurgeWarning[] = [];
+  private readonly seen = new Set<string>();
+
+  /** A foreign entry, left in place. */
+  left(path: string, what: string): void {
+    if (this.seen.has(path)) return;
+    this.seen.add(path);
+    this.list.push({ path, reason: `${what}: left in place` });
+  }
+
+  /** A system call failed on the entry: it is skipped. Anything but a FileSystemError is a bug, and thrown. */
+  failed(path: string, err: unknown): void {
+    if (!(err instanceof FileSystemError)) throw err;
+    if (this.seen.has(path)) return;
+    this.seen.add(path);
+    this.list.push({ path, reason: err.message, errno: err.errno });
+  }
+
+  /** Whether the path was reported already (its other checks are then skipped). */
+  has(path: string): boolean {
+    return this.seen.has(path);
+  }
 }
 
 let processUmask: number | undefined;
@@ -94,6 +135,11 @@ export abstract class QueueBase implements AsyncIterable<string> {
   protected readonly modes: Modes;
   protected readonly names: NameGenerator;
   private cursor: AsyncIterator<string> | undefined;
+  /**
+   * Top-level entries with a counter directory's name that are not directories (a stray file): iteration, count
+   * and watch step over them and record them here, for the caller to report (libraries never print).
+   */
+  readonly strays = new Set<string>();
 
   constructor(path: string, opts: BaseOptions) {
     if (typeof path !== 'string' || path === '') throw new InvalidOptionError(`invalid queue path: ${String(path)}`);
@@ -172,11 +218,24 @@ export abstract class QueueBase implements AsyncIterable<string> {
     return dirs.sort();
   }
 
+  /**
+   * Lists a counter directory for iteration, count or watch; a stray file with a counter directory's name is
+   * recorded in `strays` and lists as empty (it has no elements), anything else that fails is thrown.
+   */
+  protected async scanCounterDir(dir: string, onEntry: (name: string) => void): Promise<void> {
+    try {
+      await this.io.scan(join(this.path, dir), onEntry);
+    } catch (err) {
+      if ((err as FileSystemError).errno !== 'ENOTDIR') throw err;
+      this.strays.add(join(this.path, dir));
+    }
+  }
+
   /** The element names of one intermediate directory, sorted, in 8 bytes each. */
   protected async elementsOf(dir: string): Promise<BigUint64Array> {
     let buf = new BigUint64Array(64);
     let n = 0;
-    await this.io.scan(join(this.path, dir), (e) => {
+    await this.scanCounterDir(dir, (e) => {
       if (!ELT_RE.test(e)) return;
       if (n === buf.length) {
         const bigger = new BigUint64Array(buf.length * 2);
@@ -234,7 +293,7 @@ export abstract class QueueBase implements AsyncIterable<string> {
   /** Lists one directory's element names for the watcher (unsorted, plain strings). */
   async listForWatch(dir: string): Promise<string[]> {
     const out: string[] = [];
-    await this.io.scan(join(this.path, dir), (e) => {
+    await this.scanCounterDir(dir, (e) => {
       if (ELT_RE.test(e)) out.push(e);
     });
     return out;
@@ -243,6 +302,46 @@ export abstract class QueueBase implements AsyncIterable<string> {
   /** The sorted intermediate directories, for the watcher. */
   listDirsForWatch(): Promise<string[]> {
     return this.intermediateDirs();
+  }
+
+  /**
+   * For purge: the entries of `dir` that `keep` accepts; none when it cannot be listed (reported in `warnings`:
+   * a file where a directory should be, a permission) or when it vanished (a concurrent purge).
+   */
+  protected async listForPurge(dir: string, warnings: PurgeWarnings, keep: (name: string) => boolean): Promise<string[]> {
+    const out: string[] = [];
+    try {
+      await this.io.scan(dir, (e) => {
+        if (keep(e)) out.push(e);
+      });
+    } catch (err) {
+      warnings.failed(dir, err);
+      return [];
+    }
+    return out;
+  }
+
+  /** For purge: removes the empty intermediate directories except the newest (adders may be about to use it). */
+  protected async removeEmptyDirs(
+    dirs: string[],
+    warnings: PurgeWarnings,
+    pause: () => Promise<void> | undefined,
+  ): Promise<number> {
+    let removed = 0;
+    for (const dir of dirs.slice(0, -1)) {
+      const p = join(this.path, dir);
+      try {
+        await this.io.rmdir(p);
+        removed++;
+      } catch (err) {
+        // RACE: not empty, or another purger got there first: both are fine. Anything else (a file with a
+        // directory's name) is reported and left.
+        const errno = (err as FileSystemError).errno;
+        if (errno !== 'ENOTEMPTY' && errno !== 'EEXIST' && errno !== 'ENOENT') warnings.failed(p, err);
+      }
+      await pause();
+    }
+    return removed;
   }
 
   /**

@@ -14,13 +14,24 @@ export class FileSystemError extends QueueError {
     const c = cause as { code?: unknown; message?: unknown };
     const errno = typeof c?.code === 'string' ? c.code : 'EUNKNOWN';
     const target = dest === undefined ? path : `${path}, ${dest}`;
-    const reason = typeof c?.message === 'string' ? c.message.replace(/^[A-Z0-9]+: /, '').split(',')[0] : String(cause);
+    // Every open of an element, lock or temporary file is O_NOFOLLOW: ELOOP then means the path is a link.
+    const reason =
+      errno === 'ELOOP'
+        ? 'a symbolic link, never followed'
+        : typeof c?.message === 'string'
+          ? c.message.replace(/^[A-Z0-9]+: /, '').split(',')[0]
+          : String(cause);
     super('ERR_DIRQ_SYSCALL', `cannot ${syscall}(${target}): ${errno}: ${reason}`, { cause });
     this.errno = errno;
     this.syscall = syscall;
     this.path = path;
     this.dest = dest;
   }
+}
+
+/** The error for a path that is a symbolic link where the queue expects its own file or directory (ELOOP, as O_NOFOLLOW gives). */
+export function symlinkError(syscall: string, path: string): FileSystemError {
+  return new FileSystemError(syscall, path, Object.assign(new Error('a symbolic link'), { code: 'ELOOP' }));
 }
 
 /** An element name that is not `XXXXXXXX/XXXXXXXXXXXXXX` (8 and 14 lowercase hex digits). */

@@ -1,4 +1,4 @@
-export type { BaseOptions, PurgeOptions, PurgeResult } from './base';
+export type { BaseOptions, PurgeOptions, PurgeResult, PurgeWarning } from './base';
 export { QueueBase } from './base';
 export {
   DataError,

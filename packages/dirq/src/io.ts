@@ -30,8 +30,12 @@ export interface Io {
   mkdir(path: string, mode: number): Maybe<void>;
   chmod(path: string, mode: number): Maybe<void>;
   rmdir(path: string): Maybe<void>;
+  /** rm -r: a directory and everything in it, symbolic links removed, never followed. */
+  removeTree(path: string): Maybe<void>;
+  /** Sets the mtime (and atime) to now, of the path itself: a symbolic link is not followed. */
   touch(path: string): Maybe<void>;
   lstat(path: string): Maybe<fs.Stats>;
+  /** Reads a whole file, never through a symbolic link (ELOOP). */
   readFile(path: string): Maybe<Buffer>;
   readdir(path: string): Maybe<string[]>;
   fsyncDir(path: string): Maybe<void>;
@@ -43,7 +47,30 @@ export interface Io {
   scan(path: string, onEntry: (name: string) => void): Promise<boolean>;
 }
 
-const CREATE_EXCL = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
+// O_NOFOLLOW on every open of an element, lock or temporary file: a spool is often writable by users the agent
+// does not trust, and a link planted there must never make it read, write or touch another file.
+export const NOFOLLOW = fs.constants.O_NOFOLLOW;
+const CREATE_EXCL = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | NOFOLLOW;
+const READ_NOFOLLOW = fs.constants.O_RDONLY | NOFOLLOW;
+
+/** The whole content of a file that is not a symbolic link (ELOOP if it is one). */
+export function readFileNoFollowSync(path: string): Buffer {
+  const fd = fs.openSync(path, READ_NOFOLLOW);
+  try {
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function readFileNoFollow(path: string): Promise<Buffer> {
+  const h = await fs.promises.open(path, READ_NOFOLLOW);
+  try {
+    return await h.readFile();
+  } finally {
+    await h.close();
+  }
+}
 
 // Node's own error for a failed call captures a stack trace that is never looked at: we wrap it in a
 // FileSystemError (which has its own) or just read its code. Turning capture off costs nothing and
@@ -67,6 +94,12 @@ function wrapSync<A extends unknown[], R>(syscall: string, fn: (...a: A) => R, p
       throw new FileSystemError(syscall, String(args[pathIndex]), err, dest);
     }
   };
+}
+
+/** A failure of rm -r, named after the entry and the call that failed inside the tree. */
+function treeError(root: string, err: unknown): FileSystemError {
+  const e = err as NodeJS.ErrnoException;
+  return new FileSystemError(e.syscall ?? 'rm', e.path ?? root, err);
 }
 
 function errnoOrUndefined(fn: () => void): string | undefined {
@@ -106,12 +139,20 @@ export const syncIo: Io = {
   }),
   chmod: wrapSync('chmod', (p: string, mode: number) => fs.chmodSync(p, mode)),
   rmdir: wrapSync('rmdir', (p: string) => fs.rmdirSync(p)),
+  removeTree: (p) => {
+    try {
+      quietly(() => fs.rmSync(p, { recursive: true }));
+    } catch (err) {
+      throw treeError(p, err);
+    }
+  },
+  // lutimes: the lock time is the element's own, a link's target is never touched.
   touch: wrapSync('utime', (p: string) => {
     const t = now();
-    fs.utimesSync(p, t, t);
+    fs.lutimesSync(p, t, t);
   }),
   lstat: wrapSync('lstat', (p: string) => fs.lstatSync(p)),
-  readFile: wrapSync('read', (p: string) => fs.readFileSync(p)),
+  readFile: wrapSync('open', (p: string) => readFileNoFollowSync(p)),
   readdir: wrapSync('readdir', (p: string) => fs.readdirSync(p)),
   fsyncDir: wrapSync('fsync', (p: string) => {
     const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
@@ -151,12 +192,17 @@ export const asyncIo: Io = {
   mkdir: (p, mode) => call<void>('mkdir', p, (cb) => fs.mkdir(p, mode, (e) => cb(e))),
   chmod: (p, mode) => call<void>('chmod', p, (cb) => fs.chmod(p, mode, cb)),
   rmdir: (p) => call<void>('rmdir', p, (cb) => fs.rmdir(p, cb)),
+  removeTree: (p) =>
+    new Promise((resolve, reject) => fs.rm(p, { recursive: true }, (err) => (err ? reject(treeError(p, err)) : resolve()))),
   touch: (p) => {
     const t = now();
-    return call<void>('utime', p, (cb) => fs.utimes(p, t, t, cb));
+    return call<void>('utime', p, (cb) => fs.lutimes(p, t, t, cb));
   },
   lstat: (p) => call<fs.Stats>('lstat', p, (cb) => fs.lstat(p, cb)),
-  readFile: (p) => call<Buffer>('read', p, (cb) => fs.readFile(p, cb)),
+  readFile: (p) =>
+    readFileNoFollow(p).catch((err) => {
+      throw new FileSystemError('open', p, err);
+    }),
   readdir: (p) => call<string[]>('readdir', p, (cb) => fs.readdir(p, cb)),
   scan: scanDir,
   fsyncDir: async (p) => {

@@ -34,7 +34,7 @@ export class QueueNull implements AsyncIterable<string> {
   }
 
   async purge(): Promise<PurgeResult> {
-    return { removedTemporary: 0, brokenLocks: 0, removedDirectories: 0 };
+    return { removedTemporary: 0, brokenLocks: 0, removedDirectories: 0, warnings: [] };
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<string> {}

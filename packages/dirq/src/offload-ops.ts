@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { FileSystemError } from './errors';
-import { fdatasyncAsync, syncFileSystem, syncIo } from './io';
+import { fdatasyncAsync, NOFOLLOW, readFileNoFollowSync, syncFileSystem, syncIo } from './io';
 import { LOCK_SUFFIX, MAX_TRIES, TEMP_SUFFIX } from './layout';
 import { NameGenerator } from './names';
 
@@ -71,9 +71,10 @@ export function lockRead(paths: string[], chunks: Buffer[]): (0 | { length: numb
     let stage = 'utime';
     try {
       const t = Date.now() / 1000;
-      fs.utimesSync(p, t, t);
-      stage = 'read';
-      const data = fs.readFileSync(lck);
+      // Never through a link: a planted symlink is neither touched nor read (ELOOP, reported).
+      fs.lutimesSync(p, t, t);
+      stage = 'open';
+      const data = readFileNoFollowSync(lck);
       chunks.push(data);
       return { length: data.length };
     } catch (e) {
@@ -82,7 +83,7 @@ export function lockRead(paths: string[], chunks: Buffer[]): (0 | { length: numb
       } catch {}
       // RACE: locked and removed by another process between our link and utime: not ours to take.
       if (stage === 'utime' && (e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-      return fail(e, stage, stage === 'read' ? lck : p);
+      return fail(e, stage, stage === 'open' ? lck : p);
     }
   });
 }
@@ -168,7 +169,11 @@ export async function addMany(a: AddManyJob): Promise<string[]> {
         if (tries >= MAX_TRIES) throw Object.assign(new Error('cannot create a temporary file'), { code: 'EEXIST' });
         const tmp = `${dir}/${name}${TEMP_SUFFIX}`;
         try {
-          t = { tmp, fd: fs.openSync(tmp, 'wx', a.fileMode), name };
+          t = {
+            tmp,
+            fd: fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | NOFOLLOW, a.fileMode),
+            name,
+          };
           temps.push(t);
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
@@ -196,7 +201,7 @@ export async function addMany(a: AddManyJob): Promise<string[]> {
     // Data must be durable before any name is published: a crash must never leave an empty element.
     if (viaSyncfs && !(await syncFileSystem(a.root))) {
       for (const t of temps) {
-        const fd = fs.openSync(t.tmp, 'r');
+        const fd = fs.openSync(t.tmp, fs.constants.O_RDONLY | NOFOLLOW);
         try {
           fs.fdatasyncSync(fd);
         } finally {

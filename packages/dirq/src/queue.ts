@@ -1,6 +1,6 @@
 import type * as fs from 'node:fs';
 import { join } from 'node:path';
-import { type BaseOptions, checkOptions, type PurgeOptions, type PurgeResult, purgeAges, QueueBase } from './base';
+import { type BaseOptions, checkOptions, type PurgeOptions, type PurgeResult, PurgeWarnings, purgeAges, QueueBase } from './base';
 import {
   DataError,
   type FileSystemError,
@@ -9,6 +9,7 @@ import {
   NotLockedError,
   QueueError,
   RetryExhaustedError,
+  symlinkError,
 } from './errors';
 import { yielder } from './io';
 import { MAX_TRIES } from './layout';
@@ -232,6 +233,10 @@ export class Queue extends QueueBase {
   async lock(name: string, permissive = true): Promise<boolean> {
     const path = `${this.path}/${checkName(name)}`;
     const lock = join(path, LOCKED);
+    // mkdir has no O_NOFOLLOW: an element that is a link to a directory elsewhere is refused before anything is
+    // made there. RACE: swapping the element for a link between this check and mkdir needs write access to the
+    // counter directory, and then makes an empty `locked` in the target, nothing more (get() checks again).
+    await this.refuseLink(path);
     const errno = await this.io.tryMkdir(lock, this.modes.dir);
     if (errno !== undefined) {
       // RACE: another process locked (EEXIST) or removed (ENOENT) it first.
@@ -260,8 +265,16 @@ export class Queue extends QueueBase {
     return true;
   }
 
+  /** Throws ELOOP if `path` is a symbolic link (gone is fine: the caller's next call says so). */
+  private async refuseLink(path: string): Promise<void> {
+    const st = await this.lstatQuiet(path);
+    if (st?.isSymbolicLink()) throw symlinkError('lstat', path);
+  }
+
   private async requireLocked(name: string): Promise<string> {
     const path = `${this.path}/${checkName(name)}`;
+    // Field files are read with O_NOFOLLOW; the element directory itself must not be a link either.
+    await this.refuseLink(path);
     try {
       const st = await this.io.lstat(join(path, LOCKED));
       if (st.isDirectory()) return path;
@@ -301,7 +314,7 @@ export class Queue extends QueueBase {
     return `${this.path}/${checkName(name)}`;
   }
 
-  /** Removes a locked element: renamed into `obsolete/` first, so it vanishes atomically, then deleted. */
+  /** Removes a locked element: renamed into `obsolete/` first, so it vanishes atomically, then deleted with all it holds. */
   async remove(name: string): Promise<void> {
     const path = await this.requireLocked(name);
     let moved: string | undefined;
@@ -319,35 +332,19 @@ export class Queue extends QueueBase {
       }
     }
     if (moved === undefined) throw new RetryExhaustedError(`cannot move ${path} into ${join(this.path, OBSOLETE)}`, MAX_TRIES);
-    await this.destroy(moved);
+    // The element left the queue with the rename, atomically: removed it is. What cannot be deleted now stays in
+    // obsolete/ for the purge, which finishes it (or reports it) later.
+    await this.destroy(moved).catch(() => undefined);
   }
 
-  /** Deletes an element directory that nobody else can reach any more (under temporary/ or obsolete/). */
+  /**
+   * Deletes an element directory that nobody else can reach any more (under temporary/ or obsolete/), with
+   * whatever it holds: it is the queue's own (sub-directories included, links removed and never followed).
+   */
   private async destroy(dir: string): Promise<void> {
-    let entries: string[];
-    try {
-      entries = await this.io.readdir(dir);
-    } catch (err) {
-      if ((err as FileSystemError).errno === 'ENOENT') return;
-      throw err;
-    }
-    for (const e of entries) {
-      if (e === LOCKED) continue;
-      if (!FIELD_RE.test(e)) throw new DataError(`unexpected file in ${dir}: ${e}`);
-      try {
-        await this.io.unlink(join(dir, e));
-      } catch (err) {
-        if ((err as FileSystemError).errno !== 'ENOENT') throw err;
-      }
-    }
     for (let i = 0; i < MAX_TRIES; i++) {
       try {
-        await this.io.rmdir(join(dir, LOCKED));
-      } catch (err) {
-        if ((err as FileSystemError).errno !== 'ENOENT') throw err;
-      }
-      try {
-        await this.io.rmdir(dir);
+        await this.io.removeTree(dir);
         return;
       } catch (err) {
         const errno = (err as FileSystemError).errno;
@@ -377,38 +374,47 @@ export class Queue extends QueueBase {
 
   /**
    * Removes empty counter directories (except the last), temporary and
-   * obsolete element directories older than `maxtemp`, and breaks locks
-   * older than `maxlock` (seconds; 0 disables).
+   * obsolete element directories older than `maxtemp` (with all they hold),
+   * and breaks locks older than `maxlock` (seconds; 0 disables). What is not
+   * the queue's own, or cannot be removed, is left and reported in `warnings`.
    */
   async purge(options?: PurgeOptions): Promise<PurgeResult> {
     const { maxtemp, maxlock } = purgeAges(options);
-    const result: PurgeResult = { removedTemporary: 0, brokenLocks: 0, removedDirectories: 0 };
+    const warnings = new PurgeWarnings();
     const pause = yielder();
     const dirs = await this.intermediateDirs();
-    for (const dir of dirs.slice(0, -1)) {
-      try {
-        await this.io.rmdir(join(this.path, dir));
-        result.removedDirectories++;
-      } catch (err) {
-        // RACE: not empty, or removed by another purger: both fine.
-        const errno = (err as FileSystemError).errno;
-        if (errno !== 'ENOTEMPTY' && errno !== 'EEXIST' && errno !== 'ENOENT') throw err;
-      }
-    }
+    const result: PurgeResult = {
+      removedTemporary: 0,
+      brokenLocks: 0,
+      removedDirectories: await this.removeEmptyDirs(dirs, warnings, pause),
+      warnings: warnings.list,
+    };
     const now = Date.now() / 1000;
     if (maxtemp) {
       const old = now - maxtemp;
       for (const sub of [TEMPORARY, OBSOLETE]) {
-        const stale: string[] = [];
-        await this.io.scan(join(this.path, sub), (e) => {
-          if (ELT_RE.test(e)) stale.push(e);
-        });
-        for (const e of stale) {
-          const p = join(this.path, sub, e);
-          const st = await this.lstatQuiet(p);
-          if (st === undefined || st.mtimeMs / 1000 >= old) continue;
-          await this.destroy(p);
-          result.removedTemporary++;
+        const subPath = join(this.path, sub);
+        for (const e of await this.listForPurge(subPath, warnings, () => true)) {
+          const p = join(subPath, e);
+          // Element directories are the queue's own (made by add, moved here by remove): whatever they hold
+          // goes with them. Anything else here was put by someone else and stays.
+          if (!ELT_RE.test(e)) {
+            warnings.left(p, 'not an element');
+            continue;
+          }
+          try {
+            const st = await this.lstatQuiet(p);
+            if (st === undefined) continue;
+            if (!st.isDirectory()) {
+              warnings.left(p, 'not a directory');
+              continue;
+            }
+            if (st.mtimeMs / 1000 >= old) continue;
+            await this.io.removeTree(p);
+            result.removedTemporary++;
+          } catch (err) {
+            warnings.failed(p, err);
+          }
           await pause();
         }
       }
@@ -416,18 +422,24 @@ export class Queue extends QueueBase {
     if (maxlock) {
       const old = now - maxlock;
       for (const dir of dirs) {
-        const elts: string[] = [];
-        await this.io.scan(join(this.path, dir), (e) => {
-          if (ELT_RE.test(e)) elts.push(e);
-        });
-        for (const e of elts) {
+        for (const e of await this.listForPurge(join(this.path, dir), warnings, (n) => ELT_RE.test(n))) {
           const name = `${dir}/${e}`;
-          const st = await this.lstatQuiet(`${this.path}/${name}`);
-          await pause();
-          // nlink 2 on a file system that counts sub-directories: no `locked`, nothing more to check.
-          if (st === undefined || st.mtimeMs / 1000 >= old || st.nlink === 2) continue;
-          if ((await this.lstatQuiet(join(this.path, name, LOCKED))) === undefined) continue;
-          if (await this.unlock(name, true)) result.brokenLocks++;
+          const p = `${this.path}/${name}`;
+          try {
+            const st = await this.lstatQuiet(p);
+            await pause();
+            if (st === undefined) continue;
+            if (!st.isDirectory()) {
+              warnings.left(p, 'not a directory');
+              continue;
+            }
+            // nlink 2 on a file system that counts sub-directories: no `locked`, nothing more to check.
+            if (st.mtimeMs / 1000 >= old || st.nlink === 2) continue;
+            if ((await this.lstatQuiet(join(p, LOCKED))) === undefined) continue;
+            if (await this.unlock(name, true)) result.brokenLocks++;
+          } catch (err) {
+            warnings.failed(p, err);
+          }
         }
       }
     }

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { type BaseOptions, checkOptions, type PurgeOptions, type PurgeResult, purgeAges, QueueBase } from './base';
+import { type BaseOptions, checkOptions, type PurgeOptions, type PurgeResult, PurgeWarnings, purgeAges, QueueBase } from './base';
 import {
   FileSystemError,
   InvalidOptionError,
@@ -8,8 +8,9 @@ import {
   NotLockedError,
   type QueueError,
   RetryExhaustedError,
+  symlinkError,
 } from './errors';
-import { fdatasyncAsync, syncFileSystem, yielder } from './io';
+import { fdatasyncAsync, NOFOLLOW, syncFileSystem, yielder } from './io';
 import { LOCK_SUFFIX, MAX_TRIES, SYNCFS_BATCH, TEMP_SUFFIX } from './layout';
 import { checkName, ELT_RE } from './names';
 import { failure, type NativeDirq, native, nativeError, publishing, STAGE } from './native';
@@ -249,7 +250,9 @@ export class QueueSimple extends QueueBase {
 
   private async fdatasyncPath(path: string): Promise<void> {
     const fd = await new Promise<number>((resolve, reject) =>
-      fs.open(path, 'r', (err, fd) => (err ? reject(new FileSystemError('open', path, err)) : resolve(fd))),
+      fs.open(path, fs.constants.O_RDONLY | NOFOLLOW, (err, fd) =>
+        err ? reject(new FileSystemError('open', path, err)) : resolve(fd),
+      ),
     );
     try {
       await fdatasyncAsync(fd, path);
@@ -367,6 +370,8 @@ export class QueueSimple extends QueueBase {
    * the file disappears from its old path, like python-dirq's add_path.
    */
   async addPath(file: string): Promise<string> {
+    // A hard link to a symbolic link would make the element a link: refused.
+    if ((await this.io.lstat(file)).isSymbolicLink()) throw symlinkError('link', file);
     const dir = this.bucket();
     const created = await this.mkdirQuiet(join(this.path, dir));
     if (this.fsync) await this.fdatasyncPath(file);
@@ -577,7 +582,7 @@ export class QueueSimple extends QueueBase {
     let n = 0;
     const dirs = await this.intermediateDirs();
     for (const [i, dir] of dirs.entries()) {
-      await this.io.scan(join(this.path, dir), (e) => {
+      await this.scanCounterDir(dir, (e) => {
         if (ELT_RE.test(e)) n++;
       });
       onDirectory?.(i + 1, dirs.length);
@@ -588,11 +593,13 @@ export class QueueSimple extends QueueBase {
   /**
    * Removes temporary files older than `maxtemp`, breaks locks older than
    * `maxlock` (seconds; 0 disables), and removes empty intermediate
-   * directories except the newest, as python-dirq does.
+   * directories except the newest, as python-dirq does. What is not the
+   * queue's own, or cannot be removed, is left and reported in `warnings`.
    */
   async purge(options?: PurgeOptions): Promise<PurgeResult> {
     const { maxtemp, maxlock } = purgeAges(options);
-    const result: PurgeResult = { removedTemporary: 0, brokenLocks: 0, removedDirectories: 0 };
+    const warnings = new PurgeWarnings();
+    const result: PurgeResult = { removedTemporary: 0, brokenLocks: 0, removedDirectories: 0, warnings: warnings.list };
     const dirs = await this.intermediateDirs();
     const now = Date.now() / 1000;
     const oldtemp = maxtemp ? now - maxtemp : 0;
@@ -600,47 +607,47 @@ export class QueueSimple extends QueueBase {
     const pause = yielder();
     if (oldtemp || oldlock) {
       for (const dir of dirs) {
-        const volatile: string[] = [];
-        await this.io.scan(join(this.path, dir), (e) => {
-          // python-dirq's test is /(.tmp|.lck)$/: any such file, not only ours.
-          if ((oldtemp && e.endsWith(TEMP_SUFFIX)) || (oldlock && e.endsWith(LOCK_SUFFIX))) volatile.push(e);
-        });
+        const dirPath = join(this.path, dir);
+        // python-dirq's test is /(.tmp|.lck)$/: any such file, not only ours.
+        const volatile = await this.listForPurge(
+          dirPath,
+          warnings,
+          (e) => (oldtemp !== 0 && e.endsWith(TEMP_SUFFIX)) || (oldlock !== 0 && e.endsWith(LOCK_SUFFIX)),
+        );
         for (const e of volatile) {
-          const p = join(this.path, dir, e);
-          let st: fs.Stats;
+          const p = join(dirPath, e);
           try {
-            st = await this.io.lstat(p);
+            let st: fs.Stats;
+            try {
+              st = await this.io.lstat(p);
+            } catch (err) {
+              // RACE: unlocked, removed or published meanwhile.
+              if ((err as FileSystemError).errno === 'ENOENT') continue;
+              throw err;
+            }
+            // The queue only ever makes files here: a directory of that name is someone else's.
+            if (st.isDirectory()) {
+              warnings.left(p, 'not a file');
+              continue;
+            }
+            const isTemp = e.endsWith(TEMP_SUFFIX);
+            if (st.mtimeMs / 1000 >= (isTemp ? oldtemp : oldlock)) continue;
+            try {
+              await this.io.unlink(p);
+              if (isTemp) result.removedTemporary++;
+              else result.brokenLocks++;
+            } catch (err) {
+              if ((err as FileSystemError).errno !== 'ENOENT') throw err;
+            }
           } catch (err) {
-            // RACE: unlocked, removed or published meanwhile.
-            if ((err as FileSystemError).errno === 'ENOENT') continue;
-            throw err;
-          }
-          const isTemp = e.endsWith(TEMP_SUFFIX);
-          if (st.mtimeMs / 1000 >= (isTemp ? oldtemp : oldlock)) continue;
-          try {
-            await this.io.unlink(p);
-            if (isTemp) result.removedTemporary++;
-            else result.brokenLocks++;
-          } catch (err) {
-            if ((err as FileSystemError).errno !== 'ENOENT') throw err;
+            warnings.failed(p, err);
           }
           await pause();
         }
         await pause();
       }
     }
-    // The newest directory stays: adders may be about to use it.
-    for (const dir of dirs.slice(0, -1)) {
-      try {
-        await this.io.rmdir(join(this.path, dir));
-        result.removedDirectories++;
-      } catch (err) {
-        // RACE: not empty, or another purger got there first: both are fine.
-        const errno = (err as FileSystemError).errno;
-        if (errno !== 'ENOTEMPTY' && errno !== 'EEXIST' && errno !== 'ENOENT') throw err;
-      }
-      await pause();
-    }
+    result.removedDirectories = await this.removeEmptyDirs(dirs, warnings, pause);
     return result;
   }
 }

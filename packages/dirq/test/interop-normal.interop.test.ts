@@ -246,7 +246,7 @@ result = out
     );
     expect(after).toContain(`${e3}/locked/`);
     // ours finds nothing more to do after python's purge
-    expect(await new Queue(b).purge()).toEqual({ removedTemporary: 0, brokenLocks: 0, removedDirectories: 0 });
+    expect(await new Queue(b).purge()).toEqual({ removedTemporary: 0, brokenLocks: 0, removedDirectories: 0, warnings: [] });
 
     // Fresh volatile directories (an add or a remove in progress) must survive. Ours keeps them; python-dirq 1.8's
     // purge rmdirs every volatile directory whatever its age (the rmdir calls sit outside its `if _older(...)`),

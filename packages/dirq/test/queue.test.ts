@@ -132,12 +132,21 @@ describe.each(['sync', 'async'] as const)('Queue (io %s)', (io) => {
     await expect(q.remove(name)).rejects.toBeInstanceOf(NoSuchElementError);
   });
 
-  test('dirq normal - remove refuses an element holding an unexpected file', async () => {
+  test('dirq normal - remove takes the whole element, whatever it holds (an unexpected file, a sub-directory, a link)', async () => {
+    // Was: the element was moved into obsolete/, then remove threw (EISDIR, "unexpected file") and left it there
+    // for the purge to die on.
     const q = new Queue(path, { io, schema: SCHEMA });
     const name = await q.add({ body: 'x' });
     await q.lock(name);
+    const outside = join(tmp.path, 'outside');
+    fs.writeFileSync(outside, 'keep');
     fs.writeFileSync(join(path, name, 'bad.name'), '');
-    await expect(q.remove(name)).rejects.toThrow(/unexpected file/);
+    fs.mkdirSync(join(path, name, 'sub'));
+    fs.writeFileSync(join(path, name, 'sub', 'x'), '');
+    fs.symlinkSync(outside, join(path, name, 'link'));
+    await q.remove(name);
+    expect(layout(path)).toEqual(['00000000/', 'obsolete/', 'temporary/']);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('keep');
   });
 
   test('dirq normal - maxelts rolls over to the next counter directory', async () => {
@@ -182,7 +191,7 @@ describe.each(['sync', 'async'] as const)('Queue (io %s)', (io) => {
       backdate(join(path, sub), age);
     }
     const r = await q.purge();
-    expect(r).toEqual({ removedTemporary: 2, brokenLocks: 1, removedDirectories: 1 });
+    expect(r).toEqual({ removedTemporary: 2, brokenLocks: 1, removedDirectories: 1, warnings: [] });
     expect(layout(path)).toEqual([
       '00000001/',
       `${b}/`,
@@ -197,6 +206,80 @@ describe.each(['sync', 'async'] as const)('Queue (io %s)', (io) => {
       'temporary/0123456789abc2/body',
       'temporary/0123456789abc2/locked/',
     ]);
+  });
+
+  test('dirq normal - purge removes a stale temporary element with a sub-directory and reports what it leaves', async () => {
+    const q = new Queue(path, { io, schema: SCHEMA });
+    const a = await q.add({ body: 'a' });
+    await q.lock(a);
+    backdate(join(path, a), 1000);
+    // What an adder killed mid-way, or a hand, can leave: a sub-directory in an element (rm -r'd: ours), a file
+    // where an element directory should be, a name that is no element (neither is ours: left in place).
+    const owned = join(path, 'temporary', '0123456789abc1');
+    fs.mkdirSync(join(owned, 'sub', 'deeper'), { recursive: true });
+    fs.writeFileSync(join(owned, 'body'), 'x');
+    fs.writeFileSync(join(owned, 'sub', 'deeper', 'file'), 'x');
+    backdate(owned, 400);
+    fs.writeFileSync(join(path, 'obsolete', '0123456789abc2'), 'not a directory');
+    backdate(join(path, 'obsolete', '0123456789abc2'), 400);
+    fs.writeFileSync(join(path, 'temporary', 'notes.txt'), 'not ours');
+    // An intermediate directory's name on a regular file.
+    fs.writeFileSync(join(path, '12345678'), 'stray');
+    const r = await q.purge();
+    expect(r.removedTemporary).toBe(1);
+    expect(r.brokenLocks).toBe(1);
+    expect(r.warnings.map((w) => [w.path.slice(path.length + 1), w.reason]).sort()).toEqual([
+      ['12345678', expect.stringMatching(/not a directory/)],
+      ['obsolete/0123456789abc2', expect.stringMatching(/not a directory/)],
+      ['temporary/notes.txt', expect.stringMatching(/not an element/)],
+    ]);
+    expect(layout(path)).toEqual([
+      '00000000/',
+      `${a}/`,
+      `${a}/body`,
+      '12345678',
+      'obsolete/',
+      'obsolete/0123456789abc2',
+      'temporary/',
+      'temporary/notes.txt',
+    ]);
+  });
+
+  test('dirq normal - purge goes on when temporary/ and obsolete/ are not directories', async () => {
+    const q = new Queue(path, { io, schema: SCHEMA });
+    const a = await q.add({ body: 'a' });
+    await q.lock(a);
+    backdate(join(path, a), 1000);
+    for (const sub of ['temporary', 'obsolete']) {
+      fs.rmdirSync(join(path, sub));
+      fs.writeFileSync(join(path, sub), 'stray');
+    }
+    const r = await q.purge();
+    expect(r.brokenLocks).toBe(1);
+    expect(r.warnings.map((w) => [w.path.slice(path.length + 1), w.errno])).toEqual([
+      ['temporary', 'ENOTDIR'],
+      ['obsolete', 'ENOTDIR'],
+    ]);
+    expect(fs.readFileSync(join(path, 'temporary'), 'utf8')).toBe('stray');
+  });
+
+  test('dirq normal - a symbolic link as an element or a field is refused, its target never read nor touched', async () => {
+    const q = new Queue(path, { io, schema: SCHEMA });
+    const outsideDir = join(tmp.path, 'elsewhere');
+    fs.mkdirSync(outsideDir);
+    fs.writeFileSync(join(outsideDir, 'body'), 'not for the agent');
+    const real = await q.add({ body: 'x' });
+    const planted = '00000000/00000000000001';
+    fs.symlinkSync(outsideDir, join(path, planted));
+    await expect(q.lock(planted)).rejects.toMatchObject({ errno: 'ELOOP' });
+    expect(fs.readdirSync(outsideDir)).toEqual(['body']);
+    await expect(q.get(planted)).rejects.toMatchObject({ errno: 'ELOOP' });
+    // A field file that is a link: O_NOFOLLOW.
+    fs.unlinkSync(join(path, real, 'body'));
+    fs.symlinkSync(join(outsideDir, 'body'), join(path, real, 'body'));
+    await q.lock(real);
+    await expect(q.get(real)).rejects.toMatchObject({ errno: 'ELOOP' });
+    expect(fs.readFileSync(join(outsideDir, 'body'), 'utf8')).toBe('not for the agent');
   });
 
   test('dirq normal - schemas are validated, every problem at once', () => {

@@ -70,7 +70,7 @@ describe('dirq set and null', () => {
     expect(fs.existsSync(f)).toBe(false);
     await expect(q.addPath(f)).rejects.toMatchObject({ errno: 'ENOENT' });
     expect(await q.count()).toBe(0);
-    expect(await q.purge()).toEqual({ removedTemporary: 0, brokenLocks: 0, removedDirectories: 0 });
+    expect(await q.purge()).toEqual({ removedTemporary: 0, brokenLocks: 0, removedDirectories: 0, warnings: [] });
     const names = [];
     for await (const n of q) names.push(n);
     expect(names).toEqual([]);

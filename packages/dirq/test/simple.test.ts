@@ -288,7 +288,7 @@ describe.each(['sync', 'async'] as const)('QueueSimple (io %s)', (io) => {
     backdate(join(dir, '00000000000001.tmp'), 400);
     backdate(join(dir, '00000000000002.tmp'), 100);
     const r = await q.purge();
-    expect(r).toEqual({ removedTemporary: 1, brokenLocks: 1, removedDirectories: 0 });
+    expect(r).toEqual({ removedTemporary: 1, brokenLocks: 1, removedDirectories: 0, warnings: [] });
     expect(fs.existsSync(join(path, `${a}.lck`))).toBe(false);
     expect(fs.existsSync(join(path, a))).toBe(true);
     expect(fs.existsSync(join(path, `${b}.lck`))).toBe(true);
@@ -296,6 +296,67 @@ describe.each(['sync', 'async'] as const)('QueueSimple (io %s)', (io) => {
     expect(fs.existsSync(join(dir, '00000000000002.tmp'))).toBe(true);
     expect(await q.count()).toBe(2);
     expect(await q.lock(a)).toBe(true);
+  });
+
+  test('dirq simple - an element that is a symbolic link is never read nor touched through (lock, get, lockGetMany)', async () => {
+    // Was: lock's utime set the target's mtime and get() returned the target's bytes (/etc/passwd in the report).
+    const q = new QueueSimple(path, { io });
+    const real = await q.add('real');
+    const outside = join(tmp.path, 'secret');
+    fs.writeFileSync(outside, 'not for the agent');
+    backdate(outside, 5000);
+    const before = fs.statSync(outside).mtimeMs;
+    const planted = `${real.slice(0, 8)}/00000000000001`;
+    fs.symlinkSync(outside, join(path, planted));
+    expect(await q.lock(planted)).toBe(true);
+    await expect(q.get(planted)).rejects.toMatchObject({
+      errno: 'ELOOP',
+      message: expect.stringMatching(/a symbolic link, never followed/),
+    });
+    await q.unlock(planted);
+    const got = await q.lockGetMany([planted, real]);
+    expect(got[0]).toBeInstanceOf(FileSystemError);
+    expect((got[0] as FileSystemError).errno).toBe('ELOOP');
+    expect(got[1]).toEqual(Buffer.from('real'));
+    // Refused, the link is left unlocked; the target is untouched.
+    expect(fs.existsSync(join(path, `${planted}.lck`))).toBe(false);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('not for the agent');
+    expect(fs.statSync(outside).mtimeMs).toBe(before);
+    // A locked link can still be removed: the link goes, never its target.
+    await q.lock(planted);
+    await q.remove(planted);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('not for the agent');
+    expect(fs.statSync(outside).mtimeMs).toBe(before);
+    const linkedFile = join(tmp.path, 'link-to-secret');
+    fs.symlinkSync(outside, linkedFile);
+    await expect(q.addPath(linkedFile)).rejects.toMatchObject({ errno: 'ELOOP' });
+    expect(layout(path)).toEqual([`${real.slice(0, 8)}/`, real, `${real}.lck`]);
+  });
+
+  test('dirq simple - purge leaves what is not its own and reports it', async () => {
+    const q = new QueueSimple(path, { io });
+    const a = await q.add('a');
+    await q.lock(a);
+    backdate(join(path, a), 1000);
+    const dir = join(path, a.slice(0, 8));
+    // A directory with a temporary file's name (python-dirq never makes one) and a file on an intermediate name.
+    fs.mkdirSync(join(dir, '00000000000001.tmp'));
+    fs.writeFileSync(join(dir, '00000000000001.tmp', 'inside'), 'x');
+    backdate(join(dir, '00000000000001.tmp'), 400);
+    fs.writeFileSync(join(path, '00000001'), 'stray');
+    const r = await q.purge();
+    expect(r.brokenLocks).toBe(1);
+    expect(r.warnings.map((w) => [w.path.slice(path.length + 1), w.reason]).sort()).toEqual([
+      ['00000001', expect.stringMatching(/not a directory/)],
+      [`${a.slice(0, 8)}/00000000000001.tmp`, expect.stringMatching(/not a file/)],
+    ]);
+    expect(layout(path)).toEqual([
+      '00000001',
+      `${a.slice(0, 8)}/`,
+      `${a.slice(0, 8)}/00000000000001.tmp/`,
+      `${a.slice(0, 8)}/00000000000001.tmp/inside`,
+      a,
+    ]);
   });
 
   test('dirq simple - purge with maxtemp 0 and maxlock 0 removes nothing volatile', async () => {
@@ -306,7 +367,12 @@ describe.each(['sync', 'async'] as const)('QueueSimple (io %s)', (io) => {
     const tmpFile = join(path, a.slice(0, 8), '00000000000001.tmp');
     fs.writeFileSync(tmpFile, '');
     backdate(tmpFile, 10000);
-    expect(await q.purge({ maxtemp: 0, maxlock: 0 })).toEqual({ removedTemporary: 0, brokenLocks: 0, removedDirectories: 0 });
+    expect(await q.purge({ maxtemp: 0, maxlock: 0 })).toEqual({
+      removedTemporary: 0,
+      brokenLocks: 0,
+      removedDirectories: 0,
+      warnings: [],
+    });
     expect(fs.existsSync(tmpFile)).toBe(true);
     expect(fs.existsSync(join(path, `${a}.lck`))).toBe(true);
     await q.purge({ maxtemp: 5, maxlock: 5 });

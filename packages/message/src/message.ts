@@ -280,6 +280,21 @@ export class Message {
     return new Message({ header: pairs, body });
   }
 
+  /**
+   * Why the message cannot be written as UTF-8 (a STOMP frame, AMQP strings, md5), or undefined if it can: a lone
+   * surrogate in a header name or value, or in a text body. The JSON form keeps such a string (python-messaging does);
+   * an encoder must refuse it with this reason rather than let UTF-8 encoding replace it with U+FFFD.
+   */
+  utf8Problem(): string | undefined {
+    for (const [k, v] of this.pairs) {
+      if (!k.isWellFormed() || !v.isWellFormed())
+        return `header ${JSON.stringify(k.toWellFormed())} has a lone surrogate: not encodable as UTF-8`;
+    }
+    if (typeof this.body === 'string' && !this.body.isWellFormed())
+      return 'text body has a lone surrogate: not encodable as UTF-8';
+    return undefined;
+  }
+
   /** python-messaging's md5(): of the text flag, the sorted header and the body. */
   md5(): string {
     const keys = [...this.pairs.keys()].sort(codePointCompare);

@@ -131,4 +131,31 @@ describe('message serialization against Python', () => {
       }
     });
   });
+
+  test('message interop - a lone surrogate in a header is preserved in the JSON form, as python-messaging keeps it', () => {
+    // Decision (docs/message.md): the spool form keeps it (\ud800, as Python json.dumps writes it, and json.loads
+    // reads it back); what must be UTF-8 (md5, a STOMP or AMQP frame) refuses it with ERR_MESSAGE_UTF8 instead of
+    // replacing it with U+FFFD.
+    const m = new Message({ header: { lone: 'a\ud800b', low: '\udc00' }, body: 'x' });
+    const ours = m.serialize().toString('latin1');
+    const py = `
+import json, sys
+inp = json.load(sys.stdin)
+ours = inp['ours']
+back = json.loads(ours)
+print(json.dumps({'dumps': json.dumps({'header': inp['header'], 'body': 'x', 'text': True}), 'same': back['header'] == inp['header']}))
+`;
+    const r = spawnSync('/usr/bin/python3', ['-c', py], { input: JSON.stringify({ ours, header: m.header }), encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { dumps: string; same: boolean };
+    expect(ours).toBe('{"header": {"lone": "a\\ud800b", "low": "\\udc00"}, "body": "x", "text": true}');
+    expect(out).toEqual({ dumps: ours, same: true });
+    expect(Message.deserialize(ours).header).toEqual({ lone: 'a\ud800b', low: '\udc00' });
+    expect(() => m.md5()).toThrow(
+      expect.objectContaining({ code: 'ERR_MESSAGE_UTF8', message: expect.stringMatching(/lone surrogate/) }),
+    );
+    expect(m.utf8Problem()).toBe('header "lone" has a lone surrogate: not encodable as UTF-8');
+    expect(new Message({ body: 'ok' }).utf8Problem()).toBeUndefined();
+    expect(new Message({ body: 'bad \udfff' }).utf8Problem()).toBe('text body has a lone surrogate: not encodable as UTF-8');
+  });
 });

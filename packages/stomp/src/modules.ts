@@ -34,6 +34,9 @@ export function messageToFrame(
   message: Message,
   options: { destination?: string; persistent?: boolean } = {},
 ): { headers: Record<string, string>; body: Buffer } {
+  // UTF-8 would silently turn a lone surrogate into U+FFFD: refused instead (docs/message.md).
+  const unencodable = message.utf8Problem();
+  if (unencodable !== undefined) throw new RejectedError(unencodable);
   const headers: Record<string, string> = {};
   for (const [k, v] of message.headerEntries()) if (!RESERVED_SEND_HEADERS.includes(k)) headers[k] = v;
   headers.destination ??= options.destination as string;

@@ -5,9 +5,9 @@
  * (SIGKILL, crash) is broken at once instead of after the stale delay.
  */
 import * as fs from 'node:fs';
-import { resolve } from 'node:path';
 import * as lockfile from 'proper-lockfile';
 import { AlreadyRunningError } from './errors';
+import { canonicalPath } from './paths';
 import { program } from './program';
 
 /** Milliseconds after which a lock not refreshed is stale (another host, or an owner file lost). */
@@ -41,7 +41,8 @@ export interface SpoolLock {
  * `onCompromised` is called if the lock is lost while held (its directory removed or not refreshable).
  */
 export async function lockSpool(spool: string, role: string, onCompromised: (err: Error) => void): Promise<SpoolLock> {
-  const target = `${resolve(spool)}.${program().name}.${role}`;
+  // Links resolved: the same spool by another path is the same instance.
+  const target = `${canonicalPath(spool)}.${program().name}.${role}`;
   const lockPath = `${target}.lock`;
   const ownerPath = `${target}.owner`;
   const take = () => lockfile.lock(target, { realpath: false, lockfilePath: lockPath, stale: STALE_MS, onCompromised });

@@ -3,21 +3,28 @@
  * makeOutgoing and makeDeadLetter: directory queues (@msgbricks/agent) and brokers (brokers.ts: the protocol
  * chosen by the URI's scheme among protocols.ts's, its module made by its descriptor).
  */
-import { resolve } from 'node:path';
-import { DEAD_LETTER_REASON, type Incoming, type Outgoing, QueueIncoming, QueueOutgoing } from '@msgbricks/agent';
+import {
+  DEAD_LETTER_REASON,
+  type Incoming,
+  type Outgoing,
+  type PurgeOutcome,
+  QueueIncoming,
+  QueueOutgoing,
+} from '@msgbricks/agent';
 import { DQN, DQS, Message, type MessageError, type MessageQueue, newMessageQueue } from '@msgbricks/message';
 import { makeBrokerIncoming, makeBrokerOutgoing } from './brokers';
 import type { AgentOptions, QueueSpec } from './config/schema';
 import { CliError } from './errors';
 import type { Logger } from './logger';
 import type { BrokerMetrics } from './metrics';
+import { canonicalPath, sameDirectory } from './paths';
 import { program } from './program';
 /** Header naming the spool element a dead-lettered corrupt element came from. */
 export const DEAD_LETTER_SOURCE = 'x-msgbricks-dead-letter-source';
 
-/** The lock journal the command keeps beside an incoming queue (the queue's parent must be writable). */
+/** The lock journal the command keeps beside an incoming queue (the queue's parent must be writable), links resolved. */
 export function journalPath(queuePath: string): string {
-  return `${resolve(queuePath)}.${program().name}.journal`;
+  return `${canonicalPath(queuePath)}.${program().name}.journal`;
 }
 
 /**
@@ -83,6 +90,28 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
             { journal: journalPath(queue.path), error: e.error.message },
             'lock journal: file system full; the transfer goes on, but after a crash the locks taken meanwhile wait for the stale-lock purge',
           ),
+    onPurge: (o) => logPurge(ctx.logger, queue.path, o),
+    onStray: (path) => ctx.logger.warn({ queue: queue.path, path }, 'stray file at the top of the queue: ignored'),
+    onUnreadable: async (name, error) => {
+      // A link carries no data of its own: recorded (never its target's content) and removed. Anything else
+      // unreadable holds data we cannot move: it stays, for the operator.
+      if ((error as { errno?: string }).errno === 'ELOOP' && deadLetter !== undefined) {
+        const reason = `symbolic link, never followed: ${error.message}`;
+        ctx.logger.warn(
+          { element: name, reason },
+          'symbolic link refused: recorded in the dead-letter queue without its target, and removed',
+        );
+        await deadLetter.send(
+          new Message({ header: { [DEAD_LETTER_REASON]: reason, [DEAD_LETTER_SOURCE]: `${queue.path}/${name}` } }),
+        );
+        return 'remove';
+      }
+      ctx.logger.warn(
+        { element: name, err: error.message },
+        'element cannot be locked or read: skipped, the rest of the spool goes on',
+      );
+      return 'skip';
+    },
     onCorrupt:
       deadLetter === undefined
         ? undefined
@@ -98,6 +127,20 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
           },
   });
   return { incoming, spool: queue.path };
+}
+
+/** What the periodic purge did: a warning per entry it left in place, a warning if it failed; never fatal. */
+export function logPurge(logger: Logger, queue: string, o: PurgeOutcome): void {
+  if ('error' in o) {
+    logger.warn({ queue, err: o.error.message }, 'purge failed: the transfer goes on, the purge is tried again later');
+    return;
+  }
+  const r = o.result;
+  for (const w of r.warnings) logger.warn({ queue, path: w.path, reason: w.reason }, 'purge: unexpected entry left in place');
+  logger.debug(
+    { queue, removedTemporary: r.removedTemporary, brokenLocks: r.brokenLocks, removedDirectories: r.removedDirectories },
+    'purge done',
+  );
 }
 
 /** The outgoing module: a directory queue (written durably), or a broker (a message is acked upstream once confirmed). */
@@ -130,13 +173,13 @@ function spoolOutgoing(spec: QueueSpec, what: string, logger: Logger | undefined
   });
 }
 
-/** Refuses a queue used twice (incoming and outgoing or dead-letter): it would feed itself. */
+/** Refuses a queue used twice (incoming and outgoing or dead-letter), by whatever path (links resolved): it would feed itself. */
 export function checkDistinctQueues(options: AgentOptions): void {
   const inPath = options['incoming-queue']?.path;
   if (inPath === undefined) return;
   for (const key of ['outgoing-queue', 'dead-letter-queue'] as const) {
     const p = options[key]?.path;
-    if (p !== undefined && resolve(p) === resolve(inPath))
+    if (p !== undefined && sameDirectory(p, inPath))
       throw new CliError('ERR_TRANSFER_OPTIONS', `${key} is the incoming queue (${inPath}): it would feed itself`);
   }
 }

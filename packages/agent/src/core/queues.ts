@@ -1,10 +1,14 @@
 import * as fs from 'node:fs';
+import { FileSystemError, type PurgeResult } from '@msgbricks/dirq';
 import { type DQN, DQS, type Message, MessageError, type MessageQueueNull } from '@msgbricks/message';
 import { abortableSleep, Backoff } from './failover';
 import { LockJournal, type LockJournalEvent } from './journal';
 import type { Delivery, Incoming, Outgoing } from './modules';
 
 export type MessageSpool = DQS | DQN;
+
+/** A periodic purge's outcome: its result (with the entries it left), or the error that stopped it. */
+export type PurgeOutcome = { result: PurgeResult } | { error: Error };
 
 export interface QueueIncomingOptions {
   /** Remove what was transferred (otherwise it is unlocked and stays). */
@@ -17,6 +21,21 @@ export interface QueueIncomingOptions {
   onJournalEvent?: (event: LockJournalEvent) => void;
   /** Seconds between purges of the queue (stale temporaries and locks), as stompclt's 300. */
   purgeInterval?: number;
+  /**
+   * Told after each periodic purge: what it did and what it left in place (its warnings), or why it failed as a
+   * whole. A purge never stops the transfer: its outcome is for the command's log.
+   */
+  onPurge?: (outcome: PurgeOutcome) => void;
+  /**
+   * Told of an element that cannot be locked or read (a symbolic link: ELOOP; no permission: EACCES, EPERM; a
+   * directory where a file should be...), once per run: the element is skipped by every later pass, and the rest
+   * of the spool goes on. Resolve 'remove' once it is recorded (a dead-letter spool) to have it removed (only a
+   * link can be: its lock is taken without reading it, and removing it removes the link, never its target);
+   * 'skip' leaves it in place. Without this, such elements are skipped.
+   */
+  onUnreadable?: (name: string, error: Error) => Promise<'remove' | 'skip'>;
+  /** Told once of each stray file with a counter directory's name at the top of the queue (it is stepped over). */
+  onStray?: (path: string) => void;
   /** Takes an element that is not a valid message; it is removed from the queue once this resolves. */
   onCorrupt?: (name: string, bytes: Buffer, error: MessageError) => Promise<void>;
   /**
@@ -26,6 +45,13 @@ export interface QueueIncomingOptions {
    * Default 64; 0 locks, reads and removes one element at a time on the event loop.
    */
   readAhead?: number;
+}
+
+/** Errors of one element rather than of the spool: that element is skipped, the others are transferred. */
+const ELEMENT_ERRNOS = new Set(['ELOOP', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR']);
+
+function elementFault(err: unknown): err is Error {
+  return err instanceof FileSystemError && ELEMENT_ERRNOS.has(err.errno);
 }
 
 /** Most elements removed in one batch. */
@@ -72,6 +98,9 @@ export class QueueIncoming implements Incoming {
   private exhausted = false;
   private removals: Removal[] = [];
   private removing: Promise<void> | undefined;
+  /** Elements that could not be locked or read: every later pass steps over them (reported once). */
+  private readonly skipped = new Set<string>();
+  private readonly straysTold = new Set<string>();
 
   constructor(
     private readonly queue: MessageSpool,
@@ -104,28 +133,57 @@ export class QueueIncoming implements Incoming {
         continue;
       }
       const name = r.value;
-      if (this.pending.has(name) || !(await this.tryLock(name))) continue;
+      if (this.pending.has(name) || this.skipped.has(name)) continue;
+      let locked: boolean;
+      try {
+        locked = await this.tryLock(name);
+      } catch (err) {
+        await this.unreadable(name, err);
+        continue;
+      }
+      if (!locked) continue;
       this.sawElement = true;
       this.pending.add(name);
       try {
         return { id: name, message: await this.queue.getMessage(name) };
       } catch (err) {
-        if (!(err instanceof MessageError) || this.options.onCorrupt === undefined) {
-          await this.release(name);
-          throw err;
+        if (err instanceof MessageError && this.options.onCorrupt !== undefined) {
+          await this.corrupt(name, await this.rawBytes(name), err);
+          continue;
         }
-        await this.corrupt(name, await this.rawBytes(name), err);
+        await this.release(name);
+        await this.unreadable(name, err);
       }
     }
   }
 
   /** At the end of a pass: null (finished), undefined (an empty pass: idle first) or false (go on). */
   private async endOfPass(): Promise<null | undefined | false> {
+    for (const p of this.queue.strays) {
+      if (this.straysTold.has(p)) continue;
+      this.straysTold.add(p);
+      this.options.onStray?.(p);
+    }
     await this.maybePurge();
     if (!this.options.loop) return null;
     const found = this.sawElement;
     this.sawElement = false;
     return found ? false : undefined;
+  }
+
+  /**
+   * An element that could not be locked or read (and is not locked by us): skipped from now on, reported, and
+   * removed if the reporter says so. Errors of the spool itself (ENOSPC, EIO...) are thrown.
+   */
+  private async unreadable(name: string, err: unknown): Promise<void> {
+    if (!elementFault(err)) throw err;
+    this.skipped.add(name);
+    const verdict = (await this.options.onUnreadable?.(name, err)) ?? 'skip';
+    // RACE: locked by someone else meanwhile: then it stays, skipped.
+    if (verdict === 'remove' && (await this.queue.lock(name).catch(() => false))) {
+      await this.queue.remove(name);
+      this.skipped.delete(name);
+    }
   }
 
   private async corrupt(name: string, bytes: Buffer, err: MessageError): Promise<void> {
@@ -191,7 +249,7 @@ export class QueueIncoming implements Incoming {
         this.exhausted = true;
         break;
       }
-      if (!this.pending.has(r.value)) names.push(r.value);
+      if (!this.pending.has(r.value) && !this.skipped.has(r.value)) names.push(r.value);
     }
     if (names.length === 0) return;
     let candidates = names;
@@ -212,6 +270,7 @@ export class QueueIncoming implements Incoming {
       throw err;
     }
     const dropped: string[] = [];
+    const faults: [string, Error][] = [];
     let error: unknown;
     for (const [i, r] of results.entries()) {
       const name = candidates[i] as string;
@@ -219,11 +278,13 @@ export class QueueIncoming implements Incoming {
       else {
         this.pending.delete(name);
         dropped.push(name);
-        error ??= r ?? undefined;
+        if (elementFault(r)) faults.push([name, r]);
+        else error ??= r ?? undefined;
       }
     }
     this.journal?.droppedMany(dropped);
     if (error !== undefined) throw error;
+    for (const [name, err] of faults) await this.unreadable(name, err);
   }
 
   /**
@@ -239,9 +300,13 @@ export class QueueIncoming implements Incoming {
     if (fs.existsSync(lockPath)) return false;
     this.journal.taken(name);
     // RACE: another consumer may lock it after the check: lock() then fails and the entry is withdrawn.
-    if (await this.queue.lock(name)) return true;
-    this.journal.dropped(name);
-    return false;
+    let locked = false;
+    try {
+      locked = await this.queue.lock(name);
+    } finally {
+      if (!locked) this.journal.dropped(name);
+    }
+    return locked;
   }
 
   private async rawBytes(name: string): Promise<Buffer> {
@@ -315,7 +380,14 @@ export class QueueIncoming implements Incoming {
     const every = (this.options.purgeInterval ?? 300) * 1000;
     if (Date.now() - this.lastPurge < every) return;
     this.lastPurge = Date.now();
-    await this.queue.purge();
+    // Housekeeping must not end the transfer: a queue the purge cannot list will fail the next pass on its own.
+    let outcome: PurgeOutcome;
+    try {
+      outcome = { result: await this.queue.purge() };
+    } catch (err) {
+      outcome = { error: err instanceof Error ? err : new Error(String(err)) };
+    }
+    this.options.onPurge?.(outcome);
   }
 
   async close(): Promise<void> {
