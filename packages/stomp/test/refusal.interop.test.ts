@@ -150,3 +150,37 @@ test('stomp RabbitMQ - broker restarted 3 times during a transfer: nothing dead-
   const seqs = await consume(dest, N);
   expect(new Set(seqs).size).toBe(N);
 });
+
+test('stomp RabbitMQ - a SEND to a missing exchange (an ERROR that names nothing, the session ends): found alone and dead-lettered, nothing lost', async () => {
+  const dest = `/queue/msgbricks.missing-exchange.${process.pid}`;
+  const src = new DQS(join(tmp, 'missing-in'));
+  const dl = new DQS(join(tmp, 'missing-dl'));
+  const N = 1000;
+  const window = 200;
+  for (let i = 0; i < N; i++) {
+    const header: Record<string, string> = { seq: `${i}`, persistent: 'true' };
+    if (i === 500) header.destination = '/exchange/msgbricks-missing';
+    await src.addMessage(new Message({ header, body: `body ${i}` }));
+  }
+  const stats = await runPipeline(
+    new QueueIncoming(src, { remove: true }),
+    new StompOutgoing(conn({ reconnect: { initialDelay: 50, maxDelay: 500 } }), { destination: dest }),
+    { window, deadLetter: new QueueOutgoing(dl) },
+  );
+  expect([stats.received, stats.sent, stats.deadLettered, stats.released]).toEqual([N, N - 1, 1, 0]);
+  expect(elements(join(tmp, 'missing-dl'))).toHaveLength(1);
+  const name = await dl.first();
+  expect(await dl.lock(name)).toBe(true);
+  const dead = await dl.getMessage(name);
+  expect(dead.getHeader('seq')).toBe('500');
+  expect(dead.getHeader(DEAD_LETTER_REASON)).toMatch(
+    /^refused: the broker answered 3 times with an ERROR while this message to \/exchange\/msgbricks-missing was the only one in flight/,
+  );
+  const seqs = await consume(dest, N - 1);
+  expect(new Set(seqs).size).toBe(N - 1);
+  // RabbitMQ does not receipt what it took before its channel died: those SENDs went again (at least once), at most
+  // the SENDs that were in flight.
+  const duplicates = seqs.length - (N - 1);
+  console.log(`missing exchange: ${duplicates} duplicates of ${N - 1} messages (window ${window})`);
+  expect(duplicates).toBeLessThanOrEqual(window);
+});
