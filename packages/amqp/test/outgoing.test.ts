@@ -65,6 +65,29 @@ test('amqp outgoing - a rejected delivery rejects send() with RejectedError carr
   await expect(good).resolves.toBeUndefined();
 });
 
+test('amqp outgoing - one rejected among 1,000 in flight: that one is refused, the 999 others accepted, none sent twice', async () => {
+  const transfers = new Map<number, number>();
+  fake = await new FakeBroker({
+    container: { autoaccept: false },
+    onMessage: (ctx) => {
+      const seq = seqOf(ctx);
+      transfers.set(seq, (transfers.get(seq) ?? 0) + 1);
+      if (seq === 500) ctx.delivery?.reject({ condition: 'amqp:not-found', description: 'no such exchange' });
+      else ctx.delivery?.accept();
+    },
+  }).start();
+  const o = outgoing(fake);
+  await o.open();
+  const outcomes = await Promise.allSettled(Array.from({ length: 1000 }, (_, i) => o.send(msg(i))));
+  const rejected = outcomes.flatMap((r, i) => (r.status === 'rejected' ? [[i, r.reason]] : []));
+  expect(rejected).toHaveLength(1);
+  expect(rejected[0]?.[0]).toBe(500);
+  expect(rejected[0]?.[1]).toBeInstanceOf(RejectedError);
+  // Per message: the refusal is that delivery's outcome, the link stays up, nothing is sent again.
+  expect(transfers.size).toBe(1000);
+  expect([...transfers.values()].every((n) => n === 1)).toBe(true);
+});
+
 test('amqp outgoing - a released delivery is sent again, then accepted', async () => {
   const seen: number[] = [];
   fake = await new FakeBroker({

@@ -81,10 +81,13 @@ const ERROR_BODY_MAX = 4096;
  * stompit 1.0.0's ERROR handler registers `frame.on('end', function () { this.destroy(error) })`: `this` is the
  * frame, not the client, so the frame is destroyed with an error nobody listens to and Node throws (the process
  * dies on the first ERROR frame with a text/plain body). This one reads the body and destroys the client, which
- * reports the error on the client's 'error' event.
+ * reports the error on the client's 'error' event, unless `refuse` tied the ERROR to one frame and settled it: then
+ * the session goes on (RabbitMQ keeps it after refusing a destination and processes the frames after the refused one,
+ * so dropping it would send those again), and if the broker does close it, what is pending is sent again.
  */
 function fixedErrorHandler(
   onFrame?: (headers: Record<string, string>, body: Buffer) => void,
+  refuse?: (client: RawClient, err: StompBrokerError) => boolean,
 ): (this: RawClient, frame: RawFrame) => void {
   return function (this: RawClient, frame: RawFrame): void {
     const chunks: Buffer[] = [];
@@ -101,7 +104,9 @@ function fixedErrorHandler(
       const bytes = Buffer.concat(chunks).subarray(0, ERROR_BODY_MAX);
       onFrame?.(headers, bytes);
       const body = bytes.toString('utf8').replace(/\0+$/, '').trim();
-      this.destroy(new StompBrokerError(headers.message ?? 'broker sent an ERROR frame', headers, body));
+      const err = new StompBrokerError(headers.message ?? 'broker sent an ERROR frame', headers, body);
+      if (refuse?.(this, err)) return;
+      this.destroy(err);
     };
     frame.on('end', done);
     frame.on('error', done);
@@ -386,7 +391,25 @@ export class StompConnection extends BrokerConnection<BrokerServer, RawClient, S
   private errorHandler(): (this: RawClient, frame: RawFrame) => void {
     return fixedErrorHandler(
       this.debug.frames ? (h: Record<string, string>, b: Buffer) => this.debugFrame('in', 'ERROR', h, b) : undefined,
+      (client, err) => this.refuseOne(client, err),
     );
+  }
+
+  /**
+   * An ERROR tied to exactly one pending SEND (its receipt-id, or its destination quoted) is that message's outcome:
+   * it is rejected with a RejectedError and the session is kept, so that the SENDs before and after it keep theirs.
+   */
+  private refuseOne(client: RawClient, err: StompBrokerError): boolean {
+    const pending = this.pending.get(client);
+    if (pending === undefined) return false;
+    const refused = [...refusedBy(err, pending)];
+    const id = refused[0];
+    const p = id === undefined ? undefined : pending.get(id);
+    if (refused.length !== 1 || id === undefined || p === undefined || p.command !== 'SEND') return false;
+    pending.delete(id);
+    delete client._receipts[id];
+    p.reject(new RejectedError(`broker refused ${p.what}: ${err.message}`, { cause: err }));
+    return true;
   }
 
   /** After CONNECTED: stompit's handlers replaced (ERROR) or observed (RECEIPT, with the debug words). */

@@ -78,14 +78,17 @@ export interface StompOutgoingOptions {
   /** Add `persistent: true` to messages that do not say (both RabbitMQ and ActiveMQ default to non-persistent). */
   persistent?: boolean;
   /**
-   * A message in flight when this many broker ERRORs broke the connection is refused (a RejectedError), even if
-   * no ERROR could be tied to it: a poison message must not bring the connection down forever. Default 3.
+   * A message is refused (a RejectedError) when the broker answered with an ERROR this many times while it was the
+   * only SEND in flight, even if the ERROR did not name it (RabbitMQ's `Processing error` for a missing exchange
+   * names nothing). ERRORs while other SENDs were in flight never count against a message. Default 3.
    */
   maxBrokerErrors?: number;
   /**
-   * A message is refused (a RejectedError) when the connection dropped this many times, without an ERROR frame, while
-   * it was the only SEND in flight: some brokers (ActiveMQ on a header it cannot parse, such as `expires: abc`) close
-   * the connection instead of answering with an ERROR. Default 3.
+   * A message is refused (a RejectedError) when the connection dropped this many times in a row, without an ERROR
+   * frame, while it was the only SEND in flight and the broker took the reconnection at the first attempt: some
+   * brokers (ActiveMQ on a header it cannot parse, such as `expires: abc`) close the connection instead of answering
+   * with an ERROR. A drop after which the broker could not be reached at once (a restart, the network) is the
+   * broker's, not the message's, and resets the count. Default 3.
    */
   maxDrops?: number;
   /** Milliseconds close() waits for the SENDs in flight before closing the connection, which fails them (default 30000). */
@@ -112,6 +115,8 @@ export class StompOutgoing implements Outgoing {
   private retriesDone: (() => void)[] = [];
   /** The end of the queue of retried messages, each sent once the one before has its outcome. */
   private soloTail: Promise<void> = Promise.resolve();
+  /** Failed connection attempts so far: one between a drop and the reconnection clears the message of the drop. */
+  private connectFailures = 0;
 
   constructor(
     connection: StompConnection | StompConnectionOptions,
@@ -119,6 +124,9 @@ export class StompOutgoing implements Outgoing {
   ) {
     this.connection = connectionOf(connection);
     this.description = `broker ${this.connection.description}`;
+    this.connection.on('connect-failed', () => {
+      this.connectFailures++;
+    });
   }
 
   open(): Promise<void> {
@@ -139,19 +147,36 @@ export class StompOutgoing implements Outgoing {
   }
 
   /**
-   * Sends until a receipt, a refusal or the end of the connection. After a lost connection, the messages that were in
-   * flight go again one at a time, and new ones wait until they are through: a message that brings the connection
-   * down without an ERROR frame is then alone when it does, and is refused after maxDrops such drops instead of
-   * bringing the connection down forever. Once every retried message has its receipt, sends are concurrent again.
+   * Sends until a receipt, a refusal or the end of the connection. A refusal tied to this SEND (an ERROR naming it)
+   * is its outcome at once; the session goes on and the other SENDs keep theirs. After a lost connection, the
+   * messages that were in flight go again one at a time, and new ones wait until they are through: a message that
+   * brings the connection down is then alone when it does, and only then does the loss count against it (see
+   * maxBrokerErrors and maxDrops); a loss with other SENDs in flight, or one the broker did not come back from at
+   * once, never does. Once every retried message has its receipt, sends are concurrent again.
    */
   private async sendFrame(headers: Record<string, string>, body: Buffer): Promise<void> {
     let brokerErrors = 0;
     let drops = 0;
     let retry = false;
+    /** Set when this message, alone in flight, lost the connection without an ERROR: connectFailures then. */
+    let droppedAt: number | undefined;
     try {
       for (;;) {
         // Rejects only when the connection is closed or reconnecting gave up.
         await this.connection.whenConnected();
+        if (droppedAt !== undefined) {
+          // The broker took the reconnection at once: the drop was this message's doing, not the broker's.
+          if (this.connectFailures === droppedAt) drops++;
+          else drops = 0;
+          droppedAt = undefined;
+          if (drops >= (this.options.maxDrops ?? 3)) {
+            throw new RejectedError(
+              `the connection dropped ${drops} times while this message to ${headers.destination} was the only one ` +
+                'in flight, and the broker took the reconnection each time (a broker that refuses a frame without ' +
+                'an ERROR)',
+            );
+          }
+        }
         if (!retry && this.retrying > 0) {
           await new Promise<void>((resolve) => this.retriesDone.push(resolve));
           continue;
@@ -164,21 +189,19 @@ export class StompOutgoing implements Outgoing {
           return await this.connection.send(headers, body);
         } catch (err) {
           if (err instanceof RejectedError) throw err;
-          // Lost before the receipt: the connection is coming back; send it again then.
+          // Lost before the receipt: the connection is coming back; send it again then. Only a loss while alone
+          // can be this message's doing.
           const cause = (err as Error).cause;
-          if (cause instanceof StompBrokerError) {
+          if (retry && cause instanceof StompBrokerError) {
             if (++brokerErrors >= (this.options.maxBrokerErrors ?? 3)) {
               throw new RejectedError(
-                `${brokerErrors} broker errors while sending to ${headers.destination}, the last: ${cause.message}`,
+                `the broker answered ${brokerErrors} times with an ERROR while this message to ${headers.destination} ` +
+                  `was the only one in flight, the last: ${cause.message}`,
                 { cause },
               );
             }
-          } else if (retry && ++drops >= (this.options.maxDrops ?? 3)) {
-            throw new RejectedError(
-              `the connection dropped ${drops} times while this message to ${headers.destination} was the only one ` +
-                `in flight (a broker that refuses a frame without an ERROR), the last: ${(err as Error).message}`,
-              { cause: err },
-            );
+          } else if (retry) {
+            droppedAt = this.connectFailures;
           }
           if (!retry) {
             retry = true;

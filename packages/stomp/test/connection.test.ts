@@ -80,6 +80,25 @@ describe('stomp connection - receipts', () => {
     expect(new Set(received)).toEqual(new Set(['1', '2', '4', '5', '6', '7']));
   });
 
+  test('stomp outgoing - drops while a message is alone, each followed by a failed reconnection (a restarting broker), never refuse it', async () => {
+    // Sessions 1 to 4 die on their first SEND, and the broker is away for one connection attempt after each.
+    const b = await fake({ dropOn: (f) => f.command === 'SEND' && f.session <= 4, downAfterDrop: 1 });
+    const events: string[] = [];
+    const out = new StompOutgoing(options(b, { onEvent: (e) => events.push(e.type) }));
+    await out.open();
+    const outcomes = await Promise.allSettled(
+      [1, 2].map((n) => out.send(new Message({ header: { destination: '/queue/a', n: `${n}` }, body: `m${n}` }))),
+    );
+    await out.close();
+    expect(outcomes.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    expect(events.filter((e) => e === 'connect-failed')).toHaveLength(4);
+    // Message 1 went alone on sessions 2, 3 and 4, and each drop took it down: without the failed attempts in
+    // between, that is the poison pattern (see the test above).
+    const sends = b.frames.filter((f) => f.command === 'SEND');
+    expect(sends.filter((f) => f.headers.n === '1').map((f) => f.session)).toEqual([1, 2, 3, 4, 5]);
+    expect(sends.filter((f) => f.session === 5).map((f) => f.headers.n)).toEqual(['1', '2']);
+  });
+
   test('stomp outgoing - close() gives up on SENDs never receipted after closeTimeout: they fail, nothing hangs', async () => {
     const b = await fake({ holdReceipt: (f) => f.command === 'SEND' });
     const out = new StompOutgoing(options(b), { closeTimeout: 300 });

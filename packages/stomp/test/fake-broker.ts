@@ -18,6 +18,11 @@ export interface FakeBrokerOptions {
   holdReceipt?: (frame: FakeFrame) => boolean;
   /** Return true to drop the connection on this frame, without an ERROR or a RECEIPT (as ActiveMQ on a bad header). */
   dropOn?: (frame: FakeFrame) => boolean;
+  /**
+   * After each drop of dropOn, close the next this many connections at once, before CONNECT (a broker restarting:
+   * the client's reconnection needs more than one attempt). They are not counted as sessions.
+   */
+  downAfterDrop?: number;
   /** Stop reading from clients once CONNECTED is sent (their writes pile up). */
   stopReading?: boolean;
   /** Close each connection this many milliseconds after its CONNECTED (a broker that accepts, then changes its mind). */
@@ -33,6 +38,8 @@ export class FakeBroker {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private sessions = 0;
+  /** Connections still to refuse (downAfterDrop). */
+  private down = 0;
   port = 0;
 
   constructor(private readonly options: FakeBrokerOptions = {}) {
@@ -59,6 +66,11 @@ export class FakeBroker {
   }
 
   private accept(socket: net.Socket): void {
+    if (this.down > 0) {
+      this.down--;
+      socket.destroy();
+      return;
+    }
     const session = ++this.sessions;
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
@@ -88,6 +100,7 @@ export class FakeBroker {
         data = data.subarray(bodyEnd + 1);
         this.frames.push(frame);
         if (this.options.dropOn?.(frame)) {
+          this.down = this.options.downAfterDrop ?? 0;
           socket.destroy();
           return;
         }
