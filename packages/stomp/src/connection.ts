@@ -442,10 +442,14 @@ export class StompConnection extends BrokerConnection<BrokerServer, RawClient, S
       this.instrument(client, socket);
       let settled = false;
       const timer = setTimeout(() => client.destroy(new Error(`no CONNECTED within ${timeoutMs} ms`)), timeoutMs);
+      // close() does not wait for the connect time-out: a broker that never answers must not hold a stop up.
+      const onAbort = () => client.destroy(new Error('closed while waiting for CONNECTED'));
+      this.abort.signal.addEventListener('abort', onAbort, { once: true });
       const fail = (err: Error) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        this.abort.signal.removeEventListener('abort', onAbort);
         reject(err);
       };
       // stompit's Client is an EventEmitter that emits 'error': without a listener, a late error would crash.
@@ -462,6 +466,7 @@ export class StompConnection extends BrokerConnection<BrokerServer, RawClient, S
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        this.abort.signal.removeEventListener('abort', onAbort);
         if (this.debug.frames) this.debugFrame('in', 'CONNECTED', client.headers ?? {}, undefined);
         this.pending.set(client, new Map());
         this.sweep(client);
