@@ -170,3 +170,37 @@ describe('stompclt - bounded shutdown with a broker that answers CONNECTED then 
     expect(await readAll(join(dir.path, 'b'), 'DQS')).toEqual([]);
   });
 });
+
+describe('amqpclt - bounded shutdown with a peer that opens the connection then never settles', () => {
+  test('amqpclt - SIGTERM while draining unsettled transfers: exits within the linger bound, every element back, unlocked', async () => {
+    const bodies = await fill(join(dir.path, 'a'), 20);
+    // rhea as the peer: it answers open, begin and attach, and never settles a transfer.
+    const rhea = require('rhea') as typeof import('rhea');
+    const container = rhea.create_container({ autoaccept: false } as never);
+    const listener = container.listen({ port: 0, host: '127.0.0.1' });
+    servers.push(listener as unknown as net.Server);
+    await new Promise((r) => listener.once('listening', r));
+    const port = (listener.address() as net.AddressInfo).port;
+    container.sasl_server_mechanisms.enable_anonymous();
+    container.on('connection_open', (ctx) => sockets.push((ctx.connection as unknown as { socket: net.Socket }).socket));
+    const run = start(
+      [
+        '--incoming-queue',
+        q('a'),
+        '--outgoing-broker-uri',
+        `amqp://127.0.0.1:${port}`,
+        '--reliable',
+        '--loop',
+        '--remove',
+        '--timeout-linger',
+        '1',
+      ],
+      dir.path,
+      AMQPCLT,
+    );
+    const r = await terminate(run, () => locks(join(dir.path, 'a')).length > 0, 'elements in flight');
+    expect(r.status).toBe(1);
+    expect(r.err).toMatch(/stopping \(signal\)/);
+    await expectSpoolIntact('a', bodies);
+  });
+});
