@@ -180,6 +180,14 @@ export interface StompConnectionOptions extends BrokerConnectionOptions<StompUri
   /** Milliseconds to wait for the DISCONNECT receipt (default 10000). */
   disconnectTimeout?: number;
   /**
+   * Longest header line (`name:value`, bytes) of a received frame (default MAX_HEADER_LENGTH). stompit's own
+   * default (1024) refuses what brokers accept and hand on: a longer line broke the connection, and the broker
+   * delivered the message again, for ever.
+   */
+  maxHeaderLength?: number;
+  /** Most headers of a received frame (default MAX_HEADERS; stompit's own: 64). */
+  maxHeaders?: number;
+  /**
    * Debug events (stompclt's --*-broker-stomp-debug words, blank or comma separated): `command` a `frame` event per
    * frame sent or received (command and body length), `header` with its headers (`login` and `passcode` masked),
    * `body` with the start of its body, `connection` and `api` `debug` events (connection steps, calls), `io` an `io`
@@ -192,6 +200,13 @@ export interface StompConnectionOptions extends BrokerConnectionOptions<StompUri
 
 /** The debug words of stompclt's --*-broker-stomp-debug (Net::STOMP::Client's). */
 export const STOMP_DEBUG_WORDS = ['all', 'api', 'body', 'command', 'connection', 'header', 'io'] as const;
+
+/**
+ * The frame parser's limits by default: what RabbitMQ's STOMP plugin accepts (a 100 KiB header line, 1000 headers),
+ * above ActiveMQ's (10 KiB, 1000): a message either broker took is never refused here (docs/stompclt.md).
+ */
+export const MAX_HEADER_LENGTH = 102_400;
+export const MAX_HEADERS = 1000;
 
 /** At most this many bytes of a body go into a `frame` event (the `body` debug word). */
 export const DEBUG_BODY_MAX = 200;
@@ -437,7 +452,16 @@ export class StompConnection extends BrokerConnection<BrokerServer, RawClient, S
           })
         : net.connect({ host: server.host, port: server.port });
       const writer = new FrameWriter(socket);
-      const client = new Client(socket, { heartbeatDelayMargin: grace, heartbeatOutputMargin: 0, outgoingFrameStream: writer });
+      const client = new Client(socket, {
+        heartbeatDelayMargin: grace,
+        heartbeatOutputMargin: 0,
+        outgoingFrameStream: writer,
+        // stompit's IncomingFrameStream options (not in its typings).
+        ...{
+          maxLineLength: this.options.maxHeaderLength ?? MAX_HEADER_LENGTH,
+          maxHeaders: this.options.maxHeaders ?? MAX_HEADERS,
+        },
+      });
       this.writers.set(client, writer);
       this.instrument(client, socket);
       let settled = false;
