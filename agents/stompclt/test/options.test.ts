@@ -63,6 +63,15 @@ describe('stompclt - options and configuration', () => {
     expectUsageError(stompclt(['--status'], dir.path), /--status: needs pidfile/);
   });
 
+  test('stompclt - an option given without its value exits 2 with a usage message', () => {
+    const r = stompclt(['--outgoing-queue', `path=${join(dir.path, 'b')}`, '--incoming-queue'], dir.path);
+    expectUsageError(r, /^stompclt: --incoming-queue needs a value \(see stompclt --help for the options\)$/m);
+    expectUsageError(
+      stompclt(['--incoming-queue', `path=${join(dir.path, 'a')}`, '--window'], dir.path),
+      /--window needs a value/,
+    );
+  });
+
   test('stompclt - a broker that cannot be reached fails clearly (exit 1, no stack trace)', () => {
     const r = stompclt(
       ['--incoming-queue', `path=${join(dir.path, 'a')}`, '--outgoing-broker-uri', 'tcp://127.0.0.1:1'],

@@ -185,6 +185,14 @@ export interface StompConnectionOptions extends BrokerConnectionOptions<StompUri
   /** Milliseconds to wait for the DISCONNECT receipt (default 10000). */
   disconnectTimeout?: number;
   /**
+   * Longest header line (`name:value`, bytes) of a received frame (default MAX_HEADER_LENGTH). stompit's own
+   * default (1024) refuses what brokers accept and hand on: a longer line broke the connection, and the broker
+   * delivered the message again, for ever.
+   */
+  maxHeaderLength?: number;
+  /** Most headers of a received frame (default MAX_HEADERS; stompit's own: 64). */
+  maxHeaders?: number;
+  /**
    * Debug events (stompclt's --*-broker-stomp-debug words, blank or comma separated): `command` a `frame` event per
    * frame sent or received (command and body length), `header` with its headers (`login` and `passcode` masked),
    * `body` with the start of its body, `connection` and `api` `debug` events (connection steps, calls), `io` an `io`
@@ -197,6 +205,13 @@ export interface StompConnectionOptions extends BrokerConnectionOptions<StompUri
 
 /** The debug words of stompclt's --*-broker-stomp-debug (Net::STOMP::Client's). */
 export const STOMP_DEBUG_WORDS = ['all', 'api', 'body', 'command', 'connection', 'header', 'io'] as const;
+
+/**
+ * The frame parser's limits by default: what RabbitMQ's STOMP plugin accepts (a 100 KiB header line, 1000 headers),
+ * above ActiveMQ's (10 KiB, 1000): a message either broker took is never refused here (docs/stompclt.md).
+ */
+export const MAX_HEADER_LENGTH = 102_400;
+export const MAX_HEADERS = 1000;
 
 /** At most this many bytes of a body go into a `frame` event (the `body` debug word). */
 export const DEBUG_BODY_MAX = 200;
@@ -460,15 +475,28 @@ export class StompConnection extends BrokerConnection<BrokerServer, RawClient, S
           })
         : net.connect({ host: server.host, port: server.port });
       const writer = new FrameWriter(socket);
-      const client = new Client(socket, { heartbeatDelayMargin: grace, heartbeatOutputMargin: 0, outgoingFrameStream: writer });
+      const client = new Client(socket, {
+        heartbeatDelayMargin: grace,
+        heartbeatOutputMargin: 0,
+        outgoingFrameStream: writer,
+        // stompit's IncomingFrameStream options (not in its typings).
+        ...{
+          maxLineLength: this.options.maxHeaderLength ?? MAX_HEADER_LENGTH,
+          maxHeaders: this.options.maxHeaders ?? MAX_HEADERS,
+        },
+      });
       this.writers.set(client, writer);
       this.instrument(client, socket);
       let settled = false;
       const timer = setTimeout(() => client.destroy(new Error(`no CONNECTED within ${timeoutMs} ms`)), timeoutMs);
+      // close() does not wait for the connect time-out: a broker that never answers must not hold a stop up.
+      const onAbort = () => client.destroy(new Error('closed while waiting for CONNECTED'));
+      this.abort.signal.addEventListener('abort', onAbort, { once: true });
       const fail = (err: Error) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        this.abort.signal.removeEventListener('abort', onAbort);
         reject(err);
       };
       // stompit's Client is an EventEmitter that emits 'error': without a listener, a late error would crash.
@@ -485,6 +513,7 @@ export class StompConnection extends BrokerConnection<BrokerServer, RawClient, S
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        this.abort.signal.removeEventListener('abort', onAbort);
         if (this.debug.frames) this.debugFrame('in', 'CONNECTED', client.headers ?? {}, undefined);
         this.pending.set(client, new Map());
         this.sweep(client);

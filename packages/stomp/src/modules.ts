@@ -55,9 +55,19 @@ export function messageToFrame(
   return { headers, body: message.body };
 }
 
-/** A MESSAGE frame as a message (stompclt's messagify): every frame header, text when the content-type says so. */
+/**
+ * Headers of a MESSAGE frame that belong to its transport, not to the message, and are not kept in it:
+ * `content-length` (recomputed on every SEND) and `receipt`, the sender's request for a RECEIPT, which brokers
+ * (RabbitMQ) hand on with the message: kept, it would ask the next broker for a receipt nobody waits for.
+ */
+const TRANSPORT_HEADERS: readonly string[] = ['content-length', 'receipt'];
+
+/**
+ * A MESSAGE frame as a message (stompclt's messagify): every frame header but the transport's (TRANSPORT_HEADERS),
+ * text when the content-type says so.
+ */
 export function frameToMessage(headers: Readonly<Record<string, string>>, body: Buffer): Message {
-  const header = Object.entries(headers).filter(([k]) => k !== 'content-length');
+  const header = Object.entries(headers).filter(([k]) => !TRANSPORT_HEADERS.includes(k));
   if (isTextContentType(headers['content-type'])) {
     try {
       return new Message({ header, body, text: true });

@@ -24,6 +24,8 @@ function connectionOptions(s: BrokerSettings): StompConnectionOptions {
     receiptTimeout: s.receiptTimeout,
     flushTimeout: s.flushTimeout,
     disconnectTimeout: s.disconnectTimeout,
+    maxHeaderLength: s.maxHeaderLength,
+    maxHeaders: s.maxHeaders,
     debug: s.debug,
     onReceipt:
       onConfirmed === undefined

@@ -142,6 +142,11 @@ describe('messages and frames', () => {
     ).toThrow(/binary body with the text content-type/);
   });
 
+  it("drops the transport headers of a MESSAGE frame: the sender's receipt is not kept in the message", () => {
+    const m = frameToMessage({ receipt: 'r-7', 'content-length': '1', 'message-id': 'm1', subject: 's' }, Buffer.from('x'));
+    expect(m.header).toEqual({ 'message-id': 'm1', subject: 's' });
+  });
+
   it('turns a MESSAGE frame into a message (messagify)', () => {
     const t = frameToMessage(
       { 'content-type': 'text/plain', 'content-length': '2', 'message-id': 'm1', destination: '/queue/q' },

@@ -160,6 +160,8 @@ export function brokerSettings(
     receiptTimeout: ms(options['timeout-broker']),
     flushTimeout: ms(options['timeout-flush']),
     disconnectTimeout: ms(options['timeout-disconnect']),
+    maxHeaderLength: options['max-header-length'],
+    maxHeaders: options['max-headers'],
     connectHeaders: options[`${p}-connect`],
     type: options[`${p}-type`],
     debug,

@@ -38,7 +38,14 @@ function parser(argv: string[]) {
   return y
     .strict()
     .fail((msg, err) => {
-      throw err ?? new UsageError(msg);
+      // Every failure of yargs here is the user's command line (there are no commands or handlers to throw): exit 2,
+      // never 1. yargs reports an option at the end without its value as an error object, not a message.
+      const text = msg ?? err?.message ?? 'invalid command line';
+      const missing = /^Not enough arguments following: (.+)$/.exec(text);
+      throw new UsageError(
+        missing === null ? text : `--${missing[1]} needs a value (see ${program().name} --help for the options)`,
+        err === undefined ? undefined : { cause: err },
+      );
     })
     .exitProcess(false);
 }

@@ -17,6 +17,13 @@ import { LiveStatus, wantsLiveStatus } from './status';
 /** Milliseconds between two looks at the pid file (touch and action). */
 const PIDFILE_POLL_MS = 250;
 
+/** After a stop is asked for (signal, pid file), seconds to wait for the messages in flight without --timeout-linger. */
+export const STOP_LINGER_DEFAULT = 10;
+/** Seconds, beyond the linger time, that closing (flush, DISCONNECT, unlocking) may take before the process ends anyway. */
+export const STOP_GRACE = 5;
+/** Milliseconds a forced stop gives the incoming side to give its elements back (unlock) before exiting. */
+const FORCED_RELEASE_MS = 2000;
+
 /**
  * The user's callback, loaded in its worker thread (so that it never delays heart-beats and receipts). Code that
  * cannot be loaded is bad input: exit 2 before any broker or spool is used.
@@ -68,16 +75,36 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
   const cleanups: (() => Promise<void> | void)[] = [];
   // The pipeline stops the callback; this is for a failure before the pipeline runs.
   if (callback !== undefined) cleanups.push(() => callback.close());
+  // Every stop is bounded: the linger time for the messages in flight, then STOP_GRACE for closing. Past that
+  // (a broker that went silent, a DISCONNECT never answered), or at a second signal, the process ends at once
+  // after giving the incoming side's elements back: spool elements unlocked; broker messages, never acked, are
+  // redelivered by the broker once the connection is gone.
+  const stopLinger = options['timeout-linger'] ?? STOP_LINGER_DEFAULT;
+  let forcing = false;
+  const forceStop = (fields: Record<string, unknown>, why: string) => {
+    if (forcing) return;
+    forcing = true;
+    logger.warn(fields, `stopping now (${why}): unfinished messages are given back`);
+    const bounded = new Promise((r) => setTimeout(r, FORCED_RELEASE_MS).unref());
+    void Promise.race([incoming.close().catch(() => undefined), bounded]).finally(async () => {
+      for (const c of cleanups.splice(0).reverse()) await Promise.race([Promise.resolve(c()).catch(() => undefined), bounded]);
+      process.exit(EXIT.failure);
+    });
+  };
+  const requestStop = (fields: Record<string, unknown>, why: string) => {
+    if (stop.signal.aborted) return;
+    logger.info(fields, `stopping (${why}): finishing the messages in flight for at most ${stopLinger} s`);
+    stop.abort();
+    const bound = stopLinger + STOP_GRACE;
+    const watchdog = setTimeout(() => forceStop({ ...fields, seconds: bound }, `not stopped within ${bound} s`), bound * 1000);
+    watchdog.unref();
+    cleanups.push(() => clearTimeout(watchdog));
+  };
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
-    if (signals === 1) {
-      logger.info({ signal: sig }, 'stopping: finishing the messages in flight');
-      stop.abort();
-    } else {
-      logger.warn({ signal: sig }, 'stopping now: unfinished elements stay locked until the next start');
-      process.exit(EXIT.failure);
-    }
+    if (signals === 1) requestStop({ signal: sig }, 'signal');
+    else forceStop({ signal: sig }, 'second signal');
   };
   const onHup = () => logger.debug('SIGHUP ignored');
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.on(sig, onSignal);
@@ -94,10 +121,7 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
       cleanups.push(() => pidfile.remove());
       const timer = setInterval(() => {
         const action = pidfile.check();
-        if (action === 'quit' && !stop.signal.aborted) {
-          logger.info({ pidfile: pidfile.path }, 'stopping: quit asked through the pid file');
-          stop.abort();
-        }
+        if (action === 'quit') requestStop({ pidfile: pidfile.path }, 'quit asked through the pid file');
       }, PIDFILE_POLL_MS);
       timer.unref();
       cleanups.push(() => clearInterval(timer));
@@ -106,7 +130,7 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
     if (spool !== undefined) {
       lock = await lockSpool(spool, 'incoming', (err) => {
         logger.error({ err: err.message }, 'instance lock lost: stopping');
-        stop.abort();
+        requestStop({ err: err.message }, 'instance lock lost');
       });
       const held = lock;
       cleanups.push(() => held.release());
@@ -146,6 +170,7 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
         duration: options.duration,
         timeoutInactivity: options['timeout-inactivity'],
         timeoutLinger: options['timeout-linger'],
+        stopLinger,
         lazy: options.lazy,
         callback,
         callbackData: options['callback-data'] === undefined ? undefined : { ...options['callback-data'] },

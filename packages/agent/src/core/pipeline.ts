@@ -18,6 +18,11 @@ export interface PipelineOptions {
   timeoutInactivity?: number;
   /** After the loop, wait at most this many seconds for pending messages (default: forever). */
   timeoutLinger?: number;
+  /**
+   * After a stop through `signal`, wait at most this many seconds for pending messages when timeoutLinger is not
+   * set (default: as timeoutLinger). A signal also ends the waits for a connection and for a free slot at once.
+   */
+  stopLinger?: number;
   /** Open the outgoing module only when the first message is to be sent. */
   lazy?: boolean;
   callback?: Callback;
@@ -70,6 +75,33 @@ function settled(callback: Callback, message: Message): Promise<Checked> {
 }
 
 /**
+ * Resolves to true once `p` has settled (rejecting as it does), to false as soon as `signal` aborts: what waits on
+ * a broker that may never answer (a connection through a failover list, a window full of unconfirmed messages)
+ * must not hold a stop up. A promise left behind is observed, so that its later failure is not unhandled.
+ */
+async function unlessAborted(p: Promise<void>, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal === undefined) {
+    await p;
+    return true;
+  }
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return false;
+  }
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<false>((resolve) => {
+    onAbort = () => resolve(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([p.then(() => true as const), aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort as () => void);
+    p.catch(() => undefined);
+  }
+}
+
+/**
  * Moves messages from `incoming` to `outgoing` through the callback, with
  * stompclt's reliability model: a delivery is acked upstream only once the
  * outgoing side says it is safe, at most `window` are in flight, and a
@@ -96,15 +128,19 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
   let inflight = 0;
   let inflightBytes = 0;
   let outgoingOpen = false;
+  /** The outgoing side's open(), once asked for: a stop while it connects closes it too. */
+  let outgoingOpening: Promise<void> | undefined;
   let firstAt = 0;
   let lastAt = Date.now();
   const started = Date.now();
 
-  const openOutgoing = async () => {
-    if (!outgoingOpen) {
-      await outgoing.open();
-      outgoingOpen = true;
-    }
+  /** Opens the outgoing side; false when `signal` stopped the wait first. */
+  const openOutgoing = async (): Promise<boolean> => {
+    if (outgoingOpen) return true;
+    outgoingOpening ??= outgoing.open();
+    if (!(await unlessAborted(outgoingOpening, signal))) return false;
+    outgoingOpen = true;
+    return true;
   };
 
   const deadLetter = async (d: Delivery, reason: string): Promise<void> => {
@@ -174,9 +210,10 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
     options.deadLetter?.flush?.();
   };
   const waitForSlot = async () => {
-    while (inflight > 0 && (inflight >= window || inflightBytes >= windowBytes)) {
+    while (inflight > 0 && (inflight >= window || inflightBytes >= windowBytes) && !signal?.aborted) {
       flush();
-      await slot();
+      // A stop does not wait for a slot: the broker may never free one (it went silent).
+      await unlessAborted(slot(), signal);
     }
   };
 
@@ -211,7 +248,13 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
       track(incoming.ack(d.id));
       return;
     }
-    await openOutgoing();
+    if (!(await openOutgoing())) {
+      // Stopped while the outgoing side connects: the message goes back.
+      await incoming.release(d.id);
+      stats.released++;
+      emit({ type: 'released', id: d.id, reason: 'stopped before the outgoing side was connected' });
+      return;
+    }
     inflightBytes += size;
     track(settle(d, out, size));
   };
@@ -227,9 +270,17 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
     else await dispatch(c.d, r.out, c.size);
   };
 
-  await incoming.open();
+  if (!(await unlessAborted(incoming.open(), signal))) {
+    // Stopped while connecting (a failover list retrying forever, a broker that never says CONNECTED).
+    stats.stoppedBy = 'signal';
+    await incoming.close().catch((error) => emit({ type: 'error', error }));
+    return stats;
+  }
   try {
-    if (!options.lazy) await openOutgoing();
+    if (!options.lazy && !(await openOutgoing())) {
+      stats.stoppedBy = 'signal';
+      return stats;
+    }
     await options.deadLetter?.open();
     await callback?.start?.(options.callbackData ?? {});
     for (;;) {
@@ -246,6 +297,7 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
         break;
       }
       await waitForSlot();
+      if (signal?.aborted) continue;
       const seen = arrivals;
       const d = await incoming.next();
       if (d === null) break;
@@ -298,14 +350,20 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
       const all = new Promise<void>((resolve) => {
         drained = resolve;
       });
-      if (options.timeoutLinger === undefined) await all;
-      else await Promise.race([all, abortableSleep(options.timeoutLinger * 1000)]);
+      const lingerFor = (seconds: number | undefined) =>
+        seconds === undefined ? all : Promise.race([all, abortableSleep(seconds * 1000)]);
+      if (signal?.aborted || options.timeoutLinger !== undefined) {
+        await lingerFor(signal?.aborted ? (options.timeoutLinger ?? options.stopLinger) : options.timeoutLinger);
+      } else if (!(await unlessAborted(all, signal))) {
+        // A stop while lingering without a time limit (the broker stopped confirming, say) is bounded as the others.
+        await lingerFor(options.stopLinger);
+      }
     }
     if (inflight > 0) throw new PendingError(inflight);
     return stats;
   } finally {
     await Promise.resolve(callback?.stop?.()).catch((error) => emit({ type: 'error', error }));
-    if (outgoingOpen) await outgoing.close().catch((error) => emit({ type: 'error', error }));
+    if (outgoingOpening !== undefined) await outgoing.close().catch((error) => emit({ type: 'error', error }));
     await options.deadLetter?.close().catch((error) => emit({ type: 'error', error }));
     await incoming.close().catch((error) => emit({ type: 'error', error }));
   }

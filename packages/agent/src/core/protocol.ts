@@ -25,6 +25,9 @@ export interface BrokerSettings {
   readonly flushTimeout?: number;
   /** How long the broker may take to confirm a message before the connection is deemed broken. */
   readonly receiptTimeout?: number;
+  /** STOMP's frame parser: longest header line (bytes) and most headers of a received frame. */
+  readonly maxHeaderLength?: number;
+  readonly maxHeaders?: number;
   /** Heart-beats: [we send something at least every, we want something at least every]; none when undefined. */
   readonly heartBeat?: readonly [number, number];
   /** Extra headers of the protocol's connect frame (STOMP's CONNECT). */

@@ -105,6 +105,12 @@ export const OPTION_SCHEMA: Readonly<Record<string, OptionSpec>> = {
   'timeout-disconnect': { type: 'seconds', default: 60, description: 'how long to wait for the DISCONNECT receipt' },
   'timeout-linger': { type: 'seconds', description: 'after the main loop, how long to wait for pending acks' },
   'timeout-status': { type: 'seconds', description: 'retry --status until success or this timeout' },
+  'max-header-length': {
+    type: 'int',
+    default: 102_400,
+    description: 'STOMP: longest frame header line (name:value, bytes) a received frame may have',
+  },
+  'max-headers': { type: 'int', default: 1000, description: 'STOMP: most headers a received frame may have' },
   'callback-code': { type: 'string', description: 'inline callback code' },
   'callback-path': { type: 'string', description: 'file holding the callback code' },
   'callback-data': { type: 'kv', description: 'data passed to the callback start()' },
@@ -223,6 +229,8 @@ export interface AgentOptions {
   readonly 'timeout-disconnect': number;
   readonly 'timeout-linger'?: number;
   readonly 'timeout-status'?: number;
+  readonly 'max-header-length': number;
+  readonly 'max-headers': number;
   readonly 'callback-code'?: string;
   readonly 'callback-path'?: string;
   readonly 'callback-data'?: StringMap;
