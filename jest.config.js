@@ -6,6 +6,9 @@ const common = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.tests.json' }] },
   moduleNameMapper: { '^@msgbricks/([a-z-]+)$': '<rootDir>/packages/$1/src' },
   rootDir: __dirname,
+  // Tests wait for events (a command's exit, a log line, a file), never for a fixed time: jest's 5 s default is
+  // shorter than three start-ups of a command on a loaded 2-core machine (CI's size), so it failed tests that passed.
+  testTimeout: 60_000,
 };
 
 /** @type {import('jest').Config} */
@@ -42,6 +45,7 @@ module.exports = {
       // transfer against a private RabbitMQ; plain JavaScript, run against the built tree.
       displayName: 'commands',
       testEnvironment: 'node',
+      testTimeout: 60_000,
       rootDir: __dirname,
       testMatch: ['<rootDir>/scripts/test/**/*.test.js'],
     },

@@ -8,7 +8,7 @@ import type { Broker } from '@msgbricks/test-support';
 import { AMQPCLT, type Result, start as startCommand } from '../../stompclt/test/helpers';
 
 export * as brokers from '@msgbricks/test-support';
-export { locks, type Result, readAll, tempDir, waitFor } from '../../stompclt/test/helpers';
+export { locks, type Result, readAll, restartTwiceDuringTransfer, tempDir, waitFor } from '../../stompclt/test/helpers';
 export type { Broker };
 
 export function checkBuilt(): void {

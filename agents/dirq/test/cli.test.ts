@@ -356,12 +356,26 @@ describe('dirq cli - normal queues', () => {
 });
 
 describe('dirq cli - watch', () => {
-  function watch(args: string[]): Promise<{ status: number | null; out: string; err: string }> & { kill: () => void } {
+  type Watch = Promise<{ status: number | null; out: string; err: string }> & {
+    kill: () => void;
+    /** Resolves once stdout holds `n` lines: the watch is then running, its signal handlers installed. */
+    lines: (n: number) => Promise<void>;
+  };
+  function watch(args: string[]): Watch {
     const child = spawn(process.execPath, [CLI, 'watch', ...args], { cwd: tmp });
     let out = '';
     let err = '';
+    const waiting: { n: number; resolve: () => void }[] = [];
+    const check = () => {
+      const have = out.split('\n').length - 1;
+      for (const w of waiting.filter((x) => x.n <= have)) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.resolve();
+      }
+    };
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
+      check();
     });
     child.stderr.on('data', (d: Buffer) => {
       err += d.toString();
@@ -369,13 +383,24 @@ describe('dirq cli - watch', () => {
     const done = new Promise<{ status: number | null; out: string; err: string }>((resolve) =>
       child.on('close', (status) => resolve({ status, out, err })),
     );
-    return Object.assign(done, { kill: () => child.kill('SIGTERM') });
+    const lines = (n: number) =>
+      Promise.race([
+        new Promise<void>((resolve) => {
+          waiting.push({ n, resolve });
+          check();
+        }),
+        done.then((r) => {
+          throw new Error(`watch ended (${r.status}) before printing ${n} lines: ${JSON.stringify(r)}`);
+        }),
+      ]);
+    return Object.assign(done, { kill: () => child.kill('SIGTERM'), lines });
   }
 
   test('dirq cli - watch prints arriving names and stops after --count', async () => {
     const { q, names } = simpleQueue('before');
     const w = watch([q, '--from-start', '--count', '3', '--rescan-interval', '50', '--timeout', '15']);
-    await new Promise((r) => setTimeout(r, 300));
+    // The element already there first: the two added next then arrive while it watches.
+    await w.lines(1);
     names.push(ok(['add', q, '--data', 'x']).out.trim(), ok(['add', q, '--data', 'y']).out.trim());
     const r = await w;
     expect(r.status).toBe(0);
@@ -396,12 +421,20 @@ describe('dirq cli - watch', () => {
 
   test('dirq cli - watch ends with exit 0 on SIGTERM and creates a missing queue', async () => {
     const q = join(tmp, 'new');
-    const w = watch([q]);
-    await new Promise((r) => setTimeout(r, 400));
+    const w = watch([q, '--from-start', '--rescan-interval', '50']);
+    // Signalled only once it is seen watching (a name arrived): start-up under load takes over half a second,
+    // and a SIGTERM before its handlers are installed would kill it by default. --from-start: the element may
+    // be added before the watch's first scan.
+    let name = '';
+    while (!name) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (fs.existsSync(q)) name = ok(['add', q, '--data', 'x']).out.trim();
+    }
+    await w.lines(1);
     w.kill();
     const r = await w;
     expect(r.status).toBe(0);
-    expect(r.out).toBe('');
+    expect(r.out).toBe(`${name}\n`);
     expect(fs.statSync(q).isDirectory()).toBe(true);
   }, 20000);
 });

@@ -309,10 +309,14 @@ describe.each(each())('stompclt with %s', (name, broker) => {
         .catch(() => undefined);
     }, 200);
     try {
-      await sleep(1500);
+      // Restarted once the agent is connected (its first connection is a single attempt for a plain URI: a fixed
+      // delay restarted the broker before it on a loaded machine), and sending: some of the spool is gone.
+      await waitFor('the agent connected', () => /connected to the broker/.test(agent.err()), 120_000);
+      await waitFor('the agent sending', async () => (await spool.count()) < produced, 120_000);
       const t0 = Date.now();
       await b.restart();
       const downMs = Date.now() - t0;
+      await waitFor('the agent back', () => /broker connection back/.test(agent.err()), 120_000);
       await sleep(1500);
       producing = false;
       await producer;

@@ -38,6 +38,8 @@ export function stompclt(args: string[], cwd: string, env: NodeJS.ProcessEnv = {
 export interface Running {
   child: ChildProcess;
   done: Promise<Result>;
+  /** What it wrote on stderr so far (its log), for waiting on a log line while it runs. */
+  err: () => string;
 }
 
 /** The built amqpclt (agents/amqpclt), for the tests that run both commands. */
@@ -55,7 +57,7 @@ export function start(args: string[], cwd: string, cli = CLI): Running {
     err += d.toString('utf8');
   });
   const done = new Promise<Result>((resolve) => child.on('close', (status) => resolve({ status, out, err })));
-  return { child, done };
+  return { child, done, err: () => err };
 }
 
 export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 15000): Promise<void> {
@@ -64,6 +66,48 @@ export async function waitFor(what: string, cond: () => boolean | Promise<boolea
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+const linesMatching = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
+
+/**
+ * Restarts `broker` twice while a sender (queue -> broker) and a receiver (broker -> `spoolOut`) run: first once both
+ * are connected and messages arrive, then again once both logged their reconnection and messages arrive again, so
+ * every restart hits a transfer in progress whatever the machine's load (a fixed delay once restarted the broker
+ * before the agents' first connection, which is a single attempt for a plain URI). Returns each restart's duration.
+ */
+export async function restartTwiceDuringTransfer(
+  broker: { restart(): Promise<void> },
+  sender: Running,
+  receiver: Running,
+  spoolOut: string,
+): Promise<number[]> {
+  const arrived = async () => (fs.existsSync(spoolOut) ? await new DQS(spoolOut).count() : 0);
+  const flowing = async (what: string, since: number) =>
+    waitFor(`${what}, then messages in the receiver spool`, async () => (await arrived()) > since, 120_000);
+  await waitFor(
+    'both agents connected to the broker',
+    () =>
+      linesMatching(sender.err(), /connected to the broker/) >= 1 &&
+      linesMatching(receiver.err(), /connected to the broker/) >= 1,
+    120_000,
+  );
+  await flowing('both agents connected', 0);
+  const took: number[] = [];
+  for (let k = 1; k <= 2; k++) {
+    const t0 = Date.now();
+    await broker.restart();
+    took.push(Date.now() - t0);
+    await waitFor(
+      `both agents back after broker restart ${k}`,
+      () =>
+        linesMatching(sender.err(), /broker connection back/) >= k &&
+        linesMatching(receiver.err(), /broker connection back/) >= k,
+      120_000,
+    );
+    await flowing(`both agents back after broker restart ${k}`, await arrived());
+  }
+  return took;
 }
 
 /** Fills a DQS queue with messages whose bodies are `prefix-0` ... and header `n`. */

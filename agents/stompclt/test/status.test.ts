@@ -64,7 +64,7 @@ describe('stompclt - live status', () => {
     expect(finished.slice(0, -1).join('')).toMatch(/^(stompclt: in [^\r]*)?$/);
     expect(before('count: 12 messages').split(CLEAR).pop()).toBe('');
     expect(r.text.trimEnd().endsWith('stopped by: duration')).toBe(true);
-  });
+  }, 30000);
 
   test('stompclt - no status with --debug, nor on a dumb terminal, nor without a terminal', async () => {
     await fill(join(tmp, 'a'), 2);
@@ -78,5 +78,6 @@ describe('stompclt - live status', () => {
     expect(piped.status).toBe(0);
     expect(piped.err).not.toContain('\x1b');
     expect(piped.err).not.toContain('stompclt: in ');
-  });
+    // Three runs of 1.5 s plus three start-ups: well past jest's 5 s default on a loaded machine.
+  }, 60000);
 });

@@ -157,7 +157,8 @@ describe('agent callback worker', () => {
       expect(out.getHeader('busy')).toBe('done');
       return gap;
     };
-    expect(await longestGap(await worker({ code }))).toBeLessThan(300);
+    // Well under the 1.5 s check, with room for a loaded machine's scheduling gaps.
+    expect(await longestGap(await worker({ code }))).toBeLessThan(1000);
     expect(await longestGap(inlineCallback(code))).toBeGreaterThanOrEqual(1400);
   });
 
@@ -227,7 +228,8 @@ describe('agent callback worker', () => {
       { path: moduleFile("exports.check = (m) => m; setTimeout(() => { throw new Error('idle boom'); }, 50);") },
       (e) => crashes.push(e.message),
     );
-    await new Promise((r) => setTimeout(r, 300));
+    // Once the worker's timer has thrown and the crash was reported (the worker's start-up is slow under load).
+    while (crashes.length < 2) await new Promise((r) => setTimeout(r, 20));
     await idleCrash.idle();
     expect(crashes).toEqual(['callback worker crashed: from a timer', 'callback worker crashed: idle boom']);
   });

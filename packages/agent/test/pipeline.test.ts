@@ -88,7 +88,8 @@ describe('agent pipeline', () => {
       if (want.body.length > 0) expect(m.equals(want)).toBe(true);
       else expect(m.body.length).toBe(0);
     });
-  });
+    // 600 fsynced writes: well past jest's 5 s default on a loaded machine.
+  }, 60000);
 
   test('agent pipeline - without remove the elements are unlocked and stay; count stops early', async () => {
     const a = new DQS(join(tmp, 'a'));
@@ -104,7 +105,12 @@ describe('agent pipeline', () => {
   test('agent pipeline - the window bounds messages in flight', async () => {
     const a = new DQS(join(tmp, 'a'));
     await fill(a, 100);
-    const out = new FakeOutgoing(() => new Promise((r) => setTimeout(r, 5)));
+    // Each send is held until the window is full (or all that is left is in flight), then 5 ms more, in which a
+    // pipeline that ignored the window would start an 8th: reaching 7 does not depend on how fast the spool reads.
+    const out: FakeOutgoing = new FakeOutgoing(async () => {
+      while (out.inflight < 7 && out.got.length + out.inflight < 100) await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => setTimeout(r, 5));
+    });
     await runPipeline(new QueueIncoming(a, { remove: true }), out, { window: 7 });
     expect(out.got).toHaveLength(100);
     expect(out.maxInflight).toBe(7);
@@ -278,8 +284,14 @@ describe('agent pipeline', () => {
     await fill(a, 3);
     const ac = new AbortController();
     const out = new FakeOutgoing();
-    setTimeout(() => ac.abort(), 300);
-    const stats = await runPipeline(new QueueIncoming(a, { remove: true, loop: true }), out, { signal: ac.signal });
+    // Aborted once the three are sent and the loop is waiting for more (not after a fixed delay, which a loaded
+    // machine may need to send them).
+    const poll = setInterval(() => {
+      if (out.got.length === 3) ac.abort();
+    }, 20);
+    const stats = await runPipeline(new QueueIncoming(a, { remove: true, loop: true }), out, { signal: ac.signal }).finally(() =>
+      clearInterval(poll),
+    );
     expect(stats.stoppedBy).toBe('signal');
     expect(out.got).toHaveLength(3);
   });
@@ -335,9 +347,16 @@ describe('agent queue outgoing - full file system', () => {
 
   test('agent queue outgoing - close() ends the wait: the send fails (the pipeline gives the message back)', async () => {
     const { spool } = failingSpool(1_000_000, 'EDQUOT');
-    const out = new QueueOutgoing(spool, { fullRetry: { initialDelay: 10_000, maxDelay: 10_000 } });
+    let waiting: () => void = () => undefined;
+    const full = new Promise<void>((r) => {
+      waiting = r;
+    });
+    const out = new QueueOutgoing(spool, {
+      fullRetry: { initialDelay: 10_000, maxDelay: 10_000 },
+      onEvent: (e) => e.type === 'full' && waiting(),
+    });
     const sent = out.send(new Message({ body: 'a' }));
-    await new Promise((r) => setTimeout(r, 50));
+    await full; // the batch is now in its 10 s wait
     const t0 = Date.now();
     await out.close();
     await expect(sent).rejects.toMatchObject({ errno: 'EDQUOT' });

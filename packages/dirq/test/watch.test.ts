@@ -18,6 +18,15 @@ async function take(it: AsyncIterator<string>, n: number, ms = 5000): Promise<st
   return out;
 }
 
+/**
+ * Resolves once the watch's first scan is done: what is added after it is new to the watch. (A fixed delay was
+ * shorter than that scan on a loaded machine, and elements added during it counted as already there.)
+ */
+async function started(it: AsyncIterator<string>): Promise<void> {
+  const w = it as unknown as { scanning: Promise<void> | undefined };
+  while (w.scanning !== undefined) await w.scanning;
+}
+
 describe('dirq watch', () => {
   const tmp = useTempDir('dirq-');
 
@@ -25,7 +34,7 @@ describe('dirq watch', () => {
     const q = new QueueSimple(join(tmp.path, 'q'), { granularity: 1 });
     const old = await q.add('old');
     const it = q.watch({ rescanInterval: 60_000 });
-    await new Promise((r) => setTimeout(r, 50));
+    await started(it);
     const t0 = Date.now();
     const added = [await q.add('a'), await q.add('b')];
     const got = await take(it, 2);
@@ -48,7 +57,7 @@ describe('dirq watch', () => {
   test('dirq watch - the periodic rescan finds what no event announced', async () => {
     const q = new QueueSimple(join(tmp.path, 'q'));
     const it = q.watch({ rescanInterval: 100 });
-    await new Promise((r) => setTimeout(r, 50));
+    await started(it);
     // Simulate a lost event: stop every fs watcher the iterator holds, then add through the file system.
     const watchers = (it as unknown as { watchers: Map<string, fs.FSWatcher> }).watchers;
     for (const w of watchers.values()) w.close();
@@ -62,7 +71,7 @@ describe('dirq watch', () => {
   test('dirq watch - works for normal queues and ignores temporary/ work', async () => {
     const q = new Queue(join(tmp.path, 'n'), { schema: { body: 'string' } });
     const it = q.watch({ rescanInterval: 200 });
-    await new Promise((r) => setTimeout(r, 50));
+    await started(it);
     fs.mkdirSync(join(q.path, 'temporary', '0123456789abcd'));
     const name = await q.add({ body: 'x' });
     expect(await take(it, 2, 1000)).toEqual([name]);
@@ -73,12 +82,13 @@ describe('dirq watch', () => {
     const q = new QueueSimple(join(tmp.path, 'q'));
     const ac = new AbortController();
     const seen: string[] = [];
+    const it = q.watch({ signal: ac.signal });
     const loop = (async () => {
-      for await (const n of q.watch({ signal: ac.signal })) seen.push(n);
+      for await (const n of it) seen.push(n);
     })();
-    await new Promise((r) => setTimeout(r, 50));
+    await started(it);
     await q.add('x');
-    await new Promise((r) => setTimeout(r, 200));
+    while (seen.length === 0) await new Promise((r) => setTimeout(r, 10));
     ac.abort();
     await loop;
     expect(seen).toHaveLength(1);
@@ -96,7 +106,9 @@ describe('dirq watch', () => {
     // Regression: with an unref'd timer, a process whose only work was the watch exited at once.
     const q = new QueueSimple(join(tmp.path, 'q'));
     const script = `const { QueueSimple } = require(process.argv[1]);
-      (async () => { for await (const n of new QueueSimple(process.argv[2]).watch()) { console.log(n); break; } })();`;
+      const w = new QueueSimple(process.argv[2]).watch();
+      (async () => { while (w.scanning) await w.scanning; console.log('watching'); })();
+      (async () => { for await (const n of w) { console.log(n); break; } })();`;
     const child = spawn(process.execPath, ['-e', script, resolve(__dirname, '../dist/index.js'), q.path], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -105,9 +117,13 @@ describe('dirq watch', () => {
       out += d;
     });
     const exited = new Promise<number | null>((r) => child.on('exit', r));
-    await new Promise((r) => setTimeout(r, 500));
+    // Added once the child's watch has scanned (its start-up alone takes half a second under load).
+    while (!out.includes('watching\n')) {
+      if (child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const name = await q.add('x');
     expect(await exited).toBe(0);
-    expect(out.trim()).toBe(name);
+    expect(out.trim()).toBe(`watching\n${name}`);
   });
 });
