@@ -181,13 +181,19 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
   // In-flight work is a count, not a set of promises: one reaction per message, nothing kept per message.
   let slotFreed: (() => void) | undefined;
   let drained: (() => void) | undefined;
-  const done = () => {
-    inflight--;
+  const wakeSlot = () => {
     const wake = slotFreed;
     slotFreed = undefined;
     wake?.();
+  };
+  const done = () => {
+    inflight--;
+    wakeSlot();
     if (inflight === 0) drained?.();
   };
+  // A stop does not wait for a slot: the broker may never free one (it went silent). One listener for the run wakes
+  // the waiter, rather than a race and a listener per wait (a wait per message once the window is full).
+  signal?.addEventListener('abort', wakeSlot, { once: true });
   const failed = (error: unknown) => {
     try {
       emit({ type: 'error', error });
@@ -212,8 +218,7 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
   const waitForSlot = async () => {
     while (inflight > 0 && (inflight >= window || inflightBytes >= windowBytes) && !signal?.aborted) {
       flush();
-      // A stop does not wait for a slot: the broker may never free one (it went silent).
-      await unlessAborted(slot(), signal);
+      await slot();
     }
   };
 
@@ -362,6 +367,7 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
     if (inflight > 0) throw new PendingError(inflight);
     return stats;
   } finally {
+    signal?.removeEventListener('abort', wakeSlot);
     await Promise.resolve(callback?.stop?.()).catch((error) => emit({ type: 'error', error }));
     if (outgoingOpening !== undefined) await outgoing.close().catch((error) => emit({ type: 'error', error }));
     await options.deadLetter?.close().catch((error) => emit({ type: 'error', error }));
