@@ -19,3 +19,8 @@ export function formatStatistics(s: PipelineStats): string {
     `sent: ${s.sent}, dropped: ${s.dropped}, dead-lettered: ${s.deadLettered}, released: ${s.released}, stopped by: ${s.stoppedBy}`,
   ].join('\n');
 }
+
+/** The last line of the statistics: what msgbricks counts beyond the messages (acks, spool elements and faults). */
+export function formatSpoolStatistics(s: PipelineStats): string {
+  return `acked: ${s.acked}, skipped elements: ${s.skipped}, spool faults: ${s.spoolFaults}`;
+}

@@ -2,7 +2,7 @@
  * One run of a transfer command: modules, instance lock, pid file, signals, the pipeline, statistics.
  */
 import type * as http from 'node:http';
-import { CallbackError, PendingError, type PipelineEvent, runPipeline, WorkerCallback } from '@msgbricks/agent';
+import { CallbackError, newPipelineStats, PendingError, type PipelineEvent, runPipeline, WorkerCallback } from '@msgbricks/agent';
 import type { AgentOptions } from './config/schema';
 import { CliError, EXIT, UnsupportedError } from './errors';
 import { lockSpool, type SpoolLock } from './lock';
@@ -11,7 +11,7 @@ import { Counters, newRegistry, serveMetrics } from './metrics';
 import { checkDistinctQueues, journalPath, makeDeadLetter, makeIncoming, makeOutgoing } from './modules';
 import { PidFile } from './pidfile';
 import { program } from './program';
-import { formatStatistics } from './stats';
+import { formatSpoolStatistics, formatStatistics } from './stats';
 import { LiveStatus, wantsLiveStatus } from './status';
 
 /** Milliseconds between two looks at the pid file (touch and action). */
@@ -64,11 +64,13 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
     throw new UnsupportedError(`--daemon is not supported: run ${program().name} in the foreground under systemd or simplevisor`);
   }
   checkDistinctQueues(options);
-  const counters = new Counters();
-  const dlq = makeDeadLetter(options, logger);
-  const deadLetter = dlq === undefined ? undefined : counters.outgoing(dlq, 'deadLettered');
-  const { incoming, spool } = makeIncoming(options, { logger, deadLetter, metrics: counters });
-  const outgoing = counters.outgoing(makeOutgoing(options, logger, counters), 'out');
+  // The run's one counts object: the pipeline and the incoming spool add to it; the summary, --statistics, the
+  // metrics and the live status read it.
+  const stats = newPipelineStats();
+  const counters = new Counters(stats);
+  const deadLetter = makeDeadLetter(options, logger);
+  const { incoming, spool } = makeIncoming(options, { logger, deadLetter, metrics: counters, stats });
+  const outgoing = makeOutgoing(options, logger, counters);
   const callback = await makeCallback(options, logger);
 
   const stop = new AbortController();
@@ -162,9 +164,8 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
       },
       'transfer started',
     );
-    let stats: Awaited<ReturnType<typeof runPipeline>>;
     try {
-      stats = await runPipeline(counters.incoming(incoming), outgoing, {
+      await runPipeline(incoming, outgoing, {
         window: options.window,
         count: options.count,
         duration: options.duration,
@@ -177,6 +178,7 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
         deadLetter,
         signal: stop.signal,
         onEvent: (e) => describeEvent(logger, e),
+        stats,
       });
     } catch (err) {
       if (err instanceof PendingError) {
@@ -194,11 +196,14 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
         dropped: stats.dropped,
         deadLettered: stats.deadLettered,
         released: stats.released,
+        acked: stats.acked,
+        skipped: stats.skipped,
+        spoolFaults: stats.spoolFaults,
         stoppedBy: stats.stoppedBy,
       },
       'transfer finished',
     );
-    if (options.statistics) out(formatStatistics(stats));
+    if (options.statistics) out(`${formatStatistics(stats)}\n${formatSpoolStatistics(stats)}`);
     return EXIT.ok;
   } finally {
     for (const c of cleanups.reverse()) {
