@@ -47,9 +47,13 @@ export interface Running {
 /** The built amqpclt (agents/amqpclt), for the tests that run both commands. */
 export const AMQPCLT = join(__dirname, '..', '..', 'amqpclt', 'dist', 'main.js');
 
-/** Starts the command (stompclt unless `cli` says otherwise) in the background; `done` resolves when it exits. */
-export function start(args: string[], cwd: string, cli = CLI): Running {
-  const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, STOMPCLT_DEBUG: '', AMQPCLT_DEBUG: '' } });
+/**
+ * Starts the command (stompclt unless `cli` says otherwise) in the background; `done` resolves when it exits. With
+ * `prefix`, through that command (`setpriv ...`, `unshare ...`), which ends by running it.
+ */
+export function start(args: string[], cwd: string, cli = CLI, prefix: readonly string[] = []): Running {
+  const [cmd, ...rest] = [...prefix, process.execPath, cli, ...args] as [string, ...string[]];
+  const child = spawn(cmd, rest, { cwd, env: { ...process.env, STOMPCLT_DEBUG: '', AMQPCLT_DEBUG: '' } });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => {

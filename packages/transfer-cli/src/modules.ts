@@ -20,6 +20,7 @@ import type { Logger } from './logger';
 import type { BrokerMetrics } from './metrics';
 import { canonicalPath, sameDirectory } from './paths';
 import { program } from './program';
+import type { SpoolFaultWatch } from './spool-faults';
 /** Header naming the spool element a dead-lettered corrupt element came from. */
 export const DEAD_LETTER_SOURCE = 'x-msgbricks-dead-letter-source';
 
@@ -72,6 +73,8 @@ export interface ModuleContext {
   readonly metrics?: BrokerMetrics;
   /** The run's counts: the incoming spool adds the elements it dead-letters and skips. */
   readonly stats?: PipelineStats;
+  /** Told of the incoming spool's listing faults (EACCES, EIO...) and their end. */
+  readonly faults?: SpoolFaultWatch;
 }
 
 /** The incoming module: a directory queue, or a broker's subscriptions (client acks with --reliable, auto otherwise). */
@@ -95,6 +98,7 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
             'lock journal: file system full; the transfer goes on, but after a crash the locks taken meanwhile wait for the stale-lock purge',
           ),
     onPurge: (o) => logPurge(ctx.logger, queue.path, o, purgeTold),
+    onFault: ctx.faults?.listener(queue.path, 'incoming', 'incoming queue'),
     onStray: (path) => ctx.logger.warn({ queue: queue.path, path }, 'stray file at the top of the queue: ignored'),
     onUnreadable: async (name, error) => {
       // A link carries no data of its own: recorded (never its target's content) and removed. Anything else
@@ -168,32 +172,45 @@ export function logPurge(logger: Logger, queue: string, o: PurgeOutcome, told?: 
 }
 
 /** The outgoing module: a directory queue (written durably), or a broker (a message is acked upstream once confirmed). */
-export function makeOutgoing(options: AgentOptions, logger?: Logger, metrics?: BrokerMetrics): Outgoing {
+export function makeOutgoing(
+  options: AgentOptions,
+  logger?: Logger,
+  metrics?: BrokerMetrics,
+  faults?: SpoolFaultWatch,
+): Outgoing {
   if (options['outgoing-broker-uri'] !== undefined) return makeBrokerOutgoing(options, logger, metrics);
   const spec = options['outgoing-queue'];
   if (spec === undefined) throw new CliError('ERR_TRANSFER_OPTIONS', 'no outgoing module');
-  return spoolOutgoing(spec, 'outgoing queue', logger);
+  return spoolOutgoing(spec, 'outgoing', 'outgoing queue', logger, faults);
 }
 
 /** The dead-letter queue (msgbricks), written durably; undefined when --dead-letter-queue is not given. */
-export function makeDeadLetter(options: AgentOptions, logger?: Logger): Outgoing | undefined {
+export function makeDeadLetter(options: AgentOptions, logger?: Logger, faults?: SpoolFaultWatch): Outgoing | undefined {
   const spec = options['dead-letter-queue'];
-  return spec === undefined ? undefined : spoolOutgoing(spec, 'dead-letter queue', logger);
+  return spec === undefined ? undefined : spoolOutgoing(spec, 'dead-letter', 'dead-letter queue', logger, faults);
 }
 
-/** A spool written durably; while its file system is full, the writes wait (and say so once) instead of failing. */
-function spoolOutgoing(spec: QueueSpec, what: string, logger: Logger | undefined): QueueOutgoing {
+/**
+ * A spool written durably; while it cannot be written (full, or a persistent error: EACCES, EROFS, EIO...), the
+ * writes wait with backoff (said once per state change, through `faults`) instead of failing.
+ */
+function spoolOutgoing(
+  spec: QueueSpec,
+  side: 'outgoing' | 'dead-letter',
+  what: string,
+  logger: Logger | undefined,
+  faults: SpoolFaultWatch | undefined,
+): QueueOutgoing {
   const queue = openQueue(spec, true);
+  const onEvent = faults?.listener(queue.path, side, what);
   return new QueueOutgoing(queue, {
-    onEvent: (e) => {
-      if (e.type === 'resumed') logger?.info({ queue: queue.path, waitedMs: e.waitedMs }, `${what}: space again, writing`);
-      else if (e.attempt === 1) {
-        logger?.warn(
-          { queue: queue.path, error: e.error.message },
-          `${what}: file system full, the messages wait (unacked) and the write is retried until there is room`,
-        );
-      } else logger?.debug({ queue: queue.path, attempt: e.attempt, retryInMs: e.retryInMs }, `${what}: still full`);
-    },
+    onEvent:
+      onEvent ??
+      ((e) => {
+        if (e.type === 'resumed') logger?.info({ queue: queue.path, waitedMs: e.waitedMs }, `${what}: writing again`);
+        else if (e.attempt === 1) logger?.warn({ queue: queue.path, error: e.error.message }, `${what}: cannot write, retrying`);
+      }),
+    giveUp: faults?.giveUp.signal,
   });
 }
 

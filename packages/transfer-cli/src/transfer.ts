@@ -4,13 +4,14 @@
 import type * as http from 'node:http';
 import { CallbackError, newPipelineStats, PendingError, type PipelineEvent, runPipeline, WorkerCallback } from '@msgbricks/agent';
 import type { AgentOptions } from './config/schema';
-import { CliError, EXIT, UnsupportedError } from './errors';
+import { CliError, EXIT, type SpoolFaultError, UnsupportedError } from './errors';
 import { lockSpool, type SpoolLock } from './lock';
 import { type Logger, out } from './logger';
 import { Counters, newRegistry, serveMetrics } from './metrics';
 import { checkDistinctQueues, journalPath, makeDeadLetter, makeIncoming, makeOutgoing } from './modules';
 import { PidFile } from './pidfile';
 import { program } from './program';
+import { SpoolFaultWatch } from './spool-faults';
 import { formatSpoolStatistics, formatStatistics } from './stats';
 import { LiveStatus, wantsLiveStatus } from './status';
 
@@ -68,12 +69,15 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
   // metrics and the live status read it.
   const stats = newPipelineStats();
   const counters = new Counters(stats);
-  const deadLetter = makeDeadLetter(options, logger);
-  const { incoming, spool } = makeIncoming(options, { logger, deadLetter, metrics: counters, stats });
-  const outgoing = makeOutgoing(options, logger, counters);
+  const stop = new AbortController();
+  // Set by requestStop, defined below: a spool unusable for longer than --timeout-spool-fault stops the run (exit 1).
+  let stopForFault: (err: SpoolFaultError) => void = () => undefined;
+  const faults = new SpoolFaultWatch(logger, counters, options['timeout-spool-fault'], (err) => stopForFault(err));
+  const deadLetter = makeDeadLetter(options, logger, faults);
+  const { incoming, spool } = makeIncoming(options, { logger, deadLetter, metrics: counters, stats, faults });
+  const outgoing = makeOutgoing(options, logger, counters, faults);
   const callback = await makeCallback(options, logger);
 
-  const stop = new AbortController();
   const cleanups: (() => Promise<void> | void)[] = [];
   // The pipeline stops the callback; this is for a failure before the pipeline runs.
   if (callback !== undefined) cleanups.push(() => callback.close());
@@ -102,6 +106,11 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
     watchdog.unref();
     cleanups.push(() => clearTimeout(watchdog));
   };
+  stopForFault = (err) => {
+    logger.error({ queue: err.queue, side: err.side, err: err.message }, 'spool unusable for too long: giving up');
+    requestStop({ queue: err.queue, side: err.side }, '--timeout-spool-fault');
+  };
+  cleanups.push(() => faults.close());
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
@@ -204,7 +213,7 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
       'transfer finished',
     );
     if (options.statistics) out(`${formatStatistics(stats)}\n${formatSpoolStatistics(stats)}`);
-    return EXIT.ok;
+    return faults.failure === undefined ? EXIT.ok : EXIT.failure;
   } finally {
     for (const c of cleanups.reverse()) {
       try {

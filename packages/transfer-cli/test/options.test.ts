@@ -530,6 +530,7 @@ log-format json
       'metrics-address',
       'metrics-port',
       'outgoing-broker-reconnect',
+      'timeout-spool-fault',
     ]);
   });
 });

@@ -105,6 +105,11 @@ export const OPTION_SCHEMA: Readonly<Record<string, OptionSpec>> = {
   'timeout-disconnect': { type: 'seconds', default: 60, description: 'how long to wait for the DISCONNECT receipt' },
   'timeout-linger': { type: 'seconds', description: 'after the main loop, how long to wait for pending acks' },
   'timeout-status': { type: 'seconds', description: 'retry --status until success or this timeout' },
+  'timeout-spool-fault': {
+    type: 'seconds',
+    msgbricks: true,
+    description: 'give up (exit 1) when a spool stays unusable (EACCES, EROFS, EIO, full...) this long (default: wait)',
+  },
   'max-header-length': {
     type: 'int',
     default: 102_400,
@@ -229,6 +234,7 @@ export interface AgentOptions {
   readonly 'timeout-disconnect': number;
   readonly 'timeout-linger'?: number;
   readonly 'timeout-status'?: number;
+  readonly 'timeout-spool-fault'?: number;
   readonly 'max-header-length': number;
   readonly 'max-headers': number;
   readonly 'callback-code'?: string;
