@@ -243,6 +243,8 @@ function describe(err: unknown): string {
 
 /** Most elements removed in one batch. */
 const MAX_REMOVE_BATCH = 256;
+/** Handled elements removed as soon as this many are waiting. */
+const REMOVE_BATCH = 64;
 /** The read-ahead aims at holding about this much work (ms) locked ahead of the handlers. */
 const AHEAD_MS = 20;
 
@@ -278,12 +280,17 @@ export class Consumer extends EventEmitter {
   private nextDue = Number.POSITIVE_INFINITY;
   /** Elements that cannot be read or are not messages (without a dead-letter queue): stepped over. */
   private readonly skipped = new Set<string>();
-  private removals: { name: string; record: boolean }[] = [];
+  private removals: string[] = [];
+  /** Of the removals, those with an attempt record to remove after them. */
+  private readonly withRecord = new Set<string>();
+  private removalScheduled = false;
   private removing: Promise<void> | undefined;
   private stopping = false;
   private stopReason = '';
   private fatal: unknown;
   private idleWake: (() => void) | undefined;
+  /** Something changed while nobody was idle: the next idle() returns at once. */
+  private poked = false;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private lastPurge = Date.now();
   private readonly stopSignals: readonly NodeJS.Signals[];
@@ -417,7 +424,8 @@ export class Consumer extends EventEmitter {
 
   /** Tells the idle wait (and a stop waiting for the last handler) that something changed. */
   private poke(): void {
-    this.idleWake?.();
+    if (this.idleWake !== undefined) this.idleWake();
+    else this.poked = true;
   }
 
   // ---- finding and locking work
@@ -457,6 +465,11 @@ export class Consumer extends EventEmitter {
   private async idle(): Promise<void> {
     const wait = Math.max(1, Math.min(this.s.rescanInterval, this.nextDue - Date.now()));
     this.nextDue = Number.POSITIVE_INFINITY;
+    // RACE: what happened since the last pass began (a hint while arming, a release) was not waited for: go on.
+    if (this.poked) {
+      this.poked = false;
+      return;
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, wait);
       function done(): void {
@@ -750,26 +763,38 @@ export class Consumer extends EventEmitter {
 
   // ---- removal in batches
 
+  /**
+   * Queues a handled element for removal: a full batch is removed at once (the native binding does it in one call),
+   * what is left at the end of the turn after it.
+   */
   private removeLater(name: string, record: boolean): void {
-    this.removals.push({ name, record });
-    if (this.removing === undefined) {
-      this.removing = new Promise<void>((resolve) => setImmediate(resolve))
-        .then(() => this.flushRemovals())
-        .catch((err: unknown) => {
-          this.fatal ??= err;
-          this.stop({ reason: 'error' });
-        })
-        .finally(() => {
-          this.removing = undefined;
-        });
+    this.removals.push(name);
+    if (record) this.withRecord.add(name);
+    if (this.removals.length >= REMOVE_BATCH) this.startRemoving();
+    else if (!this.removalScheduled) {
+      this.removalScheduled = true;
+      setImmediate(() => {
+        this.removalScheduled = false;
+        this.startRemoving();
+      });
     }
+  }
+
+  private startRemoving(): void {
+    this.removing ??= this.flushRemovals()
+      .catch((err: unknown) => {
+        this.fatal ??= err;
+        this.stop({ reason: 'error' });
+      })
+      .finally(() => {
+        this.removing = undefined;
+      });
   }
 
   /** Removes the handled elements, batch after batch; a removal that fails leaves the element, released. */
   private async flushRemovals(): Promise<void> {
     while (this.removals.length > 0) {
-      const batch = this.removals.splice(0, MAX_REMOVE_BATCH);
-      const names = batch.map((r) => r.name);
+      const names = this.removals.splice(0, MAX_REMOVE_BATCH);
       const errors =
         this.queue instanceof DQS
           ? await this.queue.removeMany(names)
@@ -781,13 +806,14 @@ export class Consumer extends EventEmitter {
                 ),
               ),
             );
-      for (let i = 0; i < batch.length; i++) {
-        const r = batch[i] as { name: string; record: boolean };
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i] as string;
         const err = errors[i];
+        const record = this.withRecord.size > 0 && this.withRecord.delete(name);
         if (err !== undefined) {
-          this.emit('problem', { name: r.name, error: err });
-          await this.release(r.name);
-        } else if (r.record) await removeRecord(this.queue, r.name).catch((e: unknown) => this.emit('problem', { error: e }));
+          this.emit('problem', { name, error: err });
+          await this.release(name);
+        } else if (record) await removeRecord(this.queue, name).catch((e: unknown) => this.emit('problem', { error: e }));
       }
     }
   }

@@ -4,7 +4,7 @@
  * hints (file-system events) used only while the runner is idle.
  */
 import * as fs from 'node:fs';
-import { FileSystemError, NAME_RE } from '@msgbricks/dirq';
+import { FileSystemError } from '@msgbricks/dirq';
 import { ATT_SUFFIX, type MessageSpool } from './attempts';
 
 const DIR_RE = /^[0-9a-f]{8}$/;
@@ -17,15 +17,17 @@ export interface Found {
   hasRecord: boolean;
 }
 
-async function readdir(path: string): Promise<string[]> {
-  try {
-    return await fs.promises.readdir(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    // RACE: an intermediate directory removed by a purge since it was listed; a stray file is not ours.
-    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
-    throw new FileSystemError('opendir', path, err);
+function sortedHas(a: BigUint64Array, v: bigint): boolean {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const m = a[mid] as bigint;
+    if (m === v) return true;
+    if (m < v) lo = mid + 1;
+    else hi = mid - 1;
   }
+  return false;
 }
 
 /**
@@ -35,8 +37,12 @@ async function readdir(path: string): Promise<string[]> {
 export class SimpleScan {
   private dirs: string[] | undefined;
   private dirIndex = 0;
-  private found: Found[] = [];
-  private foundIndex = 0;
+  private dir = '';
+  /** The current directory's unlocked elements, 8 bytes each (a name string each would outlive many collections). */
+  private elements: BigUint64Array = new BigUint64Array(0);
+  private index = 0;
+  /** Of those, the ones with an attempt record. */
+  private records = new Set<bigint>();
 
   constructor(
     private readonly path: string,
@@ -52,49 +58,85 @@ export class SimpleScan {
       this.dirs = top.filter((d) => DIR_RE.test(d)).sort();
       this.dirIndex = 0;
     }
-    while (this.foundIndex >= this.found.length) {
+    while (this.index >= this.elements.length) {
       if (this.dirIndex >= this.dirs.length) {
-        this.dirs = undefined;
-        this.found = [];
-        this.foundIndex = 0;
+        this.restart();
         return [];
       }
-      this.found = await this.list(this.dirs[this.dirIndex++] as string);
-      this.foundIndex = 0;
+      this.dir = this.dirs[this.dirIndex++] as string;
+      this.list(this.dir);
     }
-    const out = this.found.slice(this.foundIndex, this.foundIndex + max);
-    this.foundIndex += out.length;
+    const end = Math.min(this.elements.length, this.index + max);
+    const out: Found[] = [];
+    for (; this.index < end; this.index++) {
+      const v = this.elements[this.index] as bigint;
+      out.push({ name: `${this.dir}/${v.toString(16).padStart(14, '0')}`, hasRecord: this.records.has(v) });
+    }
     return out;
   }
 
-  private async list(dir: string): Promise<Found[]> {
-    const entries = await readdir(`${this.path}/${dir}`);
-    const elements: string[] = [];
-    const locked = new Set<string>();
-    const records = new Set<string>();
-    for (const e of entries) {
-      if (e.length === 14) {
-        if (ELT_RE.test(e)) elements.push(e);
-      } else if (e.endsWith(LOCK_SUFFIX)) locked.add(e.slice(0, -LOCK_SUFFIX.length));
-      else if (e.endsWith(ATT_SUFFIX)) records.add(e.slice(0, -ATT_SUFFIX.length));
+  /**
+   * Lists one directory, entry by entry, keeping only numbers: a big directory's names would otherwise all live
+   * until the pass is over (and make V8 grow its young generation for good). Synchronous, as the queues' default I/O.
+   */
+  private list(dir: string): void {
+    const path = `${this.path}/${dir}`;
+    let d: fs.Dir;
+    try {
+      d = fs.opendirSync(path, { bufferSize: 256 });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // RACE: an intermediate directory removed by a purge since it was listed; a stray file is not ours.
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        this.elements = new BigUint64Array(0);
+        this.index = 0;
+        return;
+      }
+      throw new FileSystemError('opendir', path, err);
     }
-    elements.sort();
-    const out: Found[] = [];
-    for (const e of elements) {
-      const hasRecord = records.delete(e);
-      if (!locked.has(e)) out.push({ name: `${dir}/${e}`, hasRecord });
+    let buf = new BigUint64Array(256);
+    let n = 0;
+    const locked = new Set<bigint>();
+    const records = new Set<bigint>();
+    try {
+      for (let e = d.readSync(); e !== null; e = d.readSync()) {
+        const name = e.name;
+        if (name.length === 14) {
+          if (!ELT_RE.test(name)) continue;
+          if (n === buf.length) {
+            const bigger = new BigUint64Array(n * 2);
+            bigger.set(buf);
+            buf = bigger;
+          }
+          buf[n++] = BigInt(`0x${name}`);
+        } else if (name.length === 18 && name.endsWith(LOCK_SUFFIX) && ELT_RE.test(name.slice(0, 14)))
+          locked.add(BigInt(`0x${name.slice(0, 14)}`));
+        else if (name.length === 18 && name.endsWith(ATT_SUFFIX) && ELT_RE.test(name.slice(0, 14)))
+          records.add(BigInt(`0x${name.slice(0, 14)}`));
+      }
+    } catch (err) {
+      throw new FileSystemError('readdir', path, err);
+    } finally {
+      d.closeSync();
     }
-    // N.B. readdir returns every entry that exists for the whole listing: a record listed without its element had
-    // lost it before the listing (element names are never reused), so the record is nobody's.
-    for (const r of records) if (NAME_RE.test(`${dir}/${r}`)) this.onOrphan(`${dir}/${r}`);
-    return out;
+    const all = buf.subarray(0, n).sort();
+    this.records = new Set();
+    for (const r of records) {
+      // N.B. readdir returns every entry that exists for the whole listing: a record listed without its element had
+      // lost it before the listing (element names are never reused), so the record is nobody's.
+      if (!sortedHas(all, r)) this.onOrphan(`${dir}/${r.toString(16).padStart(14, '0')}`);
+      else if (!locked.has(r)) this.records.add(r);
+    }
+    this.elements = locked.size > 0 ? all.filter((v) => !locked.has(v)) : all;
+    this.index = 0;
   }
 
   /** Forgets the current pass (the next call starts a new one). */
   restart(): void {
     this.dirs = undefined;
-    this.found = [];
-    this.foundIndex = 0;
+    this.elements = new BigUint64Array(0);
+    this.index = 0;
+    this.records = new Set();
   }
 }
 
