@@ -441,7 +441,6 @@ export class Consumer extends EventEmitter {
         if (n > 0) return true;
         if (n < 0) continue; // found elements but others took them, or they wait for a retry: go on
         // A whole pass found nothing to take.
-        await this.maybePurge();
         if (this.s.drain && this.active.size === 0 && this.nextDue === Number.POSITIVE_INFINITY) {
           this.stop({ reason: 'drained' });
           return false;
@@ -502,7 +501,9 @@ export class Consumer extends EventEmitter {
     return this.takeNormal();
   }
 
-  private endOfPass(): number {
+  /** At the end of a pass (busy or not, so that a spool never empty is purged too): -1 if it found work, else 0. */
+  private async endOfPass(): Promise<number> {
+    await this.maybePurge();
     const found = this.foundInPass;
     this.foundInPass = false;
     return found ? -1 : 0;
