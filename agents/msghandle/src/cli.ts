@@ -84,6 +84,7 @@ async function handle(o: Options, logger: Logger): Promise<number> {
       drain: o.drain,
       stopTimeout: o.stopTimeout * 1000,
       purgeInterval: o.purgeInterval * 1000,
+      maxLock: o.maxLock,
     });
     logEvents(consumer, logger);
     if (o.metricsPort !== undefined) {

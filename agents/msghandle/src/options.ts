@@ -20,6 +20,7 @@ export interface Options {
   drain: boolean;
   stopTimeout: number;
   purgeInterval: number;
+  maxLock: number;
   metricsPort?: number;
   metricsAddress: string;
   'log-format': 'json' | 'text';
@@ -54,6 +55,7 @@ const DESCRIPTIONS: Record<string, [string, string]> = {
   drain: ['', 'stop once the spool has nothing left to take (default: handle new messages for ever)'],
   'stop-timeout': ['SECONDS', 'on SIGTERM/SIGINT, how long handlers in flight are waited for (default 10)'],
   'purge-interval': ['SECONDS', 'between purges of stale locks and temporary files (default 300)'],
+  'max-lock': ['SECONDS', "a lock older than this is stale: a dead handler's, broken by the purge (default 600)"],
   'metrics-port': ['PORT', 'serve Prometheus metrics on this port (alias --metrics)'],
   'metrics-address': ['ADDRESS', 'address the metrics server listens on (default 127.0.0.1)'],
   'log-format': ['json|text', 'log line format (default text)'],
@@ -158,6 +160,7 @@ export function parseOptions(argv: string[]): Options {
     drain: args.drain === true,
     stopTimeout: number(args['stop-timeout'], 'stop-timeout', problems, { min: 0 }) ?? 10,
     purgeInterval: number(args['purge-interval'], 'purge-interval', problems, { min: 0 }) ?? 300,
+    maxLock: number(args['max-lock'], 'max-lock', problems, { min: 0 }) ?? 600,
     metricsPort: number(args['metrics-port'], 'metrics-port', problems, { min: 1, integer: true, max: 65535 }),
     metricsAddress: typeof args['metrics-address'] === 'string' ? args['metrics-address'] : '127.0.0.1',
     'log-format': oneOf(args['log-format'], 'log-format', ['json', 'text'] as const, problems) ?? 'text',
