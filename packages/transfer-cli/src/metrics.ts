@@ -47,6 +47,8 @@ export class Counters implements BrokerMetrics {
   acked = 0;
   released = 0;
   deadLettered = 0;
+  /** Consumed without being sent: not selected by --filter. */
+  filtered = 0;
   readonly reconnects = { incoming: 0, outgoing: 0 };
   /** The receipt latency histogram, once registered: before that nobody could read it. */
   private latency: PromClient.Histogram | undefined;
@@ -74,6 +76,7 @@ export class Counters implements BrokerMetrics {
         'Messages and corrupt elements written to the dead-letter queue.',
         () => this.deadLettered,
       ],
+      ['messages_filtered_total', 'Messages consumed without being sent: not selected by --filter.', () => this.filtered],
     ];
     for (const [name, help, read] of counts) {
       new Counter({

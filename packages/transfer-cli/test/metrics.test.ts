@@ -38,6 +38,7 @@ describe('transfer-cli metrics', () => {
     c.released = 1;
     c.out = 5;
     c.deadLettered = 2;
+    c.filtered = 3;
     let text = await metrics();
     expect(text).toMatch(/^# HELP stompclt_messages_in_total Messages received from the incoming module\.$/m);
     expect(text).toMatch(/^# TYPE stompclt_messages_in_total counter$/m);
@@ -46,6 +47,7 @@ describe('transfer-cli metrics', () => {
     expect(text).toMatch(/^stompclt_messages_acked_total 4$/m);
     expect(text).toMatch(/^stompclt_messages_released_total 1$/m);
     expect(text).toMatch(/^stompclt_messages_dead_lettered_total 2$/m);
+    expect(text).toMatch(/^stompclt_messages_filtered_total 3$/m);
     expect(text).toMatch(/^# TYPE stompclt_messages_pending gauge$/m);
     expect(text).toMatch(/^stompclt_messages_pending 2$/m);
     // A second scrape gives the counts of now, not their sum with the previous ones.
