@@ -133,6 +133,38 @@ describe('agent pipeline', () => {
     expect(await a.count()).toBe(0);
   });
 
+  test('agent pipeline - a filter consumes what it refuses before the callback sees it; a pipelined callback too', async () => {
+    for (const pipelined of [false, true]) {
+      const a = new DQS(join(tmp, `filter-${pipelined}`));
+      await fill(a, 30);
+      const out = new FakeOutgoing();
+      const seen: string[] = [];
+      const filtered: string[] = [];
+      const stats = await runPipeline(new QueueIncoming(a, { remove: true }), out, {
+        filter: (m) => Number(m.getHeader('seq')) % 3 === 0,
+        callback: {
+          pipelined,
+          check: (m) => {
+            seen.push(m.getHeader('seq') as string);
+            return m.getHeader('seq') === '9' ? 'nine' : m;
+          },
+        },
+        window: 4,
+        onEvent: (e) => {
+          if (e.type === 'filtered') filtered.push(e.id);
+        },
+      });
+      const thirds = Array.from({ length: 10 }, (_, i) => String(3 * i));
+      expect(seen.sort()).toEqual([...thirds].sort());
+      expect(out.got.map((m) => m.getHeader('seq')).sort()).toEqual(thirds.filter((s) => s !== '9').sort());
+      expect([stats.received, stats.sent, stats.dropped, stats.filtered]).toEqual([30, 9, 1, 20]);
+      expect(filtered).toHaveLength(20);
+      // Filtered messages are consumed (acked): the incoming queue is empty, nothing locked.
+      expect(await a.count()).toBe(0);
+      expect(lockFiles(join(tmp, `filter-${pipelined}`))).toEqual([]);
+    }
+  });
+
   test('agent pipeline - a callback module gets start data, idle and stop calls', async () => {
     const a = new DQS(join(tmp, 'a'));
     await fill(a, 3);

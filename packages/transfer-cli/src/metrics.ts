@@ -114,6 +114,7 @@ export class Counters implements BrokerMetrics {
       ['messages_dropped_total', 'Messages the callback dropped (consumed, not sent).', () => s.dropped],
       ['elements_skipped_total', 'Spool elements that could not be locked or read, stepped over.', () => s.skipped],
       ['spool_faults_total', 'Times a spool became unusable (a persistent file-system error).', () => s.spoolFaults],
+      ['messages_filtered_total', 'Messages consumed without being sent: not selected by --filter.', () => s.filtered],
     ];
     for (const [name, help, read] of counts) {
       new Counter({

@@ -3,6 +3,8 @@
  */
 import type * as http from 'node:http';
 import { CallbackError, newPipelineStats, PendingError, type PipelineEvent, runPipeline, WorkerCallback } from '@msgbricks/agent';
+import type { Message } from '@msgbricks/message';
+import { parseSelector } from '@msgbricks/selector';
 import type { AgentOptions } from './config/schema';
 import { CliError, EXIT, type SpoolFaultError, UnsupportedError } from './errors';
 import { lockSpool, type SpoolLock } from './lock';
@@ -47,6 +49,9 @@ function describeEvent(logger: Logger, e: PipelineEvent): void {
     case 'dropped':
       logger.debug({ id: e.id, reason: e.reason }, 'message dropped by the callback');
       break;
+    case 'filtered':
+      logger.debug({ id: e.id }, 'message filtered out (--filter)');
+      break;
     case 'dead-lettered':
       logger.warn({ id: e.id, reason: e.reason }, 'message moved to the dead-letter queue');
       break;
@@ -77,6 +82,9 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
   const { incoming, spool } = makeIncoming(options, { logger, deadLetter, metrics: counters, stats, faults });
   const outgoing = makeOutgoing(options, logger, counters, faults);
   const callback = await makeCallback(options, logger);
+  // Validated with the options (an invalid selector is a configuration error): parsing cannot fail here.
+  const selector = options.filter === undefined ? undefined : parseSelector(options.filter);
+  const filter = selector === undefined ? undefined : (m: Message) => selector.matches(m.header);
 
   const cleanups: (() => Promise<void> | void)[] = [];
   // The pipeline stops the callback; this is for a failure before the pipeline runs.
@@ -183,6 +191,7 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
         stopLinger,
         lazy: options.lazy,
         callback,
+        filter,
         callbackData: options['callback-data'] === undefined ? undefined : { ...options['callback-data'] },
         deadLetter,
         signal: stop.signal,
@@ -203,6 +212,7 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
         received: stats.received,
         sent: stats.sent,
         dropped: stats.dropped,
+        filtered: stats.filtered,
         deadLettered: stats.deadLettered,
         released: stats.released,
         acked: stats.acked,

@@ -33,7 +33,7 @@ function registered(): { c: Counters; text: () => Promise<string> } {
 describe('transfer-cli metrics', () => {
   test('metrics - message counters and the pending gauge read the counts of the run', async () => {
     const { c, text: metrics } = registered();
-    Object.assign(c.stats, { received: 7, acked: 4, released: 1, sent: 5, deadLettered: 2, dropped: 3, skipped: 6 });
+    Object.assign(c.stats, { received: 7, acked: 4, released: 1, sent: 5, deadLettered: 2, dropped: 3, skipped: 6, filtered: 8 });
     let text = await metrics();
     expect(text).toMatch(/^# HELP stompclt_messages_in_total Messages received from the incoming module\.$/m);
     expect(text).toMatch(/^# TYPE stompclt_messages_in_total counter$/m);
@@ -45,6 +45,7 @@ describe('transfer-cli metrics', () => {
     expect(text).toMatch(/^stompclt_messages_dropped_total 3$/m);
     expect(text).toMatch(/^stompclt_elements_skipped_total 6$/m);
     expect(text).toMatch(/^stompclt_spool_faults_total 0$/m);
+    expect(text).toMatch(/^stompclt_messages_filtered_total 8$/m);
     expect(text).toMatch(/^# TYPE stompclt_messages_pending gauge$/m);
     expect(text).toMatch(/^stompclt_messages_pending 2$/m);
     // A second scrape gives the counts of now, not their sum with the previous ones.

@@ -525,6 +525,8 @@ log-format json
       .map(([k]) => k);
     expect(additions.sort()).toEqual([
       'dead-letter-queue',
+      'filter',
+      'filter-on-broker',
       'incoming-broker-reconnect',
       'log-format',
       'metrics-address',

@@ -27,6 +27,11 @@ export interface PipelineOptions {
   lazy?: boolean;
   callback?: Callback;
   callbackData?: Record<string, string>;
+  /**
+   * Messages for which this says false are consumed (acked) and counted as `filtered`, before the callback sees
+   * them: a selector (--filter) on the client side.
+   */
+  filter?: (message: Message) => boolean;
   /** Where messages that cannot be delivered go (callback threw, next hop refused), with the reason in a header. */
   deadLetter?: Outgoing;
   /** Aborting stops the loop gracefully: in-flight messages are finished (up to timeoutLinger) and the rest given back. */
@@ -45,6 +50,7 @@ export interface PipelineOptions {
 
 export type PipelineEvent =
   | { type: 'dropped'; id: string; reason: string }
+  | { type: 'filtered'; id: string }
   | { type: 'dead-lettered'; id: string; reason: string }
   | { type: 'released'; id: string; reason: string }
   | { type: 'error'; error: unknown };
@@ -62,6 +68,8 @@ export interface PipelineStats {
   skipped: number;
   /** Times a spool became unusable (EACCES, EROFS, EIO...) and its side paused until it was usable again. */
   spoolFaults: number;
+  /** Consumed without being sent: `filter` said no. */
+  filtered: number;
   bytes: number;
   /** Milliseconds between the first and the last message received, as stompclt's statistics. */
   elapsedMs: number;
@@ -79,6 +87,7 @@ export function newPipelineStats(): PipelineStats {
     acked: 0,
     skipped: 0,
     spoolFaults: 0,
+    filtered: 0,
     bytes: 0,
     elapsedMs: 0,
     stoppedBy: 'end',
@@ -144,6 +153,7 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
   const emit = options.onEvent ?? (() => undefined);
   const signal = options.signal;
   const callback = options.callback;
+  const filter = options.filter;
   const stats = options.stats ?? newPipelineStats();
   /** Messages sent (or acks and dead-letterings started) and not settled yet. */
   let inflight = 0;
@@ -355,6 +365,13 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
       stats.elapsedMs = lastAt - firstAt;
       const size = d.message.size();
       stats.bytes += size;
+      if (filter !== undefined && !filter(d.message)) {
+        // Consumed, as a message the callback drops: acking it keeps it from coming back.
+        stats.filtered++;
+        emit({ type: 'filtered', id: d.id });
+        track(incoming.ack(d.id));
+        continue;
+      }
       if (lookahead > 0) {
         checking.push({ d, size, out: settled(callback as Callback, d.message) });
         if (checking.length >= lookahead) await nextChecked();

@@ -164,6 +164,17 @@ export const OPTION_SCHEMA: Readonly<Record<string, OptionSpec>> = {
   },
   pod: { type: 'bool', default: false, only: 'amqpclt', commandLineOnly: true, description: 'the manual (as --manual)' },
   rst: { type: 'bool', default: false, only: 'amqpclt', commandLineOnly: true, description: 'the manual (as --manual)' },
+  filter: {
+    type: 'string',
+    msgbricks: true,
+    description: 'JMS selector: messages it does not select are consumed and counted as filtered (ActiveMQ rules)',
+  },
+  'filter-on-broker': {
+    type: 'bool',
+    default: false,
+    msgbricks: true,
+    description: 'also send --filter as the selector of every subscription (the agent still checks it)',
+  },
 };
 
 export const ALIASES: Readonly<Record<string, string>> = {
@@ -263,6 +274,8 @@ export interface AgentOptions {
   readonly loglevel?: 'debug' | 'info' | 'warning' | 'error' | 'critical';
   readonly pod?: boolean;
   readonly rst?: boolean;
+  readonly filter?: string;
+  readonly 'filter-on-broker': boolean;
 }
 
 /** Every option name. */
