@@ -409,6 +409,13 @@ class LsbNode extends Node {
     this.poll = setTimeout(() => void this.check(), this.ctx.global.interval * 1000);
   }
 
+  /** wake_up: the next status poll now rather than at the end of the interval. */
+  wakeUp(): void {
+    if (this.state !== 'running') return;
+    clearTimeout(this.poll);
+    void this.check();
+  }
+
   private async check(): Promise<void> {
     if (this.state !== 'running') return;
     const code = await this.status();
@@ -730,6 +737,44 @@ export class Supervision extends EventEmitter<SupervisionEvents> {
     } else {
       await node.parent.serialize(run);
     }
+  }
+
+  /**
+   * `single`: one supervision cycle of the LSB services and exit, for cron, as simplevisor's: each one's status
+   * compared with what is expected, and started, stopped or restarted (a dirty status) to match. Services run as
+   * children exist only while a supervisor runs: they are reported, not started.
+   */
+  async single(): Promise<{ ok: boolean; lines: string[] }> {
+    const lines: string[] = [];
+    let ok = true;
+    for (const n of walk(this.root)) {
+      if (n instanceof ProcessNode) {
+        lines.push(`${n.path}: runs only under a running supervisor (msgsupervise start), skipped`);
+        continue;
+      }
+      if (!(n instanceof LsbNode)) continue;
+      const code = await n.status();
+      const want = n.expectedRunning;
+      if ((code === 0) === want && (code === 0 || code === 3)) {
+        lines.push(`${n.path}: OK, as expected (status ${code})`);
+        continue;
+      }
+      try {
+        if (code !== 3) await n.stop();
+        if (want) await n.start();
+        lines.push(`${n.path}: status ${code}, ${want ? 'started' : 'stopped'}`);
+      } catch (err) {
+        ok = false;
+        lines.push(`${n.path}: status ${code}, ${(err as Error).message}`);
+      }
+      n.detach();
+    }
+    return { ok, lines };
+  }
+
+  /** wake_up: every LSB service polled now. */
+  wakeUp(): void {
+    for (const n of walk(this.root)) if (n instanceof LsbNode) n.wakeUp();
   }
 
   /** Log files of the services that write to one, by path. */

@@ -4,6 +4,9 @@ import { RotatingLog } from '@msgbricks/supervisor';
 import { removeDir, tempDir } from '@msgbricks/test-support';
 import { NODE, tree, waitFor, writeFiles } from './helpers';
 
+// Children are real processes: a few start-ups on a loaded 2-core machine exceed jest's 5 s default.
+jest.setTimeout(60_000);
+
 const dir = { path: '' };
 beforeEach(() => {
   dir.path = tempDir('supervise-logs-');

@@ -1,9 +1,12 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import type { Supervision } from '@msgbricks/supervisor';
+import { alive, type Supervision } from '@msgbricks/supervisor';
 import { removeDir, tempDir } from '@msgbricks/test-support';
 import { find, journalChild, NODE, readLines, tree, waitFor, writeFiles } from './helpers';
+
+// Children are real processes: a few start-ups on a loaded 2-core machine exceed jest's 5 s default.
+jest.setTimeout(60_000);
 
 const dir = { path: '' };
 let running: Supervision | undefined;
@@ -18,15 +21,6 @@ afterEach(async () => {
   running = undefined;
   removeDir(dir.path);
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A supervisor of three journal children a, b, c under `strategy`. */
 function abc(strategy: string, extra = ''): { journal: string; conf: string } {
