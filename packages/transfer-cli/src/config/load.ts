@@ -5,11 +5,11 @@
  */
 import * as fs from 'node:fs';
 import { AMQP_PROTOCOL } from '@msgbricks/amqp';
+import { ConfigError, type ConfigProblem } from '@msgbricks/config-general';
 import { parseSelector, SelectorError } from '@msgbricks/selector';
 import { STOMP_PROTOCOL } from '@msgbricks/stomp';
 import { checkBrokerUri } from '../protocols';
 import { normalise } from './coerce';
-import { ConfigError, type ConfigProblem } from './errors';
 import { argvEntries, COMMAND_LINE, type Entry, fileEntries, unknown } from './readers';
 import { type AgentOptions, KNOWN_OPTIONS as KNOWN, OPTION_SCHEMA, type OptionSpec } from './schema';
 
