@@ -47,6 +47,8 @@ interface Member {
   state: 'active' | 'draining';
   /** When it left the alias (draining). */
   since: number;
+  /** Subscribed at least once (until then the connection is still trying). */
+  opened: boolean;
   /** The last delivery or acknowledgement. */
   lastActivity: number;
   stopped: boolean;
@@ -157,6 +159,9 @@ export class Consumer {
         this.emit({ type: 'draining', broker: m.endpoint.id });
         m.wake?.();
       }
+      // One that left while unreachable, never subscribed: its loop waits in the connection attempts, so it is
+      // given up from here once quiet as long (it delivered nothing to this consumer).
+      if (m.state === 'draining' && !m.opened && this.drained(m)) void this.finishDrain(m);
     }
     this.schedule(this.config.resolveInterval);
   }
@@ -176,6 +181,7 @@ export class Consumer {
       incoming,
       state: 'active',
       since: 0,
+      opened: false,
       lastActivity: Date.now(),
       stopped: false,
       loop: Promise.resolve(),
@@ -197,6 +203,7 @@ export class Consumer {
       if (m.state === 'draining') await this.finishDrain(m);
       return;
     }
+    m.opened = true;
     this.emit({ type: 'connected', broker: m.endpoint.id });
     m.incoming.onArrival?.(() => m.wake?.());
     while (!m.stopped) {
@@ -215,7 +222,7 @@ export class Consumer {
         await this.serial(() => this.handler(d.message, { broker: m.endpoint.id }));
       } catch (err) {
         this.emit({ type: 'handler-failed', broker: m.endpoint.id, error: errorOf(err) });
-        await abortableSleep(HANDLER_RETRY_DELAY_MS, this.abort.signal).catch(() => undefined);
+        await abortableSleep(HANDLER_RETRY_DELAY_MS, this.abort.signal);
         await m.incoming.release(d.id).catch(() => undefined);
         continue;
       }

@@ -58,7 +58,6 @@ export class Publisher {
   /** Elements left in the spool for good this run (refused by a broker, or not messages). */
   private readonly skipped = new Set<string>();
   private forwarder: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
   private started: Promise<void> | undefined;
   private closed = false;
   private readonly abort = new AbortController();
@@ -105,7 +104,6 @@ export class Publisher {
     if (this.closed) return;
     this.closed = true;
     this.abort.abort();
-    this.wake?.();
     await this.forwarder;
     this.current = undefined;
     const links = [...this.links.values()];
@@ -148,17 +146,18 @@ export class Publisher {
     this.kick();
   }
 
+  /**
+   * Starts the forwarder unless it runs. A running one is not woken: it is either passing over the spool (it sees the
+   * new element) or waiting because no broker answered, and new messages are no reason to try sooner.
+   */
   private kick(): void {
-    if (this.forwarder === undefined) {
-      this.forwarder = this.forward().finally(() => {
-        this.forwarder = undefined;
-        // RACE: a message spooled after the last pass decided to stop (it could not, with adds counted) or after
-        // close: nothing to do then; otherwise start again.
-        if (this.spooling && !this.closed) this.kick();
-      });
-    } else {
-      this.wake?.();
-    }
+    if (this.forwarder !== undefined) return;
+    this.forwarder = this.forward().finally(() => {
+      this.forwarder = undefined;
+      // RACE: a message spooled after the last pass decided to stop cannot be (adds are counted), but one spooled
+      // by a send that failed over after that decision can: start again for it.
+      if (this.spooling && !this.closed) this.kick();
+    });
   }
 
   /** Passes over the spool until a pass finds it empty with no add in between; waits (backoff) while no broker answers. */
@@ -182,11 +181,7 @@ export class Publisher {
         continue;
       }
       if (pass.forwarded > 0) backoff = newBackoff();
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        abortableSleep(backoff.nextWait(), this.abort.signal).then(resolve, resolve);
-      });
-      this.wake = undefined;
+      await abortableSleep(backoff.nextWait(), this.abort.signal);
       backoff.grow();
     }
   }
