@@ -18,15 +18,13 @@ let unique = 0;
 let alias: Broker[] = [];
 /** Addresses in the alias that no broker listens on. */
 let dead: number[] = [];
-/** The alias lists the brokers' STOMP-over-TLS ports. */
-let tlsPorts = false;
+/** The port of a broker the alias lists: STOMP unless a test says otherwise. */
+const STOMP_PORT = (b: Broker) => b.ports.stomp;
+let portOf: (b: Broker) => number = STOMP_PORT;
 
 const resolver = async (name: string): Promise<ResolvedAddress[]> =>
   name === ALIAS
-    ? [
-        ...alias.map((b) => ({ address: b.host, port: tlsPorts ? b.ports.stompSsl : b.ports.stomp })),
-        ...dead.map((port) => ({ address: '127.0.0.1', port })),
-      ]
+    ? [...alias.map((b) => ({ address: b.host, port: portOf(b) })), ...dead.map((port) => ({ address: '127.0.0.1', port }))]
     : [];
 const id = (b: Broker) => `${b.host}:${b.ports.stomp}`;
 
@@ -94,7 +92,7 @@ describe('megabus interop', () => {
   test('megabus - x509 over TLS, the defaults: the client certificate is the login, the name checked is servername', async () => {
     alias = [rabbitA];
     dead = [];
-    tlsPorts = true;
+    portOf = () => rabbitA.ports.stompSsl;
     try {
       const t = rabbitA.tls;
       const file = configFile(
@@ -113,7 +111,7 @@ describe('megabus interop', () => {
       await c.stop();
       expect(got.map((g) => g.broker)).toEqual(Array(5).fill(`${rabbitA.host}:${rabbitA.ports.stompSsl}`));
     } finally {
-      tlsPorts = false;
+      portOf = STOMP_PORT;
     }
   });
 
@@ -135,6 +133,49 @@ describe('megabus interop', () => {
     expect(distinct(got)).toBe(N);
     // At random among three brokers, 30 messages all miss one broker with probability 3 * (2/3)^30 (2e-5).
     expect(new Set(got.map((g) => g.broker))).toEqual(new Set(alias.map(id)));
+  });
+
+  test('megabus - send_to_all: every broker gets every message', async () => {
+    alias = [rabbitA, rabbitB, amq];
+    dead = [];
+    const file = configFile(queue('all'), ['publisher:', '  send_to_all: true']);
+    const got: Got[] = [];
+    const c = consumer(file, got);
+    await c.start();
+    const p = new Publisher({ config: file, resolver });
+    for (let i = 0; i < 5; i++) await p.send(`message ${i}`, { seq: String(i) });
+    await p.close();
+    await until('every copy', () => got.length === 15);
+    await c.stop();
+    for (const b of alias)
+      expect(
+        got
+          .filter((g) => g.broker === id(b))
+          .map((g) => g.seq)
+          .sort(),
+      ).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  test('megabus - AMQP 1.0: the RabbitMQ nodes through their AMQP ports, publish to any, consume from all', async () => {
+    alias = [rabbitA, rabbitB];
+    dead = [];
+    portOf = (b) => b.ports.amqp as number;
+    try {
+      const file = configFile(queue('amqp'), ['protocol: amqp', 'publisher:', '  reconnect_interval: 0']);
+      const got: Got[] = [];
+      const c = consumer(file, got);
+      await c.start();
+      const p = new Publisher({ config: file, resolver });
+      const N = 20;
+      for (let i = 0; i < N; i++) await p.send(`message ${i}`, { seq: String(i) });
+      await p.close();
+      await until('every message', () => distinct(got) === N);
+      await c.stop();
+      // Both nodes were used: 20 picks miss one of two with probability 2 * 2^-20.
+      expect(new Set(got.map((g) => g.broker))).toEqual(new Set(alias.map((b) => `${b.host}:${b.ports.amqp}`)));
+    } finally {
+      portOf = STOMP_PORT;
+    }
   });
 
   test('megabus - one broker killed mid-way loses nothing: the publisher fails over, the consumer gets it back', async () => {
