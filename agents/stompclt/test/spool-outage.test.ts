@@ -75,7 +75,7 @@ test('stompclt spool outage - EACCES on the outgoing spool: waits (said once, ga
   expect(r.status).toBe(0);
   expect(r.err).toMatch(/outgoing queue: spool usable again, going on/);
   expect(r.err).toMatch(
-    /transfer finished received=20 sent=20 dropped=0 deadLettered=0 released=0 acked=20 skipped=0 spoolFaults=1 /,
+    /transfer finished received=20 sent=20 dropped=0 filtered=0 deadLettered=0 released=0 acked=20 skipped=0 spoolFaults=1 /,
   );
   expect(r.err).not.toMatch(/pipeline error/);
   const got = await readAll(join(base, 'out'), 'DQS');
@@ -151,7 +151,7 @@ test('stompclt spool outage - EROFS on the dead-letter spool (a read-only mount)
   expect(r.status).toBe(0);
   expect(r.err).toMatch(/dead-letter queue: spool usable again, going on/);
   expect(count(r.err, /spool unusable/)).toBe(1);
-  expect(r.err).toMatch(/transfer finished received=12 sent=9 dropped=0 deadLettered=3 released=0 /);
+  expect(r.err).toMatch(/transfer finished received=12 sent=9 dropped=0 filtered=0 deadLettered=3 released=0 /);
   const dead = await readAll(dlq, 'DQS');
   expect(dead.map((m) => m.header.n).sort()).toEqual(['0', '4', '8']);
   expect(await new DQS(join(dir.path, 'in')).count()).toBe(0);
