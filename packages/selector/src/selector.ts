@@ -70,7 +70,7 @@ export function parseSelector(text: string, options: ParseOptions = {}): Selecto
   }
   const root = tree(text);
   const { evaluate } = compile(root, text, mode);
-  const canonical = printNode(root);
+  let canonical: string | undefined;
   const selector: Selector = {
     text,
     mode,
@@ -90,7 +90,10 @@ export function parseSelector(text: string, options: ParseOptions = {}): Selecto
         throw err;
       }
     },
-    toString: () => canonical,
+    toString: () => {
+      canonical ??= printNode(root);
+      return canonical;
+    },
   };
   cache.set(key, selector);
   if (cache.size > SELECTOR_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
