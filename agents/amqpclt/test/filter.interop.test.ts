@@ -54,8 +54,9 @@ test('amqpclt filter - RabbitMQ AMQP 1.0 ignores the broker-side selector: the a
         '--reliable',
         '--outgoing-queue',
         `path=${out}`,
+        // Generous: on a loaded machine the first delivery may take seconds; ending early would fail the test.
         '--timeout-inactivity',
-        '3',
+        '5',
         '-s',
         ...extra,
       ],
