@@ -41,7 +41,7 @@ function tree(text: string): Node {
     return parse(text);
   } catch (err) {
     if (!(err instanceof PeggySyntaxError)) throw err;
-    const expected = [...new Set((err.expected ?? []).map(describe))];
+    const expected = [...new Set((err.expected ?? []).map(describe))].sort();
     const found = err.found === null ? 'the end' : JSON.stringify(err.found);
     const wanted =
       expected.length === 0 ? 'something else' : expected.length === 1 ? expected[0] : `one of ${expected.join(', ')}`;
