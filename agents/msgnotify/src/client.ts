@@ -293,9 +293,11 @@ export async function subscribe(args: ClientArgs, log: Logger, signal?: AbortSig
     }
     const outcome = await new Promise<'done' | 'lost' | { status: number; text: string }>((resolve) => {
       let settled = false;
+      const onAbort = () => finish('done');
       const finish = (v: 'done' | 'lost' | { status: number; text: string }) => {
         if (settled) return;
         settled = true;
+        signal?.removeEventListener('abort', onAbort);
         req.destroy();
         resolve(v);
       };
@@ -319,13 +321,13 @@ export async function subscribe(args: ClientArgs, log: Logger, signal?: AbortSig
         log.debug(`subscribed to ${topic} at ${args.url.origin}${lastEventId !== '' ? ` from revision ${lastEventId}` : ''}`);
         delay = 0;
         const parser = new SseParser();
-        // No byte for three heartbeats: the connection is dead even if TCP has not noticed.
+        // No byte for three heartbeats: the connection is dead even if TCP has not noticed. Only once the server
+        // has shown that it sends heartbeats (the cvmfs gateway sends none: its streams may be quiet for hours).
         let idle: NodeJS.Timeout | undefined;
         const arm = () => {
           clearTimeout(idle);
-          idle = setTimeout(() => finish('lost'), 50_000);
+          if (parser.comments > 0) idle = setTimeout(() => finish('lost'), 50_000);
         };
-        arm();
         // Events are handled one after the other (a signature check downloads), in arrival order.
         let queue = Promise.resolve();
         const handle = async (data: string) => {
@@ -344,11 +346,11 @@ export async function subscribe(args: ClientArgs, log: Logger, signal?: AbortSig
           if (!args.continuous) finish('done');
         };
         res.on('data', (chunk: Buffer) => {
-          arm();
           for (const e of parser.push(chunk)) {
             if (e.id !== '') lastEventId = e.id;
             if (e.event === 'message') queue = queue.then(() => handle(e.data));
           }
+          arm();
         });
         res.on('close', () => {
           clearTimeout(idle);
@@ -359,7 +361,7 @@ export async function subscribe(args: ClientArgs, log: Logger, signal?: AbortSig
         log.debug(`connection to ${args.url.origin}: ${err.message}`);
         finish('lost');
       });
-      signal?.addEventListener('abort', () => finish('done'), { once: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     if (outcome === 'done') return;
     if (outcome !== 'lost') {
