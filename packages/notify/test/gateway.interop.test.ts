@@ -372,3 +372,36 @@ describe('gateway - limits and transport security', () => {
     expect(first).toContain('id: 2\ndata: ');
   });
 });
+
+describe('gateway - broker away', () => {
+  test('gateway - while the broker is down publishes get 503 and /healthz says so; it reconnects by itself and nothing is lost', async () => {
+    const g = await gateway('away');
+    const sub = subscribe(g.url, 'away.example.org');
+    await sub.until(() => sub.status === 200);
+    expect((await publish(g.url, body('away.example.org', 1))).status).toBe(200);
+    await sub.until(() => sub.events.length === 1);
+    const health = () => request(`${g.url.replace('/api/v1', '')}/healthz`);
+    await rabbit.kill();
+    let h = await health();
+    for (const deadline = Date.now() + 30_000; h.status !== 503 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 50));
+      h = await health();
+    }
+    expect(h.status).toBe(503);
+    expect(JSON.parse(h.text)).toMatchObject({ status: 'degraded', broker: 'disconnected' });
+    const refused = await publish(g.url, body('away.example.org', 2));
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    // Subscribers stay connected meanwhile.
+    expect(sub.closed).toBe(false);
+    await rabbit.restart();
+    for (const deadline = Date.now() + 60_000; h.status !== 200 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      h = await health();
+    }
+    expect(h.status).toBe(200);
+    expect((await publish(g.url, body('away.example.org', 2))).status).toBe(200);
+    await sub.until(() => sub.events.length === 2);
+    expect(sub.revisions()).toEqual([1, 2]);
+  });
+});
