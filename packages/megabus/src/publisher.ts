@@ -58,6 +58,8 @@ export class Publisher {
   /** Elements left in the spool for good this run (refused by a broker, or not messages). */
   private readonly skipped = new Set<string>();
   private forwarder: Promise<void> | undefined;
+  /** drain() calls waiting for the spool to be empty. */
+  private readonly drainWaiters: (() => void)[] = [];
   private started: Promise<void> | undefined;
   private closed = false;
   private readonly abort = new AbortController();
@@ -97,6 +99,31 @@ export class Publisher {
   }
 
   /**
+   * Waits until the spool is forwarded (sends go straight to the brokers again) or `ms` passed; resolves to the
+   * messages still in the spool. A short-lived publisher (a command) calls it before close() so that what it spooled
+   * while the brokers were away leaves with it when they are back.
+   */
+  async drain(ms: number): Promise<number> {
+    if (this.spool === undefined) return 0;
+    this.started ??= this.start();
+    await this.started;
+    if (this.spooling) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms);
+        const waiters = this.drainWaiters;
+        function done(): void {
+          clearTimeout(timer);
+          const i = waiters.indexOf(done);
+          if (i >= 0) waiters.splice(i, 1);
+          resolve();
+        }
+        waiters.push(done);
+      });
+    }
+    return this.spool.count();
+  }
+
+  /**
    * Stops: the forwarder ends after the element in hand (what is left stays in the spool for the next run, or for a
    * stompclt reading it), and every connection is closed once its sends are confirmed.
    */
@@ -104,6 +131,7 @@ export class Publisher {
     if (this.closed) return;
     this.closed = true;
     this.abort.abort();
+    for (const done of [...this.drainWaiters]) done();
     await this.forwarder;
     this.current = undefined;
     const links = [...this.links.values()];
@@ -176,6 +204,7 @@ export class Publisher {
         if (this.spoolAddsInFlight === 0 && this.spoolAddsDone === addsBefore) {
           this.spooling = false;
           this.emit({ type: 'spool-drained', forwarded });
+          for (const done of [...this.drainWaiters]) done();
           return;
         }
         continue;
