@@ -30,6 +30,11 @@ export interface ConsumerOptions extends ConfigSource {
   /** Resolves the alias (default: the system's resolver, every A and AAAA address). */
   resolver?: Resolver;
   onEvent?: MegabusEventListener;
+  /**
+   * Milliseconds stop() waits for the handler call in progress (default 10000); past it, the connections close
+   * anyway and the message is delivered again later (its acknowledgement can no longer be sent).
+   */
+  stopTimeout?: number;
 }
 
 /** A broker the consumer is subscribed to, and whether it is still in the alias. */
@@ -71,9 +76,11 @@ export class Consumer {
   private started = false;
   private stopped = false;
   private readonly abort = new AbortController();
+  private readonly stopTimeout: number;
 
   constructor(options: ConsumerOptions = {}) {
     this.config = configOf(options);
+    this.stopTimeout = options.stopTimeout ?? 10_000;
     this.protocol = protocolOf(this.config);
     this.resolver = options.resolver ?? dnsResolver;
     this.emit = emitter(options.onEvent);
@@ -108,7 +115,10 @@ export class Consumer {
     await this.refresh(true);
   }
 
-  /** Stops: waits for the handler call in progress, gives back what was delivered but not acknowledged, disconnects. */
+  /**
+   * Stops: waits for the handler call in progress (at most stopTimeout), gives back what was delivered but not
+   * acknowledged, disconnects.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -119,7 +129,9 @@ export class Consumer {
       m.stopped = true;
       m.wake?.();
     }
-    await this.chain;
+    const linger = new AbortController();
+    await Promise.race([this.chain, abortableSleep(this.stopTimeout, linger.signal)]);
+    linger.abort();
     await Promise.all(members.map((m) => this.closeMember(m)));
   }
 

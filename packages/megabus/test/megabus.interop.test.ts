@@ -178,6 +178,43 @@ describe('megabus interop', () => {
     }
   });
 
+  test('megabus - a message is acknowledged only once the handler returned: a throw, or a stop in the middle, gives it back', async () => {
+    alias = [rabbitB];
+    dead = [];
+    const file = configFile(queue('ack'));
+    const p = new Publisher({ config: file, resolver });
+    await p.send('one', { seq: '1' });
+    await p.close();
+    let calls = 0;
+    let release = () => {};
+    const blocked = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const events: MegabusEvent[] = [];
+    const c1 = new Consumer({
+      config: file,
+      resolver,
+      stopTimeout: 200,
+      onEvent: (e) => events.push(e),
+      handler: async () => {
+        if (++calls === 1) throw new Error('not now');
+        await blocked;
+      },
+    });
+    await c1.start();
+    await until('the second call', () => calls === 2);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'handler-failed', broker: id(rabbitB) }));
+    // The handler never returns before the stop: the message is not acknowledged, the next consumer gets it.
+    await c1.stop();
+    release();
+    const got: Got[] = [];
+    const c2 = consumer(file, got);
+    await c2.start();
+    await until('delivered again', () => got.length === 1);
+    await c2.stop();
+    expect(got).toEqual([{ seq: 1, broker: id(rabbitB) }]);
+  });
+
   test('megabus - one broker killed mid-way loses nothing: the publisher fails over, the consumer gets it back', async () => {
     alias = [rabbitA, rabbitB, amq];
     dead = [];
