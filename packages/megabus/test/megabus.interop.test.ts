@@ -215,6 +215,37 @@ describe('megabus interop', () => {
     expect(got).toEqual([{ seq: 1, broker: id(rabbitB) }]);
   });
 
+  test('megabus - a consumer without a handler writes to its spool and acknowledges once the message is there', async () => {
+    alias = [rabbitB];
+    dead = [];
+    const spool = join(tmp, `consumer-spool-${unique++}`);
+    const file = configFile(queue('cspool'), ['consumer:', `  spool: ${spool}`]);
+    const p = new Publisher({ config: file, resolver });
+    for (let i = 0; i < 10; i++) await p.send(`message ${i}`, { seq: String(i) });
+    await p.close();
+    const c = new Consumer({ config: file, resolver });
+    await c.start();
+    const count = () => layout(spool).filter((f) => /^[0-9a-f]{8}\/[0-9a-f]{14}$/.test(f)).length;
+    await until('ten elements', () => fs.existsSync(spool) && count() === 10);
+    await c.stop();
+    const py = spawnSync(
+      brokers.PYTHON,
+      ['-c', 'import sys, dirq.QueueSimple as q; print(q.QueueSimple(sys.argv[1]).count())', spool],
+      { encoding: 'utf8' },
+    );
+    expect(py.stdout.trim()).toBe('10');
+    // Acknowledged: the next consumer of the queue finds only a marker sent after them.
+    const marker = new Publisher({ config: file, resolver });
+    await marker.send('marker', { seq: '-1' });
+    await marker.close();
+    const got: Got[] = [];
+    const again = consumer(file, got);
+    await again.start();
+    await until('the marker', () => got.length > 0);
+    await again.stop();
+    expect(got).toEqual([{ seq: -1, broker: id(rabbitB) }]);
+  });
+
   test('megabus - one broker killed mid-way loses nothing: the publisher fails over, the consumer gets it back', async () => {
     alias = [rabbitA, rabbitB, amq];
     dead = [];
