@@ -31,6 +31,11 @@ export interface ConsumerOptions extends ConfigSource {
   resolver?: Resolver;
   onEvent?: MegabusEventListener;
   /**
+   * Client-side filtering: a message it returns false for is acknowledged without reaching the handler (where a
+   * selector is evaluated when the broker does not filter).
+   */
+  filter?: (message: Message) => boolean;
+  /**
    * Milliseconds stop() waits for the handler call in progress (default 10000); past it, the connections close
    * anyway and the message is delivered again later (its acknowledgement can no longer be sent).
    */
@@ -77,10 +82,12 @@ export class Consumer {
   private stopped = false;
   private readonly abort = new AbortController();
   private readonly stopTimeout: number;
+  private readonly filter: ((message: Message) => boolean) | undefined;
 
   constructor(options: ConsumerOptions = {}) {
     this.config = configOf(options);
     this.stopTimeout = options.stopTimeout ?? 10_000;
+    this.filter = options.filter;
     this.protocol = protocolOf(this.config);
     this.resolver = options.resolver ?? dnsResolver;
     this.emit = emitter(options.onEvent);
@@ -230,6 +237,11 @@ export class Consumer {
         continue;
       }
       m.lastActivity = Date.now();
+      if (this.filter !== undefined && !this.filter(d.message)) {
+        // Not for this consumer: consumed, as a broker-side selector would never have delivered it.
+        await m.incoming.ack(d.id).catch(() => undefined);
+        continue;
+      }
       try {
         await this.serial(() => this.handler(d.message, { broker: m.endpoint.id }));
       } catch (err) {

@@ -178,7 +178,7 @@ describe('megabus interop', () => {
     }
   });
 
-  test('megabus - a message is acknowledged only once the handler returned: a throw, or a stop in the middle, gives it back', async () => {
+  test('megabus - a message is acknowledged only once the handler returned (a throw, a stop in the middle give it back); a filter', async () => {
     alias = [rabbitB];
     dead = [];
     const file = configFile(queue('ack'));
@@ -208,11 +208,25 @@ describe('megabus interop', () => {
     await c1.stop();
     release();
     const got: Got[] = [];
-    const c2 = consumer(file, got);
+    // A client-side filter: what it refuses is consumed without reaching the handler.
+    const c2 = new Consumer({
+      config: file,
+      resolver,
+      filter: (m) => m.header.seq !== '2',
+      handler: (m, { broker }) => {
+        got.push({ seq: Number(m.header.seq), broker });
+      },
+    });
     await c2.start();
-    await until('delivered again', () => got.length === 1);
+    const p2 = new Publisher({ config: file, resolver });
+    for (const seq of ['2', '3']) await p2.send(seq, { seq });
+    await p2.close();
+    await until('delivered again, and the last one', () => got.length === 2);
     await c2.stop();
-    expect(got).toEqual([{ seq: 1, broker: id(rabbitB) }]);
+    expect(got).toEqual([
+      { seq: 1, broker: id(rabbitB) },
+      { seq: 3, broker: id(rabbitB) },
+    ]);
   });
 
   test('megabus - a consumer without a handler writes to its spool and acknowledges once the message is there', async () => {
