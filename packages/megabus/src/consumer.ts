@@ -165,7 +165,14 @@ export class Consumer {
       const m = this.members.get(e.id);
       if (m === undefined) {
         if (!first) this.emit({ type: 'broker-added', broker: e.id });
-        this.add(e);
+        try {
+          this.add(e);
+        } catch (err) {
+          // Settings that cannot be used (credentials, TLS files): start() says so; later, from a timer, it is
+          // reported and the broker tried again at the next resolution (the files may be back).
+          if (first) throw err;
+          this.emit({ type: 'broker-failed', broker: e.id, error: errorOf(err) });
+        }
       } else if (m.state === 'draining') {
         m.state = 'active';
         this.emit({ type: 'undrained', broker: e.id });

@@ -354,8 +354,14 @@ export class Publisher {
     const fresh = candidates.filter((e) => !(now - (this.failedAt.get(e.id) ?? -Infinity) < FAILED_COOLDOWN_MS));
     const pool = fresh.length > 0 ? fresh : candidates;
     const e = pool[Math.floor(Math.random() * pool.length)] as Endpoint;
-    this.current = this.links.get(e.id) ?? this.open(e);
-    return this.current;
+    const link = this.links.get(e.id) ?? this.open(e);
+    // RACE: another send made a link to a broker this one already failed on: that link goes on for the sends it
+    // has, and closes after them; one broker at a time.
+    // (The guard above narrowed `current` to undefined, but a dead or tried link fails it too.)
+    const previous = this.current as Link | undefined;
+    if (previous !== undefined && previous !== link && !previous.dead) this.rotate(previous);
+    this.current = link;
+    return link;
   }
 
   private open(e: Endpoint): Link {
