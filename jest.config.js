@@ -13,6 +13,8 @@ const common = {
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // testTimeout is a global option: jest ignores it inside `projects`, so the common one above only documents it.
+  testTimeout: common.testTimeout,
   projects: [
     {
       ...common,

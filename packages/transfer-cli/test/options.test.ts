@@ -525,11 +525,14 @@ log-format json
       .map(([k]) => k);
     expect(additions.sort()).toEqual([
       'dead-letter-queue',
+      'filter',
+      'filter-on-broker',
       'incoming-broker-reconnect',
       'log-format',
       'metrics-address',
       'metrics-port',
       'outgoing-broker-reconnect',
+      'timeout-spool-fault',
     ]);
   });
 });
