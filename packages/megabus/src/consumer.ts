@@ -30,6 +30,16 @@ export interface ConsumerOptions extends ConfigSource {
   /** Resolves the alias (default: the system's resolver, every A and AAAA address). */
   resolver?: Resolver;
   onEvent?: MegabusEventListener;
+  /**
+   * Client-side filtering: a message it returns false for is acknowledged without reaching the handler (where a
+   * selector is evaluated when the broker does not filter).
+   */
+  filter?: (message: Message) => boolean;
+  /**
+   * Milliseconds stop() waits for the handler call in progress (default 10000); past it, the connections close
+   * anyway and the message is delivered again later (its acknowledgement can no longer be sent).
+   */
+  stopTimeout?: number;
 }
 
 /** A broker the consumer is subscribed to, and whether it is still in the alias. */
@@ -71,9 +81,13 @@ export class Consumer {
   private started = false;
   private stopped = false;
   private readonly abort = new AbortController();
+  private readonly stopTimeout: number;
+  private readonly filter: ((message: Message) => boolean) | undefined;
 
   constructor(options: ConsumerOptions = {}) {
     this.config = configOf(options);
+    this.stopTimeout = options.stopTimeout ?? 10_000;
+    this.filter = options.filter;
     this.protocol = protocolOf(this.config);
     this.resolver = options.resolver ?? dnsResolver;
     this.emit = emitter(options.onEvent);
@@ -108,7 +122,10 @@ export class Consumer {
     await this.refresh(true);
   }
 
-  /** Stops: waits for the handler call in progress, gives back what was delivered but not acknowledged, disconnects. */
+  /**
+   * Stops: waits for the handler call in progress (at most stopTimeout), gives back what was delivered but not
+   * acknowledged, disconnects.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -119,7 +136,9 @@ export class Consumer {
       m.stopped = true;
       m.wake?.();
     }
-    await this.chain;
+    const linger = new AbortController();
+    await Promise.race([this.chain, abortableSleep(this.stopTimeout, linger.signal)]);
+    linger.abort();
     await Promise.all(members.map((m) => this.closeMember(m)));
   }
 
@@ -146,7 +165,14 @@ export class Consumer {
       const m = this.members.get(e.id);
       if (m === undefined) {
         if (!first) this.emit({ type: 'broker-added', broker: e.id });
-        this.add(e);
+        try {
+          this.add(e);
+        } catch (err) {
+          // Settings that cannot be used (credentials, TLS files): start() says so; later, from a timer, it is
+          // reported and the broker tried again at the next resolution (the files may be back).
+          if (first) throw err;
+          this.emit({ type: 'broker-failed', broker: e.id, error: errorOf(err) });
+        }
       } else if (m.state === 'draining') {
         m.state = 'active';
         this.emit({ type: 'undrained', broker: e.id });
@@ -218,6 +244,11 @@ export class Consumer {
         continue;
       }
       m.lastActivity = Date.now();
+      if (this.filter !== undefined && !this.filter(d.message)) {
+        // Not for this consumer: consumed, as a broker-side selector would never have delivered it.
+        await m.incoming.ack(d.id).catch(() => undefined);
+        continue;
+      }
       try {
         await this.serial(() => this.handler(d.message, { broker: m.endpoint.id }));
       } catch (err) {

@@ -1,5 +1,6 @@
 export { brokerUri } from './brokers';
 export type { ConfigSource } from './common';
+export { describeConfig } from './config/describe';
 export type { LoadConfigOptions } from './config/load';
 export { CONFIG_ENV, CONFIG_NAMES, findConfigFile, loadConfig, parseConfig, SYSTEM_CONFIG_DIR } from './config/load';
 export type {

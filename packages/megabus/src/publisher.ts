@@ -9,7 +9,7 @@
  * messages go to it too, and a forwarder sends its elements in order, one at a time, removing each once a broker
  * confirmed it; once it is empty, sends go straight to the brokers again.
  */
-import { abortableSleep, Backoff, type BrokerProtocol, type Outgoing, RejectedError } from '@msgbricks/agent';
+import { abortableSleep, Backoff, type BrokerProtocol, LockJournal, type Outgoing, RejectedError } from '@msgbricks/agent';
 import { errorOf } from '@msgbricks/errors';
 import { DQS, type Message } from '@msgbricks/message';
 import { brokerSettings, protocolOf } from './brokers';
@@ -51,6 +51,12 @@ export class Publisher {
   private current: Link | undefined;
   private readonly failedAt = new Map<string, number>();
   private readonly spool: DQS | undefined;
+  /**
+   * The forwarder's locks, written down (`SPOOL.journal`, the agent's LockJournal, as stompclt's --incoming-journal):
+   * after a crash the next run unlocks the element it held at once, instead of finding it locked by nobody until
+   * the stale-lock purge, with everything behind it waiting or sent out of order.
+   */
+  private readonly journal: LockJournal | undefined;
   /** While true, every message goes through the spool (it holds messages not forwarded yet). */
   private spooling = false;
   private spoolAddsInFlight = 0;
@@ -58,6 +64,8 @@ export class Publisher {
   /** Elements left in the spool for good this run (refused by a broker, or not messages). */
   private readonly skipped = new Set<string>();
   private forwarder: Promise<void> | undefined;
+  /** drain() calls waiting for the spool to be empty. */
+  private readonly drainWaiters: (() => void)[] = [];
   private started: Promise<void> | undefined;
   private closed = false;
   private readonly abort = new AbortController();
@@ -69,6 +77,7 @@ export class Publisher {
     this.emit = emitter(options.onEvent);
     const dir = this.config.publisher.spool;
     this.spool = dir === undefined ? undefined : new DQS(dir, { fsync: true });
+    this.journal = dir === undefined ? undefined : new LockJournal(`${dir}.journal`);
   }
 
   /** Messages waiting in the spool (0 without one). */
@@ -97,6 +106,31 @@ export class Publisher {
   }
 
   /**
+   * Waits until the spool is forwarded (sends go straight to the brokers again) or `ms` passed; resolves to the
+   * messages still in the spool. A short-lived publisher (a command) calls it before close() so that what it spooled
+   * while the brokers were away leaves with it when they are back.
+   */
+  async drain(ms: number): Promise<number> {
+    if (this.spool === undefined) return 0;
+    this.started ??= this.start();
+    await this.started;
+    if (this.spooling) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms);
+        const waiters = this.drainWaiters;
+        function done(): void {
+          clearTimeout(timer);
+          const i = waiters.indexOf(done);
+          if (i >= 0) waiters.splice(i, 1);
+          resolve();
+        }
+        waiters.push(done);
+      });
+    }
+    return this.spool.count();
+  }
+
+  /**
    * Stops: the forwarder ends after the element in hand (what is left stays in the spool for the next run, or for a
    * stompclt reading it), and every connection is closed once its sends are confirmed.
    */
@@ -104,7 +138,9 @@ export class Publisher {
     if (this.closed) return;
     this.closed = true;
     this.abort.abort();
+    for (const done of [...this.drainWaiters]) done();
     await this.forwarder;
+    this.journal?.close();
     this.current = undefined;
     const links = [...this.links.values()];
     this.links.clear();
@@ -127,7 +163,11 @@ export class Publisher {
 
   /** A spool left non-empty by an earlier run (an outage, a crash) is forwarded before anything new is sent. */
   private async start(): Promise<void> {
-    if (this.spool !== undefined && (await this.spool.count()) > 0) {
+    if (this.spool === undefined) return;
+    // RACE: an element the last run held may be gone already (it was removed, the crash came before the journal
+    // said so): unlock(permissive) then just returns false.
+    for (const name of this.journal?.recover() ?? []) await this.spool.unlock(name, true);
+    if ((await this.spool.count()) > 0) {
       this.spooling = true;
       this.kick();
     }
@@ -176,6 +216,7 @@ export class Publisher {
         if (this.spoolAddsInFlight === 0 && this.spoolAddsDone === addsBefore) {
           this.spooling = false;
           this.emit({ type: 'spool-drained', forwarded });
+          for (const done of [...this.drainWaiters]) done();
           return;
         }
         continue;
@@ -192,8 +233,12 @@ export class Publisher {
     for await (const name of spool) {
       if (this.closed) break;
       if (this.skipped.has(name)) continue;
+      this.journal?.taken(name);
       // RACE: another reader of the spool (a stompclt) holds it, or took it already: its business.
-      if (!(await spool.lock(name))) continue;
+      if (!(await spool.lock(name))) {
+        this.journal?.dropped(name);
+        continue;
+      }
       let m: Message;
       try {
         m = await spool.getMessage(name);
@@ -209,9 +254,11 @@ export class Publisher {
           continue;
         }
         await spool.unlock(name, true);
+        this.journal?.dropped(name);
         return { forwarded, blocked: errorOf(err) };
       }
       await spool.remove(name);
+      this.journal?.dropped(name);
       forwarded++;
     }
     return { forwarded };
@@ -221,7 +268,10 @@ export class Publisher {
   private skip(spool: DQS, name: string, error: Error): void {
     this.skipped.add(name);
     this.emit({ type: 'spool-skipped', name, error });
-    void spool.unlock(name, true).catch(() => undefined);
+    void spool
+      .unlock(name, true)
+      .then(() => this.journal?.dropped(name))
+      .catch(() => undefined);
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -304,8 +354,14 @@ export class Publisher {
     const fresh = candidates.filter((e) => !(now - (this.failedAt.get(e.id) ?? -Infinity) < FAILED_COOLDOWN_MS));
     const pool = fresh.length > 0 ? fresh : candidates;
     const e = pool[Math.floor(Math.random() * pool.length)] as Endpoint;
-    this.current = this.links.get(e.id) ?? this.open(e);
-    return this.current;
+    const link = this.links.get(e.id) ?? this.open(e);
+    // RACE: another send made a link to a broker this one already failed on: that link goes on for the sends it
+    // has, and closes after them; one broker at a time.
+    // (The guard above narrowed `current` to undefined, but a dead or tried link fails it too.)
+    const previous = this.current as Link | undefined;
+    if (previous !== undefined && previous !== link && !previous.dead) this.rotate(previous);
+    this.current = link;
+    return link;
   }
 
   private open(e: Endpoint): Link {

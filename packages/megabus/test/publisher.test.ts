@@ -9,7 +9,7 @@ import {
   resolveBrokers,
   staticResolver,
 } from '@msgbricks/megabus';
-import { Message } from '@msgbricks/message';
+import { DQS, Message } from '@msgbricks/message';
 import { freePorts, layout, useTempDir } from '@msgbricks/test-support';
 
 // No broker at all: addresses where nothing listens (a refused connection is what a stopped broker gives).
@@ -70,6 +70,23 @@ describe('megabus publisher', () => {
     expect(events.filter((e) => e.type === 'spooled')).toHaveLength(1);
     expect(await again.spooled()).toBe(6);
     await again.close();
+  });
+
+  test('publisher - after a crash the next run unlocks the element the forwarder held (its journal), so order holds', async () => {
+    const ports = await freePorts(1);
+    const spool = join(dir.path, 'spool');
+    const q = new DQS(spool);
+    const names = [await q.addMessage(new Message({ body: 'first' })), await q.addMessage(new Message({ body: 'second' }))];
+    // As a forwarder leaves it when killed: the head element locked, and written down as held.
+    expect(await q.lock(names[0] as string)).toBe(true);
+    fs.writeFileSync(`${spool}.journal`, `+${names[0]}\n`);
+    expect(layout(spool).filter((f) => f.endsWith('.lck'))).toEqual([`${names[0]}.lck`]);
+    const p = new Publisher({ config: configFile(['publisher:', `  spool: ${spool}`]), resolver: aliasOf(ports) });
+    expect(await p.drain(0)).toBe(2);
+    await p.close();
+    expect(layout(spool).filter((f) => !f.endsWith('/'))).toEqual(names);
+    // Nothing held at the end: the journal is removed.
+    expect(fs.existsSync(`${spool}.journal`)).toBe(false);
   });
 
   test('publisher - an alias that does not resolve is a broker failure: the message is spooled', async () => {
