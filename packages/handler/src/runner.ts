@@ -432,6 +432,9 @@ export class Consumer extends EventEmitter {
 
   /** Fills `ready` with the next batch; false when the runner is to stop (drained, stopped). */
   private async fill(): Promise<boolean> {
+    // N.B. a batch of synchronous handlers and the native binding's calls are all microtasks: without a turn of the
+    // event loop per batch, a busy pass would hold up timers (time-outs, lock refresh), signals and file events.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     this.adaptBatch();
     let armed = false;
     try {
