@@ -242,6 +242,27 @@ describe('runner', () => {
     expect(left.every((f) => /^[0-9a-f]{8}\/[0-9a-f]{14}$/.test(f))).toBe(true);
   });
 
+  test('runner - synchronous handlers on a busy spool leave timers their turn (a stop by timer lands mid-pass)', async () => {
+    const q = (await filled('DQS', 0)) as DQS;
+    const one = new Message({ body: 'x' }).serialize();
+    await q.addMany(Array.from({ length: 3000 }, () => one));
+    let spin = 0;
+    const c = consume(
+      q,
+      () => {
+        // About 0.2 ms of work per message, none of it awaited: 3000 take about 0.6 s.
+        const end = performance.now() + 0.2;
+        while (performance.now() < end) spin++;
+      },
+      FAST,
+    );
+    setTimeout(() => c.stop(), 50);
+    const counters = await c.done;
+    expect(counters.handled).toBeGreaterThan(0);
+    expect(counters.handled).toBeLessThan(3000);
+    expect(await q.count()).toBe(3000 - counters.handled);
+  });
+
   test('runner - concurrency runs that many handlers at once', async () => {
     const q = await filled('DQS', 12);
     let now = 0;
