@@ -13,6 +13,8 @@ import {
   RetryLaterError,
 } from '../src';
 
+jest.setTimeout(60_000);
+
 const tmp = useTempDir('msgbricks-handler-');
 const FAST = { backoff: { initial: 1, max: 1 }, stopSignals: [] as NodeJS.Signals[], rescanInterval: 50 };
 
