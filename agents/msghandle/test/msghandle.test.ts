@@ -208,6 +208,24 @@ describe('msghandle', () => {
     expect([r2.status, r2.err]).toEqual([2, 'msghandle: Unknown argument: nope (see msghandle --help)\n']);
     const r3 = await msghandle(['--exec', 'true']).done;
     expect([r3.status, r3.err]).toEqual([2, 'msghandle: --queue: missing (the spool to handle)\n']);
+    // Queues that cannot be opened are named by their option.
+    const file = join(tmp.path, 'a-file');
+    fs.writeFileSync(file, '');
+    const r4 = await msghandle(['--queue', `path=${file}`, '--exec', 'true']).done;
+    expect([r4.status, r4.err]).toEqual([2, `msghandle: --queue: cannot mkdir(${file}): ENOTDIR: not a directory\n`]);
+    const r5 = await msghandle([
+      '--queue',
+      `path=${tmp.path}/q`,
+      '--exec',
+      'true',
+      '--max-attempts',
+      '2',
+      '--dead-letter-queue',
+      `path=${file}`,
+    ]).done;
+    expect([r5.status, r5.err]).toEqual([2, `msghandle: --dead-letter-queue: cannot mkdir(${file}): ENOTDIR: not a directory\n`]);
+    const r6 = await msghandle(['--queue', 'type=NULL', '--exec', 'true']).done;
+    expect([r6.status, r6.err]).toEqual([2, 'msghandle: --queue: a NULL queue has nothing to handle\n']);
   });
 
   test('msghandle - SIGTERM waits for the commands in flight, then exits 0; the rest stays, unlocked', async () => {

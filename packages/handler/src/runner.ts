@@ -880,7 +880,7 @@ export class Consumer extends EventEmitter {
  * only once the handler resolved; a throw releases it for a later attempt.
  */
 export function consume(
-  spool: string | Record<string, unknown> | MessageSpool,
+  spool: string | Record<string, unknown> | MessageQueue,
   handler: Handler,
   options: ConsumeOptions = {},
 ): Consumer {
