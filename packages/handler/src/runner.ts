@@ -401,6 +401,8 @@ export class Consumer extends EventEmitter {
     await this.filling?.catch(() => false);
     for (const item of this.ready.splice(0)) await this.release(item.name);
     await this.flushRemovals();
+    // A batch started before (by a worker) may still be going: done means removed.
+    while (this.removing !== undefined) await this.removing;
   }
 
   private async release(name: string): Promise<void> {
