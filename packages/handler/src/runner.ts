@@ -856,7 +856,9 @@ export class Consumer extends EventEmitter {
   /** Keeps a held lock fresh, so that no purge (ours, another runner's, python-dirq's) breaks it. */
   private refresh(item: Item, now: number): void {
     item.touched = now;
-    const p = this.queue instanceof DQS ? `${this.queue.path}/${item.name}` : `${this.queue.path}/${item.name}/locked`;
+    // DQS: the element and its lock are one inode. DQN: both purges (python-dirq's too) judge a lock by the element
+    // directory's time, not by `locked`'s.
+    const p = `${this.queue.path}/${item.name}`;
     const t = new Date();
     fs.utimes(p, t, t, (err) => {
       if (err) this.emit('problem', { name: item.name, error: new FileSystemError('utime', p, err) });
