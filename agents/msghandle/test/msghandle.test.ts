@@ -143,7 +143,7 @@ describe('msghandle', () => {
     expect(filesOf(spool)).toEqual([]);
   });
 
-  test('msghandle - --module loads a JavaScript handler and a TypeScript one', async () => {
+  test('msghandle - --module loads a CommonJS handler, a TypeScript one and an ES module', async () => {
     const spool = join(tmp.path, 'in');
     await fill(spool, [new Message({ header: { n: '1' }, body: 'one' }), new Message({ header: { n: '2' }, body: 'two' })]);
     const seen = join(tmp.path, 'seen');
@@ -161,7 +161,14 @@ describe('msghandle', () => {
     );
     const r = await msghandle(['--queue', `path=${spool}`, '--module', ts, '--drain']).done;
     expect([r.status, r.err]).toEqual([0, expect.any(String)]);
-    expect(fs.readFileSync(seen, 'utf8')).toBe('js 1 one 1\njs 2 two 1\nts 3 three\n');
+    await fill(spool, [new Message({ header: { n: '4' }, body: 'four' })]);
+    const mjs = join(tmp.path, 'handler.mjs');
+    fs.writeFileSync(
+      mjs,
+      `import { appendFileSync } from 'node:fs';\nexport default async (m) => appendFileSync(${JSON.stringify(seen)}, 'mjs ' + m.getHeader('n') + '\\n');\n`,
+    );
+    expect((await msghandle(['--queue', `path=${spool}`, '--module', mjs, '--drain']).done).status).toBe(0);
+    expect(fs.readFileSync(seen, 'utf8')).toBe('js 1 one 1\njs 2 two 1\nts 3 three\nmjs 4\n');
     expect(filesOf(spool)).toEqual([]);
   });
 
