@@ -310,6 +310,19 @@ describe('runner', () => {
     expect(dead?.getHeader(DEAD_LETTER_REASON)).toBe('corrupt');
   });
 
+  test('runner - without a dead-letter queue, a corrupt element is reported once and left in place, unlocked', async () => {
+    const q = (await filled('DQS', 2)) as DQS;
+    const raw = await q.add('{"header": 7}');
+    const corrupt: unknown[] = [];
+    const c = consume(q, () => undefined, { ...FAST, drain: true });
+    c.on('corrupt', (e) => corrupt.push(e));
+    expect(await c.done).toMatchObject({ handled: 2, deadLettered: 0 });
+    expect(corrupt).toEqual([
+      expect.objectContaining({ name: raw, error: expect.objectContaining({ code: 'ERR_MESSAGE_INVALID' }) }),
+    ]);
+    expect(files(q)).toEqual([raw]);
+  });
+
   test('runner - a record whose element is gone (taken by another consumer) is removed', async () => {
     const q = (await filled('DQS', 2)) as DQS;
     const names: string[] = [];
