@@ -5,9 +5,9 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError, type ConfigProblem, formatProblem } from '@msgbricks/config-general';
 import { UsageError } from '@msgbricks/errors';
 import yargs from 'yargs/yargs';
-import { ConfigError, type ConfigProblem, formatProblem } from './config/errors';
 import { loadOptions } from './config/load';
 import { type AgentOptions, OPTION_SCHEMA, type OptionSpec } from './config/schema';
 import { EXIT } from './errors';

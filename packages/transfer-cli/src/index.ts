@@ -1,8 +1,13 @@
+export type {
+  ConfigBlock,
+  ConfigGeneralOptions,
+  ConfigNode,
+  ConfigProblem,
+  ConfigScalar,
+  SourceLocation,
+} from '@msgbricks/config-general';
+export { ConfigError, configToPlain, formatProblem, parseConfigGeneral, parseConfigGeneralFile } from '@msgbricks/config-general';
 export { run } from './cli';
-export type { ConfigBlock, ConfigGeneralOptions, ConfigNode, ConfigScalar } from './config/configgeneral';
-export { configToPlain, parseConfigGeneral, parseConfigGeneralFile } from './config/configgeneral';
-export type { ConfigProblem, SourceLocation } from './config/errors';
-export { ConfigError, formatProblem } from './config/errors';
 export type { LoadedOptions, LoadOptionsInput } from './config/load';
 export { loadOptions } from './config/load';
 export type { AgentOptions, OptionSpec, OptionType, QueueSpec, ReconnectOptions, StringMap } from './config/schema';

@@ -1,15 +1,10 @@
 /**
- * The configuration's sources read into option entries, each with where it was given: a Config::General file
- * (configgeneral.ts), a JSON or YAML file, and the command line. Nested blocks are flattened into option names.
+ * The configuration's sources read into option entries, each with where it was given: a Config::General, JSON or YAML
+ * file (through @msgbricks/config-general) and the command line. Nested blocks are flattened into option names.
  */
 import { formatCredential } from '@msgbricks/agent';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
-import { type ConfigBlock, parseConfigGeneralFile, readConfigFile } from './configgeneral';
-import { ConfigError, type ConfigProblem, formatLocation } from './errors';
+import { type ConfigProblem, readTree, type Tree } from '@msgbricks/config-general';
 import { ALIASES, KNOWN_OPTIONS as KNOWN, OPTION_SCHEMA, type OptionType } from './schema';
-
-/** A configuration tree independent of the file format. */
-type Tree = { kind: 'scalar'; value: unknown; where: string } | { kind: 'block'; entries: [string, Tree][]; where: string };
 
 /** One option occurrence: a flat key, its raw value and where it was given. */
 export interface Entry {
@@ -20,71 +15,6 @@ export interface Entry {
 }
 
 export const COMMAND_LINE = 'command line';
-
-function fromConfigGeneral(block: ConfigBlock): Tree {
-  const entries: [string, Tree][] = [];
-  for (const [key, nodes] of block.entries) {
-    for (const n of nodes) {
-      entries.push([
-        key,
-        n.kind === 'scalar' ? { kind: 'scalar', value: n.value, where: formatLocation(n.source) } : fromConfigGeneral(n),
-      ]);
-    }
-  }
-  return { kind: 'block', entries, where: formatLocation(block.source) };
-}
-
-function fromYaml(node: YamlNode | null | undefined, where: string, file: string, lc: LineCounter): Tree {
-  const at = (n: { range?: unknown } | null | undefined, fallback: string): string => {
-    const range = n?.range;
-    return Array.isArray(range) && typeof range[0] === 'number' ? `${file}:${lc.linePos(range[0]).line}` : fallback;
-  };
-  if (isMap(node)) {
-    const entries: [string, Tree][] = [];
-    for (const pair of node.items) {
-      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-      const kwhere = at(pair.key as { range?: unknown }, where);
-      const value = pair.value as YamlNode | null;
-      if (isSeq(value)) {
-        for (const item of value.items) entries.push([key, fromYaml(item as YamlNode, at(item as YamlNode, kwhere), file, lc)]);
-      } else {
-        entries.push([key, fromYaml(value, kwhere, file, lc)]);
-      }
-    }
-    return { kind: 'block', entries, where };
-  }
-  if (isScalar(node)) return { kind: 'scalar', value: node.value, where };
-  return { kind: 'scalar', value: node === null || node === undefined ? null : node.toJSON(), where };
-}
-
-function parseYamlLike(file: string, text: string, json: boolean): Tree {
-  if (json) {
-    try {
-      JSON.parse(text);
-    } catch (err) {
-      throw new ConfigError([{ where: file, message: `invalid JSON: ${(err as Error).message}` }], { cause: err });
-    }
-  }
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((e) => ({
-        where: `${file}:${lc.linePos(e.pos[0]).line}`,
-        message: `invalid ${json ? 'JSON' : 'YAML'}: ${(e.message.split('\n')[0] as string).replace(/ at line \d+, column \d+:?$/, '')}`,
-      })),
-    );
-  }
-  const contents = doc.contents as YamlNode | null;
-  if (contents === null || (isScalar(contents) && contents.value === null)) return { kind: 'block', entries: [], where: file };
-  if (!isMap(contents)) throw new ConfigError([{ where: file, message: 'the top level must be a mapping of options' }]);
-  return fromYaml(contents, `${file}:1`, file, lc);
-}
-
-function readTree(file: string, readFile: (file: string) => string): Tree {
-  if (/\.(json|ya?ml)$/i.test(file)) return parseYamlLike(file, readConfigFile(file, readFile), /\.json$/i.test(file));
-  return fromConfigGeneral(parseConfigGeneralFile(file, { readFile }));
-}
 
 function levenshtein(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);

@@ -1,0 +1,192 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { alive } from '@msgbricks/supervisor';
+import { freePorts, removeDir, tempDir } from '@msgbricks/test-support';
+
+// Children are real processes: a few start-ups on a loaded 2-core machine exceed jest's 5 s default.
+jest.setTimeout(60_000);
+
+const BIN = path.join(__dirname, '..', 'bin');
+const dir = { path: '' };
+let daemon: ChildProcess | undefined;
+
+beforeEach(() => {
+  dir.path = tempDir('msgsupervise-cli-');
+});
+
+afterEach(async () => {
+  if (daemon !== undefined && daemon.exitCode === null) {
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon?.once('exit', r));
+  }
+  daemon = undefined;
+  removeDir(dir.path);
+});
+
+function cmd(args: string[], bin = 'msgsupervise'): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [path.join(BIN, `${bin}.js`), ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function conf(text: string): string {
+  const file = path.join(dir.path, 'supervise.conf');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+async function until<T>(what: string, f: () => T | undefined | false, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('msgsupervise command', () => {
+  test('cli - check_configuration: OK exits 0; every problem with file, line and key, exit 2, no stack', () => {
+    const good = conf(
+      '<entry>\ntype = supervisor\nname = top\n<children>\n<entry>\ntype = service\nname = a\ncommand = sleep 1\n</entry>\n</children>\n</entry>\n',
+    );
+    expect(cmd(['--conf', good, 'check_configuration'])).toMatchObject({ code: 0, out: `${good}: configuration OK\n` });
+    fs.writeFileSync(
+      good,
+      '<entry>\ntype = supervisor\nstrategy = all\n<children>\n<entry>\ntype = service\nname = a\n</entry>\n</children>\n</entry>\n',
+    );
+    const bad = cmd(['--conf', good, 'check_configuration'], 'simplevisor');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toBe(
+      `simplevisor: invalid configuration:\n${good}:3: strategy: must be one of one_for_one, one_for_all, rest_for_one, not "all"\n${good}:5: start: service supervisor/a needs command, start or control\n`,
+    );
+    expect(cmd(['--conf', good, 'dance'])).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/^msgsupervise: unknown command dance: /),
+    });
+    expect(cmd(['--conf', path.join(dir.path, 'none.conf'), 'check'])).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('none.conf: cannot read configuration file: ENOENT'),
+    });
+  });
+
+  test('cli - start runs the tree; status (text, JSON), check, restart_child, stop_children, start, /healthz, /metrics, stop', async () => {
+    const [port] = await freePorts(1);
+    const file = conf(`<simplevisor>
+  http = 127.0.0.1:${port}
+  pidfile = ${dir.path}/msgsupervise.pid
+  loglevel = info
+</simplevisor>
+<entry>
+  type = supervisor
+  name = top
+  <children>
+    <entry>
+      type = service
+      name = a
+      command = sleep 1000
+    </entry>
+    <entry>
+      type = service
+      name = b
+      command = sleep 1001
+    </entry>
+  </children>
+</entry>
+`);
+    let log = '';
+    daemon = spawn(process.execPath, [path.join(BIN, 'msgsupervise.js'), '--conf', file, 'start'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    daemon.stdout?.on('data', (b: Buffer) => {
+      log += b.toString();
+    });
+    const status = () => {
+      const r = cmd(['--conf', file, 'status', '--json']);
+      return r.code === 0
+        ? (JSON.parse(r.out) as { children: { path: string; pid?: number; state: string; restarts: number }[] })
+        : undefined;
+    };
+    const first = await until('running', () => {
+      const s = status();
+      return s?.children.every((c) => c.state === 'running') ? s : undefined;
+    });
+    expect(fs.readFileSync(path.join(dir.path, 'msgsupervise.pid'), 'utf8')).toBe(`${daemon.pid}\n`);
+    expect(fs.statSync(path.join(dir.path, 'msgsupervise.pid.sock')).isSocket()).toBe(true);
+    const text = cmd(['--conf', file, 'status']);
+    expect(text.out).toMatch(/^top: running, \d+ s, 0 restarts, expected running\n {2}top\/a: running pid \d+, /);
+    expect(cmd(['--conf', file, 'check'])).toMatchObject({
+      code: 0,
+      out: 'top: OK, as expected\ntop/a: OK, as expected\ntop/b: OK, as expected\n',
+    });
+
+    // A SIGKILLed child is back at once, and the metrics count the restart.
+    const a = first.children[0]?.pid as number;
+    process.kill(a, 'SIGKILL');
+    const second = await until('a restarted', () => {
+      const s = status();
+      return s?.children[0]?.state === 'running' && s.children[0].pid !== a ? s : undefined;
+    });
+    expect(second.children[0]?.restarts).toBe(1);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toContain('msgsupervise_restarts_total{path="top/a"} 1');
+    expect(metrics).toContain('msgsupervise_up{path="top/b",type="service"} 1');
+    expect(metrics).toMatch(/msgsupervise_uptime_seconds\{path="top\/b"\} \d/);
+    expect(metrics).toMatch(/msgsupervise_process_resident_memory_bytes \d+/);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    expect(((await health.json()) as { status: string }).status).toBe('ok');
+
+    // restart_child: a new b; not a failure (restarts unchanged).
+    const b = second.children[1]?.pid as number;
+    expect(cmd(['--conf', file, 'restart_child', 'top/b'])).toMatchObject({ code: 0, out: 'top/b: restarted\n' });
+    const third = status();
+    expect(third?.children[1]?.pid).not.toBe(b);
+    expect(alive(b)).toBe(false);
+
+    // stop_children: the supervisor stays, check warns (1), /healthz is 503; start brings them back.
+    expect(cmd(['--conf', file, 'stop_children']).code).toBe(0);
+    expect(cmd(['--conf', file, 'check'])).toMatchObject({
+      code: 1,
+      out: expect.stringContaining('top/a: WARNING, not expected (stopped, expected running)'),
+    });
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(503);
+    expect(cmd(['--conf', file, 'start', 'top']).code).toBe(0);
+    await until('running again', () => status()?.children.every((c) => c.state === 'running'));
+    // stop PATH: expected stopped from now on, and check agrees.
+    expect(cmd(['--conf', file, 'stop', 'top/b'])).toMatchObject({ code: 0, out: 'top/b: stopped\n' });
+    expect(cmd(['--conf', file, 'check']).code).toBe(0);
+    const last = status();
+
+    // stop: children stopped, the daemon exits 0, its pid file and socket gone.
+    expect(cmd(['--conf', file, 'stop']).code).toBe(0);
+    const code = await new Promise((r) => daemon?.once('exit', r));
+    expect(code).toBe(0);
+    expect(alive(last?.children[0]?.pid as number)).toBe(false);
+    expect(fs.readdirSync(dir.path).sort()).toEqual(['supervise.conf']);
+    expect(log).toContain('stopping the children in reverse order');
+    expect(cmd(['--conf', file, 'status'])).toMatchObject({
+      code: 3,
+      err: expect.stringMatching(/^msgsupervise: supervisor not running/),
+    });
+  });
+
+  test('cli - stop_supervisor leaves the children running; a second supervisor on the same socket is refused', async () => {
+    const file = conf(
+      `<simplevisor>\ncontrol = ${dir.path}/ctl.sock\n</simplevisor>\n<entry>\ntype = supervisor\nname = top\n<children>\n<entry>\ntype = service\nname = a\ncommand = sleep 1002\noutput = null\n</entry>\n</children>\n</entry>\n`,
+    );
+    daemon = spawn(process.execPath, [path.join(BIN, 'msgsupervise.js'), '--conf', file, 'start'], { stdio: 'ignore' });
+    const pid = await until('running', () => {
+      const r = cmd(['--conf', file, 'status', '--json']);
+      return r.code === 0 ? ((JSON.parse(r.out) as { children: { pid?: number }[] }).children[0]?.pid ?? undefined) : undefined;
+    });
+    expect(cmd(['--conf', file, 'start'])).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('a supervisor is already running on'),
+    });
+    expect(cmd(['--conf', file, 'stop_supervisor'])).toMatchObject({ code: 0 });
+    expect(await new Promise((r) => daemon?.once('exit', r))).toBe(0);
+    expect(alive(pid)).toBe(true);
+    process.kill(-pid, 'SIGKILL');
+  });
+});

@@ -1,0 +1,18 @@
+export type { AuthResult, PublisherAuth, PublishPolicy } from './auth';
+export { Authorizer, RateLimiter } from './auth';
+export type { NotifyBackend, StompBackendOptions } from './broker';
+export { ALL_KEY, DEFAULT_EXCHANGE, StompBackend } from './broker';
+export type { CachedNotification, PutOutcome } from './cache';
+export { LastValueCache } from './cache';
+export { BrokerUnavailableError, CacheError, InvalidMessageError, ManifestError, NotifyError } from './errors';
+export { feedFrame, sseFrame, summaryOf } from './frames';
+export type { GatewayEvent, GatewayOptions } from './gateway';
+export { Gateway } from './gateway';
+export type { HubOptions, HubStats, Sink } from './hub';
+export { EVERY_REPOSITORY, Hub } from './hub';
+export type { Manifest } from './manifest';
+export { formatManifest, manifestHashMatches, parseManifest } from './manifest';
+export type { Notification } from './message';
+export { parseNotification, parseSubscription, REPOSITORY_RE } from './message';
+export type { SseEvent } from './sse';
+export { SseParser } from './sse';

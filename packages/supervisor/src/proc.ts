@@ -1,0 +1,91 @@
+/** Processes: commands run to completion under a time limit, process groups signalled, the process table searched. */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { errnoOf } from '@msgbricks/errors';
+
+/** Signals a whole process group (the child was spawned detached, so it leads its own); false when it is gone. */
+export function killGroup(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch (err) {
+    // RACE: the group may have emptied since we looked; ESRCH is "already gone", which is what we wanted.
+    if (errnoOf(err) === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+export interface CommandResult {
+  /** The exit code; undefined when killed at the time limit or unable to start. */
+  readonly code: number | undefined;
+  readonly output: string;
+  readonly timedOut: boolean;
+}
+
+export function envWithPath(searchPath: string | undefined, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, ...(searchPath === undefined ? {} : { PATH: searchPath }), ...extra };
+}
+
+/**
+ * Runs a command (no shell) and resolves on its exit, not on the close of its output: an init script's daemon keeps
+ * the pipes open forever. Killed with its process group after `timeoutS`.
+ */
+export function runCommand(argv: readonly string[], timeoutS: number, searchPath: string | undefined): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    const [cmd, ...args] = argv as [string, ...string[]];
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: envWithPath(searchPath) });
+    let output = '';
+    const take = (b: Buffer) => {
+      if (output.length < 4096) output += b.toString('utf8');
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+    }, timeoutS * 1000);
+    const done = (code: number | undefined) => {
+      clearTimeout(timer);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      resolve({ code: timedOut ? undefined : code, output: output.trim(), timedOut });
+    };
+    child.on('error', (err) => {
+      output = `cannot run ${cmd}: ${errnoOf(err) ?? err.message}`;
+      done(undefined);
+    });
+    child.on('exit', (code) => done(code ?? undefined));
+  });
+}
+
+/** Pids whose command line (arguments joined by blanks) matches `pattern` (simplevisor's pattern lookup, Linux only). */
+export function findProcesses(pattern: string): number[] {
+  const re = new RegExp(pattern);
+  const found: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
+    } catch {
+      // RACE: the process exited between readdir and read; it is not running, so it does not match.
+      continue;
+    }
+    const line = cmdline.replace(/\0+$/, '').split('\0').join(' ');
+    if (line !== '' && re.test(line)) found.push(pid);
+  }
+  return found;
+}
+
+/** Whether a pid exists (signal 0). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoOf(err) === 'EPERM';
+  }
+}
