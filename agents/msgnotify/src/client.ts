@@ -1,7 +1,17 @@
 import * as fs from 'node:fs/promises';
 import type * as http from 'node:http';
+import { inflateSync } from 'node:zlib';
 import { errnoOf, errorOf, UsageError } from '@msgbricks/errors';
-import { ManifestError, manifestHashMatches, parseManifest, SseParser } from '@msgbricks/notify';
+import {
+  certificatePath,
+  type Manifest,
+  ManifestError,
+  manifestHashMatches,
+  parseManifest,
+  SseParser,
+  verifyManifestSignature,
+  verifyWhitelist,
+} from '@msgbricks/notify';
 import { fetchAll, open } from './http';
 import { Logger } from './logger';
 
@@ -9,7 +19,7 @@ import { Logger } from './logger';
 export const EXIT = { ok: 0, usage: 1, download: 6, open: 7, read: 8, publish: 9 } as const;
 
 const USAGE = `usage: msgnotify -p -u URL -r REPOSITORY_URL_OR_PATH [-T TOKEN] [-v]
-       msgnotify -s -u URL -t REPOSITORY [-m MIN_REVISION] [-c] [-T TOKEN] [-v]
+       msgnotify -s -u URL -t REPOSITORY [-m MIN_REVISION] [-c] [-k KEYS -r REPOSITORY_URL_OR_PATH] [-T TOKEN] [-v]
 
 cvmfs_swissknife notify compatible. URL is the gateway API root (e.g. http://gw:4929/api/v1).
   -p         publish the repository's .cvmfspublished (downloaded from an http(s) URL, or read from a
@@ -18,6 +28,8 @@ cvmfs_swissknife notify compatible. URL is the gateway API root (e.g. http://gw:
   -t NAME    the repository to subscribe to
   -m N       report only revisions greater than N (default 0)
   -c         continuous: keep going after the first revision reported
+  -k KEYS    verify each manifest's signature: KEYS is a master public key (.pub) or a directory of them
+             (/etc/cvmfs/keys/...); the whitelist and the certificate come from -r
   -T TOKEN   bearer token for an authenticated gateway (also MSGNOTIFY_TOKEN)
   -v         verbose
 Exit codes: 0 ok, 1 bad arguments or refused, 6 download failed, 7/8 local file open/read failed, 9 publish failed.`;
@@ -31,6 +43,8 @@ export interface ClientArgs {
   continuous: boolean;
   verbose: boolean;
   token?: string;
+  /** -k: master public key file or directory (signature verification on). */
+  keys?: string;
 }
 
 /** The exit code travels with the error: the top-level catch maps it. */
@@ -45,7 +59,7 @@ export class ClientError extends Error {
   }
 }
 
-const WITH_VALUE = new Set(['u', 'r', 't', 'm', 'T']);
+const WITH_VALUE = new Set(['u', 'r', 't', 'm', 'T', 'k']);
 
 /** getopt-style: `-u URL` or `-uURL`, switches grouped (`-sc`), `--` ends the options; every problem at once. */
 export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ClientArgs {
@@ -96,6 +110,8 @@ export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
   }
   if (flags.has('p') && !values.has('r')) problems.push('-p needs -r REPOSITORY_URL_OR_PATH');
   if (flags.has('s') && !values.has('t')) problems.push('-s needs -t REPOSITORY');
+  if (values.has('k') && !values.has('r'))
+    problems.push('-k needs -r REPOSITORY_URL_OR_PATH (where the whitelist and certificate are)');
   const m = values.get('m') ?? '0';
   if (!/^\d{1,15}$/.test(m)) problems.push(`-m ${JSON.stringify(m)} is not a revision number`);
   if (problems.length > 0) throw new UsageError(`${problems.join('; ')}\n${USAGE}`, { exitCode: EXIT.usage });
@@ -109,6 +125,7 @@ export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
     continuous: flags.has('c'),
     verbose: flags.has('v'),
     ...(token !== undefined && token !== '' ? { token } : {}),
+    ...(values.has('k') ? { keys: values.get('k') as string } : {}),
   };
 }
 
@@ -146,6 +163,41 @@ async function loadManifest(source: string, log: Logger): Promise<Buffer> {
     throw new ClientError(`cannot read ${file}: ${errnoOf(err) ?? errorOf(err).message}`, EXIT.read, { cause: err });
   } finally {
     await handle.close();
+  }
+}
+
+/** A file of the repository (`.cvmfswhitelist`, `data/...`): downloaded (60 s time-out) or read. */
+async function repositoryFile(source: string, rel: string): Promise<Buffer> {
+  if (/^https?:\/\//.test(source)) {
+    const url = new URL(`${source.replace(/\/+$/, '')}/${rel}`);
+    const res = await fetchAll(url, { timeoutMs: 60_000 });
+    if (res.status !== 200) throw new Error(`cannot download ${url}: HTTP ${res.status}`);
+    return res.body;
+  }
+  return fs.readFile(`${source.replace(/\/+$/, '')}/${rel}`);
+}
+
+/** The master public keys of -k: the file, or every *.pub of the directory. */
+async function masterKeys(keys: string): Promise<string[]> {
+  try {
+    if (!(await fs.stat(keys)).isDirectory()) return [await fs.readFile(keys, 'utf8')];
+    const names = (await fs.readdir(keys)).filter((n) => n.endsWith('.pub')).sort();
+    if (names.length === 0) throw new Error('no .pub file');
+    return Promise.all(names.map((n) => fs.readFile(`${keys}/${n}`, 'utf8')));
+  } catch (err) {
+    throw new ClientError(`-k ${keys}: ${errnoOf(err) ?? errorOf(err).message}`, EXIT.usage, { cause: err });
+  }
+}
+
+/** Why a manifest does not verify (whitelist, certificate, signature), or undefined when it does. */
+async function signatureProblem(m: Manifest, keys: string[], source: string): Promise<string | undefined> {
+  try {
+    const whitelist = verifyWhitelist(await repositoryFile(source, '.cvmfswhitelist'), keys, m.repository);
+    const certificate = inflateSync(await repositoryFile(source, certificatePath(m)));
+    verifyManifestSignature(m, certificate, whitelist);
+    return undefined;
+  } catch (err) {
+    return errorOf(err).message;
   }
 }
 
@@ -200,7 +252,7 @@ export async function publish(args: ClientArgs, log: Logger): Promise<void> {
 }
 
 /** What a notification says, or why it is ignored. */
-function revisionOf(data: string, topic: string): { revision: number; rootHash: string } | string {
+function revisionOf(data: string, topic: string): { revision: number; rootHash: string; manifest: Manifest } | string {
   let o: { repository?: unknown; manifest?: unknown };
   try {
     o = JSON.parse(data);
@@ -212,7 +264,7 @@ function revisionOf(data: string, topic: string): { revision: number; rootHash: 
     const m = parseManifest(Buffer.from(o.manifest, 'base64'));
     if (m.repository !== topic) return `a manifest of ${m.repository}`;
     if (manifestHashMatches(m) === false) return "the manifest's hash line does not match its content";
-    return { revision: m.revision, rootHash: m.fields.get('C') ?? '' };
+    return { revision: m.revision, rootHash: m.fields.get('C') ?? '', manifest: m };
   } catch (err) {
     return errorOf(err).message;
   }
@@ -226,6 +278,7 @@ function revisionOf(data: string, topic: string): { revision: number; rootHash: 
  */
 export async function subscribe(args: ClientArgs, log: Logger, signal?: AbortSignal): Promise<void> {
   const topic = args.topic as string;
+  const keys = args.keys !== undefined ? await masterKeys(args.keys) : undefined;
   let min = args.minRevision;
   let lastEventId = '';
   let delay = 0;
@@ -240,9 +293,11 @@ export async function subscribe(args: ClientArgs, log: Logger, signal?: AbortSig
     }
     const outcome = await new Promise<'done' | 'lost' | { status: number; text: string }>((resolve) => {
       let settled = false;
+      const onAbort = () => finish('done');
       const finish = (v: 'done' | 'lost' | { status: number; text: string }) => {
         if (settled) return;
         settled = true;
+        signal?.removeEventListener('abort', onAbort);
         req.destroy();
         resolve(v);
       };
@@ -266,32 +321,36 @@ export async function subscribe(args: ClientArgs, log: Logger, signal?: AbortSig
         log.debug(`subscribed to ${topic} at ${args.url.origin}${lastEventId !== '' ? ` from revision ${lastEventId}` : ''}`);
         delay = 0;
         const parser = new SseParser();
-        // No byte for three heartbeats: the connection is dead even if TCP has not noticed.
+        // No byte for three heartbeats: the connection is dead even if TCP has not noticed. Only once the server
+        // has shown that it sends heartbeats (the cvmfs gateway sends none: its streams may be quiet for hours).
         let idle: NodeJS.Timeout | undefined;
         const arm = () => {
           clearTimeout(idle);
-          idle = setTimeout(() => finish('lost'), 50_000);
+          if (parser.comments > 0) idle = setTimeout(() => finish('lost'), 50_000);
         };
-        arm();
+        // Events are handled one after the other (a signature check downloads), in arrival order.
+        let queue = Promise.resolve();
+        const handle = async (data: string) => {
+          if (settled) return;
+          const r = revisionOf(data, topic);
+          if (typeof r === 'string') return log.warn(`ignored a notification: ${r}`);
+          if (r.revision <= min) return log.debug(`revision ${r.revision} of ${topic} is not newer than ${min}`);
+          if (keys !== undefined) {
+            const problem = await signatureProblem(r.manifest, keys, args.repository as string);
+            if (problem !== undefined) return log.warn(`ignored revision ${r.revision} of ${topic}: ${problem}`);
+          }
+          if (settled || r.revision <= min) return;
+          min = r.revision;
+          log.out(`repository ${topic} is now at revision ${r.revision}`);
+          if (args.verbose) log.info(`repository ${topic} revision ${r.revision} root hash ${r.rootHash}`);
+          if (!args.continuous) finish('done');
+        };
         res.on('data', (chunk: Buffer) => {
-          arm();
           for (const e of parser.push(chunk)) {
             if (e.id !== '') lastEventId = e.id;
-            if (e.event !== 'message') continue;
-            const r = revisionOf(e.data, topic);
-            if (typeof r === 'string') {
-              log.warn(`ignored a notification: ${r}`);
-              continue;
-            }
-            if (r.revision <= min) {
-              log.debug(`revision ${r.revision} of ${topic} is not newer than ${min}`);
-              continue;
-            }
-            min = r.revision;
-            log.out(`repository ${topic} is now at revision ${r.revision}`);
-            if (args.verbose) log.info(`repository ${topic} revision ${r.revision} root hash ${r.rootHash}`);
-            if (!args.continuous) return finish('done');
+            if (e.event === 'message') queue = queue.then(() => handle(e.data));
           }
+          arm();
         });
         res.on('close', () => {
           clearTimeout(idle);
@@ -302,7 +361,7 @@ export async function subscribe(args: ClientArgs, log: Logger, signal?: AbortSig
         log.debug(`connection to ${args.url.origin}: ${err.message}`);
         finish('lost');
       });
-      signal?.addEventListener('abort', () => finish('done'), { once: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     if (outcome === 'done') return;
     if (outcome !== 'lost') {

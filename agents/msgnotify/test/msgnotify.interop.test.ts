@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { formatManifest } from '@msgbricks/notify';
 import type { Broker } from '@msgbricks/test-support';
 import { freePorts, removeDir, startRabbitMQ, tempDir } from '@msgbricks/test-support';
+import { makeSignedRepo } from '../../../packages/notify/test/signed-repo';
 import { type Running, run, start } from './run';
 
 jest.setTimeout(300_000);
@@ -131,4 +132,20 @@ test('msgnotify - -s -c across a gateway restart: what was published meanwhile o
     ].join('\n'),
   );
   expect(sub.child.exitCode).toBe(null);
+});
+
+test('msgnotify - -s -k verifies each manifest: a forged signature is ignored, the next good revision reported', async () => {
+  const [port] = (await freePorts(1)) as [number];
+  await gateway('sig-a', port);
+  const url = `http://127.0.0.1:${port}/api/v1`;
+  const repo = makeSignedRepo(tmp, 'signed.example.org');
+  const sub = launch('msgnotify', ['-s', '-u', url, '-t', 'signed.example.org', '-k', repo.masterPubFile, '-r', repo.dir, '-v']);
+  await sub.waitFor(/subscribed to signed\.example\.org/);
+  repo.publish(5, true);
+  expect((await pub(port, repo.dir)).code).toBe(0);
+  await sub.waitFor(/ignored revision 5 of signed\.example\.org: the manifest's signature does not verify/);
+  repo.publish(6);
+  expect((await pub(port, repo.dir)).code).toBe(0);
+  expect(await sub.exited).toBe(0);
+  expect(sub.stdout).toBe('repository signed.example.org is now at revision 6\n');
 });

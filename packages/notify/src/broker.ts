@@ -81,8 +81,8 @@ export class StompBackend implements NotifyBackend {
     await this.connection.subscribe(headers, (m: StompReceived) => {
       onMessage(m.body).then(
         () => this.connection.ack(m),
-        // Not stored (a full disk, say): the broker gives it again.
-        () => this.connection.nack(m),
+        // Not stored (a full disk, say): the broker gives it again, a second later rather than at once, for ever.
+        () => setTimeout(() => void this.connection.nack(m), 1000).unref(),
       );
     });
     void this.connection.open().catch(() => undefined);

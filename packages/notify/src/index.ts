@@ -14,5 +14,6 @@ export type { Manifest } from './manifest';
 export { formatManifest, manifestHashMatches, parseManifest } from './manifest';
 export type { Notification } from './message';
 export { parseNotification, parseSubscription, REPOSITORY_RE } from './message';
+export { certificatePath, SignatureError, verifyManifestSignature, verifyWhitelist, type Whitelist } from './signature';
 export type { SseEvent } from './sse';
 export { SseParser } from './sse';

@@ -2,11 +2,12 @@
 // node restart (cache and missed publishes kept), Last-Event-ID resume, and a stalled subscriber.
 import { createHmac } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Gateway, type GatewayOptions, StompBackend } from '@msgbricks/notify';
 import type { Broker } from '@msgbricks/test-support';
-import { layout, removeDir, startRabbitMQ, tempDir } from '@msgbricks/test-support';
+import { layout, makeTlsMaterial, removeDir, startRabbitMQ, tempDir } from '@msgbricks/test-support';
 import WebSocket from 'ws';
 import { body, publish, request, Subscriber } from './helpers';
 
@@ -316,5 +317,91 @@ describe('gateway - slow subscribers', () => {
     stalled.resume();
     await until(() => stalledClosed, 'stalled subscriber disconnected', 30_000);
     expect(g.hub.subscribers).toBe(1);
+  });
+});
+
+describe('gateway - limits and transport security', () => {
+  test('gateway - HTTPS, subscription tokens, per-publisher rate limits (429) and body size (413)', async () => {
+    const tls = makeTlsMaterial(path.join(tmp, 'tls'));
+    const g = await gateway('limits', {
+      tls: { cert: fs.readFileSync(tls.certFile), key: fs.readFileSync(tls.keyFile) },
+      subscribeTokens: ['reader-token'],
+      rateLimit: { rate: 1, burst: 2 },
+      maxBodyBytes: 4096,
+    });
+    expect(g.url).toMatch(/^https:/);
+    const ca = fs.readFileSync(tls.caFile);
+    const call = (p: string, opts: https.RequestOptions = {}, payload?: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = https.request(`${g.url}${p}`, { ca, ...opts }, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString() }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end(payload);
+      });
+    const post = (payload: string) =>
+      call('/notifications/publish', { method: 'POST', headers: { Authorization: 'Bearer secret-token' } }, payload);
+    expect((await post(body('limits.example.org', 1))).status).toBe(200);
+    expect((await post(body('limits.example.org', 2))).status).toBe(200);
+    const limited = await post(body('limits.example.org', 3));
+    expect(limited.status).toBe(429);
+    expect(JSON.parse(limited.text)).toEqual({ status: 'error', reason: 'too many publishes' });
+    expect((await post(body('limits.example.org', 4, { padding: 'x'.repeat(5000) }))).status).toBe(413);
+    expect((await call('/notifications/subscribe?repository=limits.example.org')).status).toBe(401);
+    // With the token (EventSource cannot set headers: ?token= too) the stream opens and starts with the cached revision.
+    const first = await new Promise<string>((resolve, reject) => {
+      const req = https.get(
+        `${g.url}/notifications/subscribe?repository=limits.example.org&token=reader-token`,
+        { ca },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => {
+            text += c.toString();
+            if (text.includes('\n\nid: ')) {
+              req.destroy();
+              resolve(text);
+            }
+          });
+        },
+      );
+      req.on('error', reject);
+    });
+    expect(first).toContain('id: 2\ndata: ');
+  });
+});
+
+describe('gateway - broker away', () => {
+  test('gateway - while the broker is down publishes get 503 and /healthz says so; it reconnects by itself and nothing is lost', async () => {
+    const g = await gateway('away');
+    const sub = subscribe(g.url, 'away.example.org');
+    await sub.until(() => sub.status === 200);
+    expect((await publish(g.url, body('away.example.org', 1))).status).toBe(200);
+    await sub.until(() => sub.events.length === 1);
+    const health = () => request(`${g.url.replace('/api/v1', '')}/healthz`);
+    await rabbit.kill();
+    let h = await health();
+    for (const deadline = Date.now() + 30_000; h.status !== 503 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 50));
+      h = await health();
+    }
+    expect(h.status).toBe(503);
+    expect(JSON.parse(h.text)).toMatchObject({ status: 'degraded', broker: 'disconnected' });
+    const refused = await publish(g.url, body('away.example.org', 2));
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    // Subscribers stay connected meanwhile.
+    expect(sub.closed).toBe(false);
+    await rabbit.restart();
+    for (const deadline = Date.now() + 60_000; h.status !== 200 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      h = await health();
+    }
+    expect(h.status).toBe(200);
+    expect((await publish(g.url, body('away.example.org', 2))).status).toBe(200);
+    await sub.until(() => sub.events.length === 2);
+    expect(sub.revisions()).toEqual([1, 2]);
   });
 });

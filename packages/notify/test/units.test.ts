@@ -3,10 +3,12 @@
 import { generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { inflateSync } from 'node:zlib';
 import { QueueSimple } from '@msgbricks/dirq';
 import {
   Authorizer,
   type CachedNotification,
+  certificatePath,
   formatManifest,
   Hub,
   InvalidMessageError,
@@ -16,13 +18,17 @@ import {
   parseNotification,
   parseSubscription,
   RateLimiter,
+  type SignatureError,
   type Sink,
   SseParser,
   sseFrame,
+  verifyManifestSignature,
+  verifyWhitelist,
 } from '@msgbricks/notify';
 import { layout, useTempDir } from '@msgbricks/test-support';
 import { SignJWT } from 'jose';
 import { body } from './helpers';
+import { makeSignedRepo } from './signed-repo';
 
 const tmp = useTempDir('notify-units-');
 
@@ -272,5 +278,37 @@ describe('last-value cache', () => {
       .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
       .sort();
     expect(left).toEqual([body('c.org', 5), 'not a notification'].sort());
+  });
+});
+
+describe('signatures', () => {
+  test('signatures - a manifest signed by a whitelisted certificate verifies; every broken link is named', () => {
+    const repo = makeSignedRepo(tmp.path, 'sig.example.org');
+    const read = (f: string) => fs.readFileSync(path.join(repo.dir, f));
+    const manifest = parseManifest(repo.publish(7));
+    const whitelist = verifyWhitelist(read('.cvmfswhitelist'), [repo.masterPub], 'sig.example.org');
+    const cert = inflateSync(read(certificatePath(manifest)));
+    expect(() => verifyManifestSignature(manifest, cert, whitelist)).not.toThrow();
+    const forged = parseManifest(repo.publish(8, true));
+    expect(() => verifyManifestSignature(forged, cert, whitelist)).toThrow('does not verify');
+    expect(() => verifyWhitelist(read('.cvmfswhitelist'), [repo.masterPub], 'other.org')).toThrow("not other.org's");
+    const other = makeSignedRepo(tmp.path, 'other.example.org');
+    const otherCert = inflateSync(fs.readFileSync(path.join(other.dir, certificatePath(parseManifest(other.publish(1))))));
+    expect(() => verifyManifestSignature(manifest, otherCert, whitelist)).toThrow('not in the whitelist');
+    expect(() => verifyWhitelist(read('.cvmfswhitelist'), [other.masterPub], 'sig.example.org')).toThrow(
+      'not signed by any of the master keys',
+    );
+    const expired = makeSignedRepo(tmp.path, 'old.example.org', { expired: true });
+    expect(() =>
+      verifyWhitelist(fs.readFileSync(path.join(expired.dir, '.cvmfswhitelist')), [expired.masterPub], 'old.example.org'),
+    ).toThrow('expired');
+    const err = (() => {
+      try {
+        verifyManifestSignature(forged, cert, whitelist);
+      } catch (e) {
+        return e as SignatureError;
+      }
+    })();
+    expect(err?.code).toBe('ERR_NOTIFY_SIGNATURE');
   });
 });
