@@ -40,6 +40,7 @@ module.exports = {
       testMatch: [
         '<rootDir>/packages/dirq/test/{simple,crash,property}.test.ts',
         '<rootDir>/packages/dirq/test/interop-simple.interop.test.ts',
+        '<rootDir>/packages/handler/test/runner.test.ts',
       ],
       setupFiles: ['<rootDir>/packages/dirq/test/helpers/js-path.js'],
     },

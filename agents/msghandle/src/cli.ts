@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '@msgbricks/errors';
 import { type Consumer, consume, type Handler } from '@msgbricks/handler';
-import { MessageError } from '@msgbricks/message';
+import { type MessageQueue, MessageQueueNull, newMessageQueue } from '@msgbricks/message';
 import {
   keepYoungGenerationSmall,
   type Logger,
@@ -66,6 +66,17 @@ function logEvents(consumer: Consumer, logger: Logger): void {
   });
 }
 
+/** Opens a queue of an option: one that cannot be (a path that is a file, no permission) is bad input, named. */
+function openQueue(spec: string, option: string): MessageQueue {
+  try {
+    const q = newMessageQueue(spec);
+    if (option === 'queue' && q instanceof MessageQueueNull) throw new Error('a NULL queue has nothing to handle');
+    return q;
+  } catch (err) {
+    throw new UsageError(`--${option}: ${text(err)}`, { cause: err });
+  }
+}
+
 async function handle(o: Options, logger: Logger): Promise<number> {
   let handler: Handler;
   let close = (): void => undefined;
@@ -75,10 +86,10 @@ async function handle(o: Options, logger: Logger): Promise<number> {
     close = h.close;
   } else handler = await loadModule(o.module as string);
   try {
-    const consumer = consume(o.queue, handler, {
+    const consumer = consume(openQueue(o.queue, 'queue'), handler, {
       concurrency: o.concurrency,
       ...(o.maxAttempts !== undefined ? { maxAttempts: o.maxAttempts } : {}),
-      ...(o.deadLetterQueue !== undefined ? { deadLetter: o.deadLetterQueue } : {}),
+      ...(o.deadLetterQueue !== undefined ? { deadLetter: openQueue(o.deadLetterQueue, 'dead-letter-queue') } : {}),
       timeout: o.timeout * 1000,
       backoff: { initial: o.retryDelay * 1000, max: o.retryDelayMax * 1000 },
       drain: o.drain,
@@ -131,11 +142,6 @@ export async function run(argv: string[]): Promise<number> {
     if (err instanceof UsageError) {
       message(err.message);
       return err.exitCode;
-    }
-    // A queue that cannot be opened (a path that is a file, no permission): bad input too, named.
-    if (err instanceof MessageError || (err as { code?: string }).code?.startsWith('ERR_DIRQ_')) {
-      message(`--queue: ${text(err)}`);
-      return EXIT.usage;
     }
     message(text(err));
     if (process.env.MSGHANDLE_DEBUG === '1' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);

@@ -143,7 +143,7 @@ describe('msghandle', () => {
     expect(filesOf(spool)).toEqual([]);
   });
 
-  test('msghandle - --module loads a JavaScript handler and a TypeScript one', async () => {
+  test('msghandle - --module loads a CommonJS handler, a TypeScript one and an ES module', async () => {
     const spool = join(tmp.path, 'in');
     await fill(spool, [new Message({ header: { n: '1' }, body: 'one' }), new Message({ header: { n: '2' }, body: 'two' })]);
     const seen = join(tmp.path, 'seen');
@@ -161,7 +161,14 @@ describe('msghandle', () => {
     );
     const r = await msghandle(['--queue', `path=${spool}`, '--module', ts, '--drain']).done;
     expect([r.status, r.err]).toEqual([0, expect.any(String)]);
-    expect(fs.readFileSync(seen, 'utf8')).toBe('js 1 one 1\njs 2 two 1\nts 3 three\n');
+    await fill(spool, [new Message({ header: { n: '4' }, body: 'four' })]);
+    const mjs = join(tmp.path, 'handler.mjs');
+    fs.writeFileSync(
+      mjs,
+      `import { appendFileSync } from 'node:fs';\nexport default async (m) => appendFileSync(${JSON.stringify(seen)}, 'mjs ' + m.getHeader('n') + '\\n');\n`,
+    );
+    expect((await msghandle(['--queue', `path=${spool}`, '--module', mjs, '--drain']).done).status).toBe(0);
+    expect(fs.readFileSync(seen, 'utf8')).toBe('js 1 one 1\njs 2 two 1\nts 3 three\nmjs 4\n');
     expect(filesOf(spool)).toEqual([]);
   });
 
@@ -208,6 +215,24 @@ describe('msghandle', () => {
     expect([r2.status, r2.err]).toEqual([2, 'msghandle: Unknown argument: nope (see msghandle --help)\n']);
     const r3 = await msghandle(['--exec', 'true']).done;
     expect([r3.status, r3.err]).toEqual([2, 'msghandle: --queue: missing (the spool to handle)\n']);
+    // Queues that cannot be opened are named by their option.
+    const file = join(tmp.path, 'a-file');
+    fs.writeFileSync(file, '');
+    const r4 = await msghandle(['--queue', `path=${file}`, '--exec', 'true']).done;
+    expect([r4.status, r4.err]).toEqual([2, `msghandle: --queue: cannot mkdir(${file}): ENOTDIR: not a directory\n`]);
+    const r5 = await msghandle([
+      '--queue',
+      `path=${tmp.path}/q`,
+      '--exec',
+      'true',
+      '--max-attempts',
+      '2',
+      '--dead-letter-queue',
+      `path=${file}`,
+    ]).done;
+    expect([r5.status, r5.err]).toEqual([2, `msghandle: --dead-letter-queue: cannot mkdir(${file}): ENOTDIR: not a directory\n`]);
+    const r6 = await msghandle(['--queue', 'type=NULL', '--exec', 'true']).done;
+    expect([r6.status, r6.err]).toEqual([2, 'msghandle: --queue: a NULL queue has nothing to handle\n']);
   });
 
   test('msghandle - SIGTERM waits for the commands in flight, then exits 0; the rest stays, unlocked', async () => {

@@ -401,6 +401,8 @@ export class Consumer extends EventEmitter {
     await this.filling?.catch(() => false);
     for (const item of this.ready.splice(0)) await this.release(item.name);
     await this.flushRemovals();
+    // A batch started before (by a worker) may still be going: done means removed.
+    while (this.removing !== undefined) await this.removing;
   }
 
   private async release(name: string): Promise<void> {
@@ -432,6 +434,9 @@ export class Consumer extends EventEmitter {
 
   /** Fills `ready` with the next batch; false when the runner is to stop (drained, stopped). */
   private async fill(): Promise<boolean> {
+    // N.B. a batch of synchronous handlers and the native binding's calls are all microtasks: without a turn of the
+    // event loop per batch, a busy pass would hold up timers (time-outs, lock refresh), signals and file events.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     this.adaptBatch();
     let armed = false;
     try {
@@ -851,7 +856,9 @@ export class Consumer extends EventEmitter {
   /** Keeps a held lock fresh, so that no purge (ours, another runner's, python-dirq's) breaks it. */
   private refresh(item: Item, now: number): void {
     item.touched = now;
-    const p = this.queue instanceof DQS ? `${this.queue.path}/${item.name}` : `${this.queue.path}/${item.name}/locked`;
+    // DQS: the element and its lock are one inode. DQN: both purges (python-dirq's too) judge a lock by the element
+    // directory's time, not by `locked`'s.
+    const p = `${this.queue.path}/${item.name}`;
     const t = new Date();
     fs.utimes(p, t, t, (err) => {
       if (err) this.emit('problem', { name: item.name, error: new FileSystemError('utime', p, err) });
@@ -877,7 +884,7 @@ export class Consumer extends EventEmitter {
  * only once the handler resolved; a throw releases it for a later attempt.
  */
 export function consume(
-  spool: string | Record<string, unknown> | MessageSpool,
+  spool: string | Record<string, unknown> | MessageQueue,
   handler: Handler,
   options: ConsumeOptions = {},
 ): Consumer {
