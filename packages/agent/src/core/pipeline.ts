@@ -355,6 +355,11 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
       stats.elapsedMs = lastAt - firstAt;
       const size = d.message.size();
       stats.bytes += size;
+      if (d.refused !== undefined) {
+        // Refused by its own incoming module: never checked nor sent, but kept (dead-lettered whole) or given back.
+        track(deadLetter(d, `refused: ${d.refused}`));
+        continue;
+      }
       if (lookahead > 0) {
         checking.push({ d, size, out: settled(callback as Callback, d.message) });
         if (checking.length >= lookahead) await nextChecked();
