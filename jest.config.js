@@ -13,6 +13,8 @@ const common = {
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Also here: jest reads testTimeout from the global configuration only, so the projects' own were ignored (5 s).
+  testTimeout: 60_000,
   projects: [
     {
       ...common,
