@@ -4,7 +4,7 @@ import { DQN, DQS, Message } from '@msgbricks/message';
 import { removeDir, tempDir } from '@msgbricks/test-support';
 import { inlineCallback, moduleCallback } from '../src/core/callback';
 import { PendingError, RejectedError } from '../src/core/errors';
-import type { Outgoing } from '../src/core/modules';
+import type { Incoming, Outgoing } from '../src/core/modules';
 import { DEAD_LETTER_REASON, runPipeline } from '../src/core/pipeline';
 import { QueueIncoming, QueueOutgoing } from '../src/core/queues';
 
@@ -281,6 +281,44 @@ describe('agent pipeline', () => {
     expect(dl).toHaveLength(1);
     expect(dl[0]?.getHeader(DEAD_LETTER_REASON)).toBe(`corrupt element ${bad}: ERR_MESSAGE_BASE64`);
     expect(dl[0]?.body).toEqual(Buffer.from('{"body": "not base64!", "encoding": "base64+zlib"}'));
+    expect(await a.count()).toBe(0);
+  });
+
+  test('agent pipeline - a delivery its incoming module refuses is dead-lettered whole and acked, never checked nor sent', async () => {
+    const a = new DQS(join(tmp, 'a'));
+    const dead = new DQS(join(tmp, 'dead'));
+    await fill(a, 3);
+    const inner = new QueueIncoming(a, { remove: true });
+    // As StompIncoming marks a MESSAGE over the frame limits.
+    const incoming: Incoming = {
+      description: inner.description,
+      open: () => inner.open(),
+      close: () => inner.close(),
+      ack: (id) => inner.ack(id),
+      release: (id) => inner.release(id),
+      next: async () => {
+        const d = await inner.next();
+        return d?.message.getHeader('seq') === '1' ? { ...d, refused: 'over the frame limits: 3 headers' } : d;
+      },
+    };
+    const checked: string[] = [];
+    const out = new FakeOutgoing();
+    const stats = await runPipeline(incoming, out, {
+      deadLetter: new QueueOutgoing(dead),
+      callback: {
+        check: (m) => {
+          checked.push(m.getHeader('seq') ?? '');
+          return m;
+        },
+      },
+    });
+    expect([stats.received, stats.sent, stats.deadLettered, stats.acked, stats.released]).toEqual([3, 2, 1, 3, 0]);
+    expect(out.got.map((m) => m.getHeader('seq')).sort()).toEqual(['0', '2']);
+    expect(checked.sort()).toEqual(['0', '2']);
+    const dl = await drain(dead);
+    expect(dl.map((m) => [m.getHeader('seq'), m.getHeader(DEAD_LETTER_REASON)])).toEqual([
+      ['1', 'refused: over the frame limits: 3 headers'],
+    ]);
     expect(await a.count()).toBe(0);
   });
 

@@ -418,7 +418,8 @@ export class StompIncoming implements Incoming {
     if (m === undefined) return undefined;
     const id = m.headers.ack ?? m.headers['message-id'] ?? `${m.generation}`;
     this.pending.set(id, m);
-    return { id, message: frameToMessage(m.headers, m.body) };
+    const message = frameToMessage(m.headers, m.body);
+    return m.refused === undefined ? { id, message } : { id, message, refused: m.refused };
   }
 
   async ack(id: string): Promise<void> {

@@ -365,6 +365,11 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
       stats.elapsedMs = lastAt - firstAt;
       const size = d.message.size();
       stats.bytes += size;
+      if (d.refused !== undefined) {
+        // Refused by its own incoming module: never checked nor sent, but kept (dead-lettered whole) or given back.
+        track(deadLetter(d, `refused: ${d.refused}`));
+        continue;
+      }
       if (filter !== undefined && !filter(d.message)) {
         // Consumed, as a message the callback drops: acking it keeps it from coming back.
         stats.filtered++;

@@ -115,7 +115,7 @@ export const OPTION_SCHEMA: Readonly<Record<string, OptionSpec>> = {
     default: 102_400,
     description: 'STOMP: longest frame header line (name:value, bytes) a received frame may have',
   },
-  'max-headers': { type: 'int', default: 1000, description: 'STOMP: most headers a received frame may have' },
+  'max-headers': { type: 'int', default: 2000, description: 'STOMP: most headers a received frame may have' },
   'callback-code': { type: 'string', description: 'inline callback code' },
   'callback-path': { type: 'string', description: 'file holding the callback code' },
   'callback-data': { type: 'kv', description: 'data passed to the callback start()' },
