@@ -99,7 +99,7 @@ describe.each([
     const destination = await sendBoth(b());
     const { r, got } = await receive(b(), destination, ['--count', '2', '--timeout-inactivity', '30']);
     expect(r.err).not.toMatch(/connection lost/);
-    expect(r.err).toMatch(/transfer finished received=2 sent=2 dropped=0 deadLettered=0 released=0 /);
+    expect(r.err).toMatch(/transfer finished received=2 sent=2 dropped=0 filtered=0 deadLettered=0 released=0 /);
     const [l, m] = bySeq(got) as [Message, Message];
     expect(got).toHaveLength(2);
     expect(l.getHeader('x-long')).toBe(long);
@@ -117,7 +117,7 @@ describe.each([
     );
     expect(got).toEqual([]);
     expect(r.err).not.toMatch(/connection lost/);
-    expect(r.err).toMatch(/transfer finished received=2 sent=0 dropped=0 deadLettered=2 released=0 acked=2 /);
+    expect(r.err).toMatch(/transfer finished received=2 sent=0 dropped=0 filtered=0 deadLettered=2 released=0 acked=2 /);
     const [l, m] = bySeq(await readAll(dlq, 'DQS')) as [Message, Message];
     expect(l.getHeader('x-long')).toBe(long);
     expect(l.getHeader('x-msgbricks-dead-letter-reason')).toBe(

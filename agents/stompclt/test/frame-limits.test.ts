@@ -130,7 +130,7 @@ test('stompclt - over --max-header-length or --max-headers: dead-lettered whole 
     expect(dead[1]?.header['x-msgbricks-dead-letter-reason']).toMatch(
       /^refused: over the frame limits: 105 headers \(more than --max-headers 50\)$/,
     );
-    expect(r.err).toMatch(/transfer finished received=3 sent=1 dropped=0 deadLettered=2 released=0 /);
+    expect(r.err).toMatch(/transfer finished received=3 sent=1 dropped=0 filtered=0 deadLettered=2 released=0 /);
   } finally {
     await p.close();
   }
