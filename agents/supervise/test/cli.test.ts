@@ -189,4 +189,29 @@ describe('msgsupervise command', () => {
     expect(alive(pid)).toBe(true);
     process.kill(-pid, 'SIGKILL');
   });
+  test('cli - single: one cycle over the LSB services, from cron, as simplevisor', () => {
+    const pidfile = path.join(dir.path, 'daemon.pid');
+    const init = path.join(dir.path, 'init.sh');
+    fs.writeFileSync(
+      init,
+      `#!/bin/sh\ncase "$1" in\nstart) sleep 1003 >/dev/null 2>&1 & echo $! > ${pidfile} ;;\nstop) kill $(cat ${pidfile}); rm -f ${pidfile} ;;\n` +
+        `status) [ -f ${pidfile} ] && kill -0 $(cat ${pidfile}) 2>/dev/null && exit 0; exit 3 ;;\nesac\n`,
+      { mode: 0o755 },
+    );
+    const file = conf(
+      `<entry>\ntype = supervisor\nname = top\n<children>\n<entry>\ntype = service\nname = lsb\ncontrol = ${init}\n</entry>\n` +
+        `<entry>\ntype = service\nname = child\ncommand = sleep 1\n</entry>\n</children>\n</entry>\n`,
+    );
+    expect(cmd(['--conf', file, 'single'], 'simplevisor')).toMatchObject({
+      code: 0,
+      out: 'top/lsb: status 3, started\ntop/child: runs only under a running supervisor (msgsupervise start), skipped\n',
+    });
+    const pid = Number(fs.readFileSync(pidfile, 'utf8'));
+    expect(alive(pid)).toBe(true);
+    expect(cmd(['--conf', file, 'single']).out).toContain('top/lsb: OK, as expected (status 0)\n');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('name = lsb\n', 'name = lsb\nexpected = stopped\n'));
+    expect(cmd(['--conf', file, 'single']).out).toContain('top/lsb: status 0, stopped\n');
+    expect(alive(pid)).toBe(false);
+    expect(fs.existsSync(pidfile)).toBe(false);
+  });
 });
