@@ -7,8 +7,9 @@
 //    a minimal raw loop in the same run: spawn, on 'exit' spawn again (no supervision tree, no backoff, no logs).
 //    Both p50 and p99.
 // 2. Footprint: the msgsupervise command with C children (100, output captured to rotated logs) for S seconds (120),
-//    one random child SIGKILLed every 50 ms; the command's RSS sampled every second from /proc (start, max, end,
-//    and the slope over the second half), and its CPU time per restart.
+//    a random child SIGKILLed, then 50 ms of rest, over and over (the /proc scan for the pids lengthens the period);
+//    the command's RSS sampled every second from /proc (start, max, end, and the slope over the second half), and
+//    its CPU time per restart.
 // Children are `sleep` (a tiny exec), so the figures are the supervisor's, not a child's start-up.
 
 const { spawn, spawnSync } = require('node:child_process');
@@ -171,7 +172,7 @@ async function main() {
   const fp = await footprint();
   const mb = (b) => `${(b / 1048576).toFixed(1)} MB`;
   console.log(
-    `msgsupervise command, ${CHILDREN} children, ${SECONDS} s, a SIGKILL every 50 ms (${fp.kills} kills, ${fp.alive} children alive at the end):`,
+    `msgsupervise command, ${CHILDREN} children, ${SECONDS} s, a random child SIGKILLed every ${Math.round((SECONDS * 1000) / fp.kills)} ms (${fp.kills} kills, ${fp.alive} children alive at the end):`,
   );
   console.log(
     `  RSS start ${mb(fp.start.rss)}, max ${mb(fp.max)}, end ${mb(fp.end.rss)}; second-half slope ${(fp.slope / 1024).toFixed(1)} KB/s`,
