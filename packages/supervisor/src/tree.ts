@@ -60,14 +60,27 @@ interface Context {
   readonly events: EventEmitter<SupervisionEvents>;
 }
 
-function sleep(ms: number, timers: Set<NodeJS.Timeout>): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      timers.delete(t);
+/** Backoff waits that a stop cuts short: a cancelled wait resolves at once, so the queue behind it never stalls. */
+class Waits {
+  private readonly pending = new Map<NodeJS.Timeout, () => void>();
+
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.pending.delete(t);
+        resolve();
+      }, ms);
+      this.pending.set(t, resolve);
+    });
+  }
+
+  cancel(): void {
+    for (const [t, resolve] of this.pending) {
+      clearTimeout(t);
       resolve();
-    }, ms);
-    timers.add(t);
-  });
+    }
+    this.pending.clear();
+  }
 }
 
 abstract class Node {
@@ -129,12 +142,15 @@ class ProcessNode extends Node {
   private readyAt = 0;
   private lastExit: string | undefined;
   private readonly backoff: Backoff;
-  private readonly timers = new Set<NodeJS.Timeout>();
   private logFile: RotatingLog | undefined;
 
   constructor(spec: ProcessServiceSpec, ctx: Context) {
     super(spec, ctx);
     this.backoff = new Backoff(spec.backoffMin, spec.backoffMax);
+  }
+
+  resetBackoff(): void {
+    this.backoff.reset();
   }
 
   /** How long to wait before the next start after a failure. */
@@ -310,8 +326,6 @@ class ProcessNode extends Node {
 
   /** TERM (or stop_signal) to the group, KILL after stop_timeout; resolves once the leader has exited. */
   async stop(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
     const child = this.child;
     if (child?.pid === undefined) {
       if (this.state !== 'exited' || !this.expectedRunning) this.setState('stopped');
@@ -465,7 +479,9 @@ class SupervisorNode extends Node {
   readonly children: Node[];
   private readonly intensity: IntensityTracker;
   private queue: Promise<void> = Promise.resolve();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly waits = new Waits();
+  /** Incremented by each start and stop: a failure handled across one of them is abandoned. */
+  private epoch = 0;
   onRootFailed: (() => void) | undefined;
 
   constructor(spec: SupervisorSpec, ctx: Context) {
@@ -483,7 +499,10 @@ class SupervisorNode extends Node {
 
   /** Starts the children in order, each once the one before it is ready. A fresh start: intensity is reset. */
   async start(): Promise<void> {
+    this.epoch++;
     this.intensity.reset();
+    // A fresh start (first, by the parent, by a command) forgets the children's past failures too.
+    for (const c of this.children) if (c instanceof ProcessNode) c.resetBackoff();
     this.setState('starting');
     const failed = await this.startEach(this.children);
     if (this.state !== 'starting') return;
@@ -514,6 +533,7 @@ class SupervisorNode extends Node {
 
   private async handleFailure(child: Node, reason: string): Promise<void> {
     if (this.state !== 'running' || child.state === 'running' || !child.expectedRunning) return;
+    const epoch = this.epoch;
     this.ctx.log('warning', `${child.path} ${reason}`);
     if (this.intensity.record(Date.now())) {
       const i = this.spec.intensity;
@@ -537,13 +557,14 @@ class SupervisorNode extends Node {
     for (const c of [...set].reverse()) {
       if (c !== child && c.state !== 'stopped') await c.stop();
     }
+    if (this.epoch !== epoch) return;
     if (child instanceof ProcessNode) {
       const delay = child.backoffDelay();
       if (delay > 0) {
         child.state = 'backoff';
         this.ctx.log('info', `${child.path}: restart in ${Math.round(delay)} ms (backoff)`);
-        await sleep(delay, this.timers);
-        if (this.state !== 'running') return;
+        await this.waits.wait(delay);
+        if (this.state !== 'running' || this.epoch !== epoch) return;
       }
     } else if (child instanceof LsbNode && child.state !== 'stopped') {
       await child.stop();
@@ -567,9 +588,14 @@ class SupervisorNode extends Node {
     else this.onRootFailed?.();
   }
 
+  /** Abandons the failure being handled (its backoff wait ends at once): the whole supervisor is being stopped. */
+  interrupt(): void {
+    this.epoch++;
+    this.waits.cancel();
+  }
+
   async stopChildren(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.interrupt();
     for (const c of [...this.children].reverse()) {
       if (c.state !== 'stopped') await c.stop();
     }
@@ -604,7 +630,8 @@ class SupervisorNode extends Node {
   }
 
   detach(): void {
-    for (const t of this.timers) clearTimeout(t);
+    this.epoch++;
+    this.waits.cancel();
     for (const c of this.children) c.detach();
   }
 }
@@ -688,8 +715,11 @@ export class Supervision extends EventEmitter<SupervisionEvents> {
   /** stop_children: every child stopped, the supervisor itself stays up (idle until told to start). */
   async stopChildren(): Promise<void> {
     clearTimeout(this.holdTimer);
-    if (this.root instanceof SupervisorNode) await this.root.serialize(() => this.root.stop());
-    else await this.root.stop();
+    if (this.root instanceof SupervisorNode) {
+      // A backoff wait under way would hold the queue for up to backoff_max: cut it short, then stop in turn.
+      this.root.interrupt();
+      await this.root.serialize(() => this.root.stop());
+    } else await this.root.stop();
   }
 
   /** stop_supervisor: forgets the children and leaves them running. */

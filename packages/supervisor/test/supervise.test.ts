@@ -281,4 +281,38 @@ esac
     await waitFor('stopped', () => !alive(second), 2000);
     expect(fs.existsSync(pidfile)).toBe(false);
   });
+  test('supervise - a stop during a backoff wait ends the wait: the tree started again still restarts at once', async () => {
+    const journal = path.join(dir.path, 'journal');
+    const child = journalChild(dir.path, journal);
+    const { sup, rec } = tree(
+      dir.path,
+      `<entry>\ntype = supervisor\nname = top\nmax_restarts = 100\nmax_time = 60\n<children>\n` +
+        `<entry>\ntype = service\nname = a\ncommand = ${NODE} ${child} a 0\nready = fd\nbackoff_min = 30\nbackoff_max = 30\n</entry>\n</children>\n</entry>\n`,
+    );
+    running = sup;
+    await sup.start();
+    // The second quick death in a row waits 15-30 s before its restart...
+    process.kill(find(sup.status(), 'top/a').pid as number, 'SIGKILL');
+    await waitFor(
+      'first restart',
+      () => find(sup.status(), 'top/a').restarts === 1 && find(sup.status(), 'top/a').state === 'running',
+    );
+    process.kill(find(sup.status(), 'top/a').pid as number, 'SIGKILL');
+    await waitFor('backoff', () => find(sup.status(), 'top/a').state === 'backoff');
+    // ... which stop_children cuts short; started again, the tree handles the next death at once.
+    const stopping = Date.now();
+    await sup.stopChildren();
+    expect(Date.now() - stopping).toBeLessThan(5000);
+    await sup.setExpected('top', true);
+    expect(find(sup.status(), 'top/a').state).toBe('running');
+    const pid = find(sup.status(), 'top/a').pid as number;
+    const t0 = Date.now();
+    process.kill(pid, 'SIGKILL');
+    await waitFor('restart after the new start', () => {
+      const a = find(sup.status(), 'top/a');
+      return a.state === 'running' && a.pid !== pid;
+    });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(rec.messages.some((m) => /top\/a: restart in \d+ ms \(backoff\)/.test(m))).toBe(true);
+  });
 });
