@@ -181,6 +181,8 @@ class ProcessNode extends Node {
   start(): Promise<void> {
     if (this.child !== undefined) return Promise.resolve();
     this.setState('starting');
+    // A start that fails before readiness counts as a run of no time (backoff grows), however long the last run was.
+    this.readyAt = 0;
     const [cmd, ...args] = this.spec.argv as [string, ...string[]];
     try {
       this.openLog();
@@ -328,8 +330,7 @@ class ProcessNode extends Node {
   async stop(): Promise<void> {
     const child = this.child;
     if (child?.pid === undefined) {
-      if (this.state !== 'exited' || !this.expectedRunning) this.setState('stopped');
-      else this.setState('stopped');
+      this.setState('stopped');
       return;
     }
     this.setState('stopping');
