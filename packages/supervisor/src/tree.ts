@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
+import type { Stream } from 'node:stream';
 import { errnoOf } from '@msgbricks/errors';
 import type { EntrySpec, GlobalSpec, LsbServiceSpec, ProcessServiceSpec, SupervisionConfig, SupervisorSpec } from './config';
 import { ControlError, StartError } from './errors';
@@ -158,8 +159,27 @@ class ProcessNode extends Node {
     return this.backoff.next(this.readyAt === 0 ? 0 : Date.now() - this.readyAt);
   }
 
-  private stdio(): StdioOptions {
-    const out = this.spec.output === 'inherit' ? 'inherit' : this.spec.output === 'null' ? 'ignore' : 'pipe';
+  /**
+   * `output = syslog`: util-linux `logger -t LOGNAME/PATH` reads the child's stdout and stderr straight from its
+   * pipe (the supervisor is not in the way), one syslog message per line; it ends with the child.
+   */
+  private syslog(): NodeJS.WritableStream {
+    const g = this.ctx.global;
+    const args = ['-t', `${g.logname}/${this.path}`, ...(g.syslogSocket === undefined ? [] : ['-u', g.syslogSocket])];
+    const logger = spawn('logger', args, { stdio: ['pipe', 'ignore', 'ignore'] });
+    logger.on('error', (err) => this.ctx.log('error', `${this.path}: cannot run logger: ${errnoOf(err) ?? err.message}`));
+    return logger.stdin;
+  }
+
+  private stdio(sink: NodeJS.WritableStream | undefined): StdioOptions {
+    const out =
+      sink !== undefined
+        ? (sink as unknown as Stream)
+        : this.spec.output === 'inherit'
+          ? 'inherit'
+          : this.spec.output === 'null'
+            ? 'ignore'
+            : 'pipe';
     const stdio: StdioOptions = ['ignore', out, out];
     if (this.spec.readiness.kind === 'fd') {
       while (stdio.length < this.spec.readiness.fd) stdio.push('ignore');
@@ -190,14 +210,17 @@ class ProcessNode extends Node {
       return Promise.reject(new StartError(this.path, (err as Error).message, { cause: err }));
     }
     let child: ChildProcess;
+    const sink = this.spec.output === 'syslog' ? this.syslog() : undefined;
     try {
       child = spawn(cmd, args, {
         cwd: this.spec.cwd,
         env: envWithPath(this.spec.searchPath, this.spec.env),
         // A process group of its own: a stop reaches the grandchildren a shell script starts.
         detached: true,
-        stdio: this.stdio(),
+        stdio: this.stdio(sink),
       });
+      // The child holds the pipe to logger now; our end closes so that logger ends with it.
+      (sink as (NodeJS.WritableStream & { destroy(): void }) | undefined)?.destroy();
     } catch (err) {
       this.setState('exited');
       return Promise.reject(new StartError(this.path, `cannot spawn ${cmd}: ${errnoOf(err) ?? String(err)}`, { cause: err }));
