@@ -13,6 +13,9 @@ const common = {
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Jest reads testTimeout from the global configuration only (a project's own is ignored): without this line every
+  // test had jest's 5 s default, and the slower ones failed on a loaded machine (seen: control.test.ts, --pidfile).
+  testTimeout: common.testTimeout,
   projects: [
     {
       ...common,
@@ -37,6 +40,7 @@ module.exports = {
       testMatch: [
         '<rootDir>/packages/dirq/test/{simple,crash,property}.test.ts',
         '<rootDir>/packages/dirq/test/interop-simple.interop.test.ts',
+        '<rootDir>/packages/handler/test/runner.test.ts',
       ],
       setupFiles: ['<rootDir>/packages/dirq/test/helpers/js-path.js'],
     },

@@ -16,3 +16,5 @@ export function unmet(list: Requirement[]): { missing: Requirement[]; debs: stri
 export const PYTHON: string;
 export const RABBITMQ_SERVER: string;
 export const ACTIVEMQ_JAR: string;
+/** Debian's Chromium (the notify page test's browser). */
+export const CHROMIUM: string;

@@ -10,6 +10,8 @@ const ACTIVEMQ_JAR = '/usr/share/activemq/bin/activemq.jar';
 const ACTIVEMQ_LAUNCHER = '/usr/bin/activemq';
 /** The interpreter that sees Debian's python3-dirq (a pyenv/venv python3 earlier on PATH does not). */
 const PYTHON = '/usr/bin/python3';
+/** Debian's Chromium, which the notify page test drives with playwright-core (npm cannot download a browser here). */
+const CHROMIUM = '/usr/bin/chromium';
 
 /** @param {string} file */
 function isExecutable(file) {
@@ -49,6 +51,11 @@ const all = [
     debs: ['gcc', 'libc6-dev'],
   },
   ...brokers,
+  {
+    what: "Chromium for the notify gateway's page test (Debian's chromium, driven by playwright-core)",
+    check: () => isExecutable(CHROMIUM),
+    debs: ['chromium'],
+  },
 ];
 
 /**
@@ -61,4 +68,4 @@ function unmet(list) {
   return { missing, debs: [...new Set(missing.flatMap((r) => r.debs))] };
 }
 
-module.exports = { all, brokers, unmet, PYTHON, RABBITMQ_SERVER, ACTIVEMQ_JAR };
+module.exports = { all, brokers, unmet, PYTHON, RABBITMQ_SERVER, ACTIVEMQ_JAR, CHROMIUM };

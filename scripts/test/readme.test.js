@@ -72,7 +72,7 @@ test('README - the first transfer by hand: spool, send to RabbitMQ, receive back
   const counts = r.stdout.split('\n').filter((l) => /^\d+$/.test(l));
   expect(counts).toEqual(['4', '0', '4']);
   expect(r.stdout).toMatch(/^count: 4 messages$/m);
-  expect(r.stdout).toMatch(/^sent: 4, dropped: 0, dead-lettered: 0, released: 0, stopped by: end$/m);
+  expect(r.stdout).toMatch(/^sent: 4, dropped: 0, filtered: 0, dead-lettered: 0, released: 0, stopped by: end$/m);
   expect(r.stdout).toMatch(/"body": ?"hello, broker"/);
   expect(r.stderr).toMatch(/transfer finished received=4 sent=4 .*stoppedBy=count/);
 

@@ -1,40 +1,36 @@
 #!/usr/bin/env node
-// Drains a simple directory queue: watch for elements, lock, handle, remove. Run several at once if you like.
+// A handler on @msgbricks/handler: the runner locks, reads, retries, dead-letters, purges and stops; this file only
+// says what to do with one message. Run several at once (and python-dirq consumers beside them) if you like.
+//
+//   node handler.js SPOOL [DEAD_LETTER_SPOOL]      (--drain as a third argument: stop once the spool is empty)
 
-const path = require('node:path');
-const { QueueSimple } = require(path.resolve(__dirname, '../../packages/dirq/dist'));
+const { consume } = require('@msgbricks/handler');
 
-const spool = process.argv[2];
+const [spool, dead, drain] = process.argv.slice(2);
 if (!spool) {
-  console.error('usage: handler.js SPOOL_DIRECTORY');
+  console.error('usage: handler.js SPOOL [DEAD_LETTER_SPOOL] [--drain]');
   process.exit(2);
 }
 
-async function handle(name, data) {
-  // Replace with real work. Throwing leaves the element in the spool for a later attempt.
-  console.log(`${name}: ${data.length} bytes: ${data.toString('utf8').slice(0, 60)}`);
+async function handle(message, context) {
+  // Replace with real work. Throwing leaves the message in the spool for a later attempt (after a backoff); after
+  // five failed attempts it goes to the dead-letter spool, with the reason and the last error in its header.
+  const body = message.text ? message.body : message.body.toString('utf8');
+  console.log(`${context.name} (attempt ${context.attempt}): ${JSON.stringify(message.header)} ${body.slice(0, 60)}`);
+  if (message.getHeader('fail') === 'yes') throw new Error('asked to fail');
 }
 
-async function main() {
-  const q = new QueueSimple(spool);
-  const stop = new AbortController();
-  for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => stop.abort());
-  // Stale locks of dead handlers and half-written temporaries are cleaned up every minute.
-  const purge = setInterval(() => q.purge().catch((err) => console.error(`purge: ${err.message}`)), 60_000);
-  for await (const name of q.watch({ fromStart: true, signal: stop.signal })) {
-    if (!(await q.lock(name))) continue; // another handler has it
-    try {
-      await handle(name, await q.get(name));
-      await q.remove(name);
-    } catch (err) {
-      console.error(`${name}: ${err.message} (left in the spool)`);
-      await q.unlock(name, true);
-    }
-  }
-  clearInterval(purge);
-}
-
-main().catch((err) => {
-  console.error(`handler: ${err.message}`);
-  process.exit(1);
+const consumer = consume(`path=${spool}`, handle, {
+  concurrency: 4,
+  ...(dead ? { maxAttempts: 5, deadLetter: `path=${dead}` } : {}),
+  backoff: { initial: 100 },
+  drain: drain === '--drain',
 });
+consumer.on('dead-lettered', (e) => console.error(`${e.name}: dead-lettered: ${e.error}`));
+consumer.done.then(
+  (c) => console.error(`handled ${c.handled}, failed attempts ${c.failed}, dead-lettered ${c.deadLettered}`),
+  (err) => {
+    console.error(`handler: ${err.message}`);
+    process.exitCode = 1;
+  },
+);

@@ -529,7 +529,7 @@ test('stompclt - ActiveMQ: a SEND the broker refuses (ERROR) is dead-lettered wi
   }
   const r = await sendToActiveMQ(spoolIn, dead);
   expectOk(r);
-  expect(r.out).toMatch(/^sent: 29, dropped: 0, dead-lettered: 1, released: 0/m);
+  expect(r.out).toMatch(/^sent: 29, dropped: 0, filtered: 0, dead-lettered: 1, released: 0/m);
   expect(r.err).toMatch(/message moved to the dead-letter queue/);
   const deadLetters = await readAll(dead, 'DQS');
   expect(deadLetters.map((m) => [m.getHeader('seq'), m.getHeader('destination'), m.body.toString()])).toEqual([
@@ -561,7 +561,7 @@ test('stompclt - ActiveMQ: a SEND that drops the connection without an ERROR (ba
   }
   const r = await sendToActiveMQ(spoolIn, dead);
   expectOk(r);
-  expect(r.out).toMatch(/^sent: 29, dropped: 0, dead-lettered: 1, released: 0/m);
+  expect(r.out).toMatch(/^sent: 29, dropped: 0, filtered: 0, dead-lettered: 1, released: 0/m);
   const deadLetters = await readAll(dead, 'DQS');
   expect(deadLetters.map((m) => [m.getHeader('seq'), m.getHeader('expires'), m.body.toString()])).toEqual([['7', 'abc', 'm7']]);
   expect(deadLetters[0]?.getHeader('x-msgbricks-dead-letter-reason') ?? '').toMatch(

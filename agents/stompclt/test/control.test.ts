@@ -1,10 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as net from 'node:net';
 import { join } from 'node:path';
 import { DQS } from '@msgbricks/message';
-import { expectUsageError, fill, locks, readAll, start, stompclt, useTempDir, waitFor } from './helpers';
+import { expectUsageError, fill, freePort, locks, readAll, scrapeMetrics, start, stompclt, useTempDir, waitFor } from './helpers';
 
 const dir = useTempDir();
 
@@ -109,31 +107,14 @@ describe('stompclt - process control', () => {
 
   test('stompclt - --metrics-port serves Prometheus text at /metrics', async () => {
     await fill(join(dir.path, 'a'), 4);
-    const port = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
     const run = start(
       ['--incoming-queue', q('a'), '--outgoing-queue', q('b'), '--remove', '--loop', '--metrics-port', String(port)],
       dir.path,
     );
-    const get = () =>
-      new Promise<string>((resolve, reject) => {
-        http
-          .get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
-            let body = '';
-            res.on('data', (d: Buffer) => {
-              body += d.toString();
-            });
-            res.on('end', () => resolve(body));
-          })
-          .on('error', reject);
-      });
     let text = '';
     await waitFor('metrics', async () => {
-      text = await get().catch(() => '');
+      text = await scrapeMetrics(port).catch(() => '');
       return /^stompclt_messages_acked_total 4$/m.test(text);
     });
     expect(text).toMatch(/^stompclt_messages_in_total 4$/m);

@@ -41,7 +41,7 @@ test('stompclt - full disk: the outgoing spool fills up, the transfer waits with
   expect(r.err.match(/file system full/g)).toHaveLength(1);
   expect(r.err).toMatch(/outgoing queue: space again, writing/);
   expect(r.err).not.toMatch(/pipeline error/);
-  expect(r.err).toMatch(/transfer finished received=300 sent=300 dropped=0 deadLettered=0 released=0 /);
+  expect(r.err).toMatch(/transfer finished received=300 sent=300 dropped=0 filtered=0 deadLettered=0 released=0 /);
   // Every message arrived; the incoming spool is empty.
   expect(r.inLeft).toBe(0);
   const seen = new Set(r.out.map((m) => Number(m.header.n)));

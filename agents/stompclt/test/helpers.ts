@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
 import { join } from 'node:path';
 import { DQN, DQS, Message } from '@msgbricks/message';
 import { tempDir as makeTempDir, useTempDir as useTempDirEach } from '@msgbricks/test-support';
@@ -45,9 +47,13 @@ export interface Running {
 /** The built amqpclt (agents/amqpclt), for the tests that run both commands. */
 export const AMQPCLT = join(__dirname, '..', '..', 'amqpclt', 'dist', 'main.js');
 
-/** Starts the command (stompclt unless `cli` says otherwise) in the background; `done` resolves when it exits. */
-export function start(args: string[], cwd: string, cli = CLI): Running {
-  const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, STOMPCLT_DEBUG: '', AMQPCLT_DEBUG: '' } });
+/**
+ * Starts the command (stompclt unless `cli` says otherwise) in the background; `done` resolves when it exits. With
+ * `prefix`, through that command (`setpriv ...`, `unshare ...`), which ends by running it.
+ */
+export function start(args: string[], cwd: string, cli = CLI, prefix: readonly string[] = []): Running {
+  const [cmd, ...rest] = [...prefix, process.execPath, cli, ...args] as [string, ...string[]];
+  const child = spawn(cmd, rest, { cwd, env: { ...process.env, STOMPCLT_DEBUG: '', AMQPCLT_DEBUG: '' } });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -192,5 +198,30 @@ export function inNamespace(args: string[]): Promise<{ result: Record<string, un
       if (line === '') reject(new Error(`no result from the full-disk driver (exit ${status}): ${stderr}`));
       else resolve({ result: JSON.parse(line), stderr });
     });
+  });
+}
+
+/** A TCP port free on loopback right now (for --metrics-port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** The text a --metrics-port serves at /metrics. */
+export function scrapeMetrics(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => {
+          body += d.toString();
+        });
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
   });
 }

@@ -3,12 +3,10 @@
  * debug lines and metrics, without a real broker.
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as net from 'node:net';
 import { join } from 'node:path';
 import { DQS, Message } from '@msgbricks/message';
 import { FakeBroker } from '../../../packages/stomp/test/fake-broker';
-import { checkBuilt, expectUsageError, type Result, start, stompclt, tempDir, waitFor } from './helpers';
+import { checkBuilt, expectUsageError, freePort, type Result, scrapeMetrics, start, stompclt, tempDir, waitFor } from './helpers';
 
 jest.setTimeout(30_000);
 
@@ -45,29 +43,6 @@ async function spool(n: number, header: Record<string, string> = { destination: 
   const q = new DQS(path);
   for (let i = 0; i < n; i++) await q.addMessage(new Message({ header: { ...header, n: String(i) }, body: `body ${i}` }));
   return path;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => {
-          body += d.toString();
-        });
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
 }
 
 describe('stompclt - against a scripted STOMP broker', () => {
@@ -187,7 +162,7 @@ describe('stompclt - against a scripted STOMP broker', () => {
     );
     let text = '';
     await waitFor('the five messages acked', async () => {
-      text = await get(port).catch(() => '');
+      text = await scrapeMetrics(port).catch(() => '');
       return /^stompclt_messages_acked_total 5$/m.test(text);
     });
     agent.child.kill('SIGTERM');

@@ -14,9 +14,15 @@ export { LockJournal, type LockJournalEvent } from './core/journal';
 export type { Callback, Delivery, Incoming, Outgoing } from './core/modules';
 export { decodePercent } from './core/percent';
 export type { PipelineEvent, PipelineOptions, PipelineStats } from './core/pipeline';
-export { DEAD_LETTER_REASON, runPipeline } from './core/pipeline';
+export { DEAD_LETTER_REASON, newPipelineStats, runPipeline } from './core/pipeline';
 export type { BrokerIncomingSettings, BrokerLogLine, BrokerProtocol, BrokerSettings } from './core/protocol';
-export type { PurgeOutcome, QueueIncomingOptions, QueueOutgoingEvent, QueueOutgoingOptions } from './core/queues';
+export type {
+  PurgeOutcome,
+  QueueIncomingOptions,
+  QueueOutgoingEvent,
+  QueueOutgoingOptions,
+  SpoolFaultEvent,
+} from './core/queues';
 export { QueueIncoming, QueueOutgoing } from './core/queues';
 export type { Pem, ResolvedTls, TlsSettings } from './core/tls';
 export { resolveTls, tlsConnectOptions } from './core/tls';

@@ -4,7 +4,7 @@ import { DQN, DQS, Message } from '@msgbricks/message';
 import { removeDir, tempDir } from '@msgbricks/test-support';
 import { inlineCallback, moduleCallback } from '../src/core/callback';
 import { PendingError, RejectedError } from '../src/core/errors';
-import type { Outgoing } from '../src/core/modules';
+import type { Incoming, Outgoing } from '../src/core/modules';
 import { DEAD_LETTER_REASON, runPipeline } from '../src/core/pipeline';
 import { QueueIncoming, QueueOutgoing } from '../src/core/queues';
 
@@ -133,6 +133,38 @@ describe('agent pipeline', () => {
     expect(await a.count()).toBe(0);
   });
 
+  test('agent pipeline - a filter consumes what it refuses before the callback sees it; a pipelined callback too', async () => {
+    for (const pipelined of [false, true]) {
+      const a = new DQS(join(tmp, `filter-${pipelined}`));
+      await fill(a, 30);
+      const out = new FakeOutgoing();
+      const seen: string[] = [];
+      const filtered: string[] = [];
+      const stats = await runPipeline(new QueueIncoming(a, { remove: true }), out, {
+        filter: (m) => Number(m.getHeader('seq')) % 3 === 0,
+        callback: {
+          pipelined,
+          check: (m) => {
+            seen.push(m.getHeader('seq') as string);
+            return m.getHeader('seq') === '9' ? 'nine' : m;
+          },
+        },
+        window: 4,
+        onEvent: (e) => {
+          if (e.type === 'filtered') filtered.push(e.id);
+        },
+      });
+      const thirds = Array.from({ length: 10 }, (_, i) => String(3 * i));
+      expect(seen.sort()).toEqual([...thirds].sort());
+      expect(out.got.map((m) => m.getHeader('seq')).sort()).toEqual(thirds.filter((s) => s !== '9').sort());
+      expect([stats.received, stats.sent, stats.dropped, stats.filtered]).toEqual([30, 9, 1, 20]);
+      expect(filtered).toHaveLength(20);
+      // Filtered messages are consumed (acked): the incoming queue is empty, nothing locked.
+      expect(await a.count()).toBe(0);
+      expect(lockFiles(join(tmp, `filter-${pipelined}`))).toEqual([]);
+    }
+  });
+
   test('agent pipeline - a callback module gets start data, idle and stop calls', async () => {
     const a = new DQS(join(tmp, 'a'));
     await fill(a, 3);
@@ -252,6 +284,44 @@ describe('agent pipeline', () => {
     expect(await a.count()).toBe(0);
   });
 
+  test('agent pipeline - a delivery its incoming module refuses is dead-lettered whole and acked, never checked nor sent', async () => {
+    const a = new DQS(join(tmp, 'a'));
+    const dead = new DQS(join(tmp, 'dead'));
+    await fill(a, 3);
+    const inner = new QueueIncoming(a, { remove: true });
+    // As StompIncoming marks a MESSAGE over the frame limits.
+    const incoming: Incoming = {
+      description: inner.description,
+      open: () => inner.open(),
+      close: () => inner.close(),
+      ack: (id) => inner.ack(id),
+      release: (id) => inner.release(id),
+      next: async () => {
+        const d = await inner.next();
+        return d?.message.getHeader('seq') === '1' ? { ...d, refused: 'over the frame limits: 3 headers' } : d;
+      },
+    };
+    const checked: string[] = [];
+    const out = new FakeOutgoing();
+    const stats = await runPipeline(incoming, out, {
+      deadLetter: new QueueOutgoing(dead),
+      callback: {
+        check: (m) => {
+          checked.push(m.getHeader('seq') ?? '');
+          return m;
+        },
+      },
+    });
+    expect([stats.received, stats.sent, stats.deadLettered, stats.acked, stats.released]).toEqual([3, 2, 1, 3, 0]);
+    expect(out.got.map((m) => m.getHeader('seq')).sort()).toEqual(['0', '2']);
+    expect(checked.sort()).toEqual(['0', '2']);
+    const dl = await drain(dead);
+    expect(dl.map((m) => [m.getHeader('seq'), m.getHeader(DEAD_LETTER_REASON)])).toEqual([
+      ['1', 'refused: over the frame limits: 3 headers'],
+    ]);
+    expect(await a.count()).toBe(0);
+  });
+
   test('agent pipeline - a refused message is dead-lettered, a failed send is given back', async () => {
     const a = new DQS(join(tmp, 'a'));
     const dead = new DQS(join(tmp, 'dead'));
@@ -364,10 +434,123 @@ describe('agent queue outgoing - full file system', () => {
   });
 
   test('agent queue outgoing - other write errors are not retried', async () => {
-    const { spool, calls } = failingSpool(1, 'EACCES');
+    const { spool, calls } = failingSpool(1, 'ENAMETOOLONG');
     const out = new QueueOutgoing(spool, { fullRetry: { initialDelay: 10, maxDelay: 10 } });
-    await expect(out.send(new Message({ body: 'a' }))).rejects.toMatchObject({ errno: 'EACCES' });
+    await expect(out.send(new Message({ body: 'a' }))).rejects.toMatchObject({ errno: 'ENAMETOOLONG' });
     expect(calls()).toBe(1);
     await out.close();
   });
+});
+
+describe('agent spool faults - persistent errors wait with backoff', () => {
+  /** A spool whose writes fail with `errno` until `fixed()` is called (as a chmod or a remount would). */
+  function brokenSpool(errno: string) {
+    const added: Message[] = [];
+    const at: number[] = [];
+    let broken = true;
+    const spool = {
+      path: '/fake/spool',
+      async addMessage(m: Message): Promise<string> {
+        at.push(Date.now());
+        if (broken) throw Object.assign(new Error(`cannot open(/fake/spool/x): ${errno}: failed`), { errno });
+        added.push(m);
+        return '00000000/00000000000000';
+      },
+    };
+    return { spool: spool as unknown as DQN, added, at, fix: () => (broken = false) };
+  }
+
+  test.each(['EACCES', 'EPERM', 'EROFS', 'EIO'])(
+    'agent spool faults - %s on the outgoing spool: the messages wait (never released), retried with growing delays, resumed',
+    async (errno) => {
+      const src = new DQS(join(tmp, 'src'));
+      await fill(src, 5);
+      const { spool, added, at, fix } = brokenSpool(errno);
+      const events: string[] = [];
+      const out = new QueueOutgoing(spool, {
+        fullRetry: { initialDelay: 20, maxDelay: 80 },
+        onEvent: (e) => {
+          events.push(e.type === 'resumed' ? 'resumed' : `${e.type} ${e.errno}`);
+          if (e.type !== 'resumed' && e.attempt === 5) fix();
+        },
+      });
+      const stats = await runPipeline(new QueueIncoming(src, { remove: true }), out);
+      expect([stats.sent, stats.released, stats.acked]).toEqual([5, 0, 5]);
+      expect(added.map((m) => m.getHeader('seq')).sort()).toEqual(['0', '1', '2', '3', '4']);
+      expect(events.slice(0, 6)).toEqual([...Array(5).fill(`unusable ${errno}`), 'resumed']);
+      // Backoff: the gaps grow (jitter 0.5 to 1.5 around 20, 40, 80, 80 ms), never a hot loop.
+      const gaps = at.slice(1, 5).map((t, i) => t - (at[i] as number));
+      for (const g of gaps) expect(g).toBeGreaterThanOrEqual(9);
+      expect(gaps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(100);
+      expect(await src.count()).toBe(0);
+    },
+  );
+
+  test('agent spool faults - giveUp ends the wait at once: the send fails with the spool error', async () => {
+    const { spool } = brokenSpool('EACCES');
+    const giveUp = new AbortController();
+    let waiting: () => void = () => undefined;
+    const unusable = new Promise<void>((r) => {
+      waiting = r;
+    });
+    const out = new QueueOutgoing(spool, {
+      fullRetry: { initialDelay: 10_000, maxDelay: 10_000 },
+      giveUp: giveUp.signal,
+      onEvent: (e) => e.type === 'unusable' && waiting(),
+    });
+    const sent = out.send(new Message({ body: 'a' }));
+    await unusable;
+    const t0 = Date.now();
+    giveUp.abort();
+    await expect(sent).rejects.toMatchObject({ errno: 'EACCES' });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await out.close();
+  });
+
+  /** `q` whose listing fails with `errno` the next `failures` times. */
+  function unlistable<Q extends DQS | DQN>(q: Q, failures: number, errno = 'EACCES'): { q: Q; listings: () => number } {
+    const iterate = q[Symbol.asyncIterator].bind(q);
+    let listings = 0;
+    q[Symbol.asyncIterator] = () => {
+      listings++;
+      if (failures-- <= 0) return iterate();
+      const fail = Object.assign(new Error(`cannot opendir(${q.path}): ${errno}: permission denied`), { errno });
+      return {
+        next: () => Promise.reject(fail),
+        return: () => Promise.resolve({ done: true as const, value: undefined }),
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+      } as unknown as AsyncGenerator<string>;
+    };
+    return { q, listings: () => listings };
+  }
+
+  test.each([0, 64])(
+    'agent spool faults - an incoming spool that cannot be listed (readAhead %i): idle and retried with backoff, then transferred',
+    async (readAhead) => {
+      const { q: src, listings } = unlistable(new DQS(join(tmp, 'src')), 4);
+      await fill(src, 7);
+      const dst = new DQS(join(tmp, 'dst'));
+      const events: string[] = [];
+      const t0 = Date.now();
+      const stats = await runPipeline(
+        new QueueIncoming(src, {
+          remove: true,
+          readAhead,
+          faultRetry: { initialDelay: 20, maxDelay: 40 },
+          onFault: (e) => events.push(e.type === 'resumed' ? 'resumed' : `${e.type} ${e.errno} #${e.attempt}`),
+        }),
+        new QueueOutgoing(dst),
+        { idleInterval: 1 },
+      );
+      expect([stats.received, stats.sent, stats.released]).toEqual([7, 7, 0]);
+      expect(events).toEqual(['unusable EACCES #1', 'unusable EACCES #2', 'unusable EACCES #3', 'unusable EACCES #4', 'resumed']);
+      // Tried again after each wait, not at every idle turn of the pipeline (1 ms here).
+      expect(listings()).toBeLessThanOrEqual(7);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(40);
+      expect(await dst.count()).toBe(7);
+      expect(lockFiles(src.path)).toEqual([]);
+    },
+  );
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { type BaseOptions, checkOptions, type PurgeOptions, type PurgeResult, PurgeWarnings, purgeAges, QueueBase } from './base';
 import {
   DataError,
-  type FileSystemError,
+  FileSystemError,
   InvalidOptionError,
   NoSuchElementError,
   NotLockedError,
@@ -148,10 +148,15 @@ export class Queue extends QueueBase {
 
   /** Sub-directories of an intermediate directory: st_nlink - 2 where the file system counts them, else readdir. */
   private async subdirCount(dir: string): Promise<number> {
-    const st = await this.io.lstat(join(this.path, dir));
+    const path = join(this.path, dir);
+    const st = await this.io.lstat(path);
+    // A file's nlink says nothing of sub-directories (a hard-linked one has 2 and more).
+    if (!st.isDirectory()) {
+      throw new FileSystemError('lstat', path, Object.assign(new Error('not a directory'), { code: 'ENOTDIR' }));
+    }
     // btrfs (and some others) report nlink 1 for every directory: count entries instead (Perl 2.2 does so too).
     if (st.nlink >= 2) return st.nlink - 2;
-    return (await this.io.readdir(join(this.path, dir))).filter((e) => ELT_RE.test(e)).length;
+    return (await this.io.readdir(path)).filter((e) => ELT_RE.test(e)).length;
   }
 
   /** Adds an element; resolves to `NNNNNNNN/<14hex>` once it is visible (and durable with `fsync`). */
@@ -364,8 +369,11 @@ export class Queue extends QueueBase {
       try {
         n += await this.subdirCount(dir);
       } catch (err) {
+        const errno = (err as FileSystemError).errno;
+        // A stray file with a counter directory's name holds no element: stepped over, as iteration does.
+        if (errno === 'ENOTDIR') this.strays.add(join(this.path, dir));
         // RACE: purged (so empty) since we listed it.
-        if ((err as FileSystemError).errno !== 'ENOENT') throw err;
+        else if (errno !== 'ENOENT') throw err;
       }
       onDirectory?.(i + 1, dirs.length);
     }

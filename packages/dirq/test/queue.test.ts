@@ -170,6 +170,18 @@ describe.each(['sync', 'async'] as const)('Queue (io %s)', (io) => {
     expect(await q.count()).toBe(2);
   });
 
+  test('dirq normal - count steps over a stray file with a counter directory name, hard-linked or not, and records it', async () => {
+    const q = new Queue(path, { io, schema: SCHEMA });
+    await q.add({ body: 'a' });
+    fs.writeFileSync(join(path, '12345678'), 'stray');
+    // Two links: a file's nlink of 2 must not read as "no sub-directory" (nlink - 2), nor a larger one as elements.
+    fs.writeFileSync(join(path, '0000000f'), 'stray');
+    fs.linkSync(join(path, '0000000f'), join(tmp.path, 'other-link'));
+    fs.linkSync(join(path, '0000000f'), join(tmp.path, 'third-link'));
+    expect(await q.count()).toBe(1);
+    expect([...q.strays].sort()).toEqual([join(path, '0000000f'), join(path, '12345678')]);
+    expect(fs.readFileSync(join(path, '12345678'), 'utf8')).toBe('stray');
+  });
   test('dirq normal - purge removes stale temporary/obsolete elements, breaks stale locks, drops empty directories', async () => {
     const q = new Queue(path, { io, schema: SCHEMA, maxelts: 1 });
     const a = await q.add({ body: 'a' });

@@ -185,12 +185,14 @@ export interface StompConnectionOptions extends BrokerConnectionOptions<StompUri
   /** Milliseconds to wait for the DISCONNECT receipt (default 10000). */
   disconnectTimeout?: number;
   /**
-   * Longest header line (`name:value`, bytes) of a received frame (default MAX_HEADER_LENGTH). stompit's own
-   * default (1024) refuses what brokers accept and hand on: a longer line broke the connection, and the broker
-   * delivered the message again, for ever.
+   * Longest header line (`name:value`, bytes) of a received MESSAGE (default MAX_HEADER_LENGTH). A MESSAGE over this
+   * or maxHeaders is read whole all the same and delivered with `refused` saying why (StompReceived): a refusal of
+   * that message, never a broken connection (stompit's own limits, 1024 bytes and 64 headers, broke it on what the
+   * brokers accept and hand on, and the broker delivered the message again, for ever). The parser itself stops at
+   * PARSER_CEILING's figures, far beyond any broker's.
    */
   maxHeaderLength?: number;
-  /** Most headers of a received frame (default MAX_HEADERS; stompit's own: 64). */
+  /** Most headers of a received MESSAGE (default MAX_HEADERS), as maxHeaderLength. */
   maxHeaders?: number;
   /**
    * Debug events (stompclt's --*-broker-stomp-debug words, blank or comma separated): `command` a `frame` event per
@@ -207,11 +209,19 @@ export interface StompConnectionOptions extends BrokerConnectionOptions<StompUri
 export const STOMP_DEBUG_WORDS = ['all', 'api', 'body', 'command', 'connection', 'header', 'io'] as const;
 
 /**
- * The frame parser's limits by default: what RabbitMQ's STOMP plugin accepts (a 100 KiB header line, 1000 headers),
- * above ActiveMQ's (10 KiB, 1000): a message either broker took is never refused here (docs/stompclt.md).
+ * The limits of a received MESSAGE by default, above what ActiveMQ 5.17 accepts in a SEND (a 10,241-byte header line,
+ * 1001 headers), so that a message it took is never refused here; RabbitMQ 3.10 showed no limit up to a 1 MiB line and
+ * 10,000 headers, and a MESSAGE over these is refused, dead-lettered whole (bench/stomp-limits.js, docs/stompclt.md).
  */
 export const MAX_HEADER_LENGTH = 102_400;
-export const MAX_HEADERS = 1000;
+export const MAX_HEADERS = 2000;
+
+/**
+ * Where the frame parser itself gives up (the connection is then broken): a bound on the memory of one frame's
+ * headers, from a peer that sends a header line without end. Far beyond any broker measured, and beyond the limits
+ * given (a frame over those is read whole and refused as a message).
+ */
+export const PARSER_CEILING = { headerLength: 16 * 1024 * 1024, headers: 100_000 } as const;
 
 /** At most this many bytes of a body go into a `frame` event (the `body` debug word). */
 export const DEBUG_BODY_MAX = 200;
@@ -287,6 +297,29 @@ export interface StompReceived {
   readonly body: Buffer;
   readonly generation: number;
   readonly raw: RawMessage;
+  /** Why this message is refused (over maxHeaderLength or maxHeaders); undefined for a message within them. */
+  readonly refused?: string;
+}
+
+/** Why a MESSAGE's headers are over the limits, or undefined. Lengths are of the decoded `name:value`, in bytes. */
+function overLimits(headers: Readonly<Record<string, string>>, maxLength: number, maxHeaders: number): string | undefined {
+  const names = Object.keys(headers);
+  const why: string[] = [];
+  if (names.length > maxHeaders) why.push(`${names.length} headers (more than --max-headers ${maxHeaders})`);
+  let longest = 0;
+  let name = '';
+  for (const k of names) {
+    const v = headers[k] as string;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: most lines are within the limit without counting their bytes.
+    if ((k.length + v.length) * 3 + 1 <= maxLength) continue;
+    const n = Buffer.byteLength(k) + 1 + Buffer.byteLength(v);
+    if (n > longest) {
+      longest = n;
+      name = k;
+    }
+  }
+  if (longest > maxLength) why.push(`a header line of ${longest} bytes (${name}; more than --max-header-length ${maxLength})`);
+  return why.length === 0 ? undefined : `over the frame limits: ${why.join(', ')}`;
 }
 
 interface Subscription {
@@ -481,8 +514,8 @@ export class StompConnection extends BrokerConnection<BrokerServer, RawClient, S
         outgoingFrameStream: writer,
         // stompit's IncomingFrameStream options (not in its typings).
         ...{
-          maxLineLength: this.options.maxHeaderLength ?? MAX_HEADER_LENGTH,
-          maxHeaders: this.options.maxHeaders ?? MAX_HEADERS,
+          maxLineLength: Math.max(PARSER_CEILING.headerLength, this.options.maxHeaderLength ?? 0),
+          maxHeaders: Math.max(PARSER_CEILING.headers, this.options.maxHeaders ?? 0),
         },
       });
       this.writers.set(client, writer);
@@ -679,7 +712,13 @@ export class StompConnection extends BrokerConnection<BrokerServer, RawClient, S
     raw.on('end', () => {
       const body = Buffer.concat(chunks);
       if (this.debug.frames) this.debugFrame('in', 'MESSAGE', raw.headers, body);
-      sub?.listener({ headers: stringHeaders(raw.headers), body, generation, raw });
+      const headers = stringHeaders(raw.headers);
+      const refused = overLimits(
+        headers,
+        this.options.maxHeaderLength ?? MAX_HEADER_LENGTH,
+        this.options.maxHeaders ?? MAX_HEADERS,
+      );
+      sub?.listener({ headers, body, generation, raw, refused });
     });
   }
 

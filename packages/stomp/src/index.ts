@@ -18,6 +18,7 @@ export type { StompIncomingOptions, StompOutgoingOptions } from './modules';
 export {
   frameToMessage,
   isTextContentType,
+  KNOWN_DESTINATIONS_MAX,
   messageToFrame,
   RESERVED_SEND_HEADERS,
   StompIncoming,

@@ -103,7 +103,18 @@ export interface StompOutgoingOptions {
   maxDrops?: number;
   /** Milliseconds close() waits for the SENDs in flight before closing the connection, which fails them (default 30000). */
   closeTimeout?: number;
+  /**
+   * Send the first message to a destination alone, and the others only once the broker has receipted one SEND to it
+   * (default true). A broker that ends the session over a destination (RabbitMQ's `Processing error` for a missing
+   * exchange names nothing) then takes down that one message, never a window of others that it had taken and would
+   * not receipt any more (sent again: duplicates). Costs a round trip per new destination; up to
+   * KNOWN_DESTINATIONS_MAX destinations are remembered (the oldest forgotten first, then probed again).
+   */
+  probeDestinations?: boolean;
 }
+
+/** Most destinations StompOutgoing remembers as receipted (probeDestinations). */
+export const KNOWN_DESTINATIONS_MAX = 10_000;
 
 /**
  * A broker as the outgoing side. Each message is a SEND with a receipt; send() resolves on the RECEIPT and
@@ -127,6 +138,16 @@ export class StompOutgoing implements Outgoing {
   private soloTail: Promise<void> = Promise.resolve();
   /** Failed connection attempts so far: one between a drop and the reconnection clears the message of the drop. */
   private connectFailures = 0;
+  /** Destinations with a receipted SEND (probeDestinations), oldest first. */
+  private readonly known = new Set<string>();
+  /** SENDs written and not settled (retries included). */
+  private onWire = 0;
+  /** A probe (the first SEND to a destination) is on the wire: nothing else goes until it settles. */
+  private probing = false;
+  /** Messages waiting to probe their destination: new SENDs wait behind them, so that they are not starved. */
+  private wantProbe = 0;
+  /** Sends waiting for a probe to settle or for the wire to empty: woken on every change while any waits. */
+  private gateWaiters: (() => void)[] = [];
 
   constructor(
     connection: StompConnection | StompConnectionOptions,
@@ -165,6 +186,7 @@ export class StompOutgoing implements Outgoing {
    * once, never does. Once every retried message has its receipt, sends are concurrent again.
    */
   private async sendFrame(headers: Record<string, string>, body: Buffer): Promise<void> {
+    const destination = headers.destination ?? '';
     let brokerErrors = 0;
     let drops = 0;
     let retry = false;
@@ -192,17 +214,27 @@ export class StompOutgoing implements Outgoing {
           continue;
         }
         const release = retry ? await this.takeSolo() : undefined;
+        const probe = retry ? false : await this.admit(destination);
+        // RACE: a connection lost while this message waited to probe: the retried messages go first, alone.
+        if (!retry && this.retrying > 0) {
+          if (probe) this.probeDone();
+          continue;
+        }
+        this.onWire++;
         try {
           // RACE: the connection may have dropped while this message waited for its turn; a send now would fail
           // without having been on the wire, so it would not say anything about this message.
           if (!this.connection.connected) continue;
-          return await this.connection.send(headers, body);
+          await this.connection.send(headers, body);
+          this.remember(destination);
+          return;
         } catch (err) {
           if (err instanceof RejectedError) throw err;
           // Lost before the receipt: the connection is coming back; send it again then. Only a loss while alone
-          // can be this message's doing.
+          // (a retry, or a probe) can be this message's doing.
+          const alone = retry || probe;
           const cause = (err as Error).cause;
-          if (retry && cause instanceof StompBrokerError) {
+          if (alone && cause instanceof StompBrokerError) {
             if (++brokerErrors >= (this.options.maxBrokerErrors ?? 3)) {
               throw new RejectedError(
                 `the broker answered ${brokerErrors} times with an ERROR while this message to ${headers.destination} ` +
@@ -210,7 +242,7 @@ export class StompOutgoing implements Outgoing {
                 { cause },
               );
             }
-          } else if (retry) {
+          } else if (alone) {
             droppedAt = this.connectFailures;
           }
           if (!retry) {
@@ -218,6 +250,9 @@ export class StompOutgoing implements Outgoing {
             this.retrying++;
           }
         } finally {
+          this.onWire--;
+          if (probe) this.probeDone();
+          else if (this.gateWaiters.length > 0) this.wakeGate();
           release?.();
         }
       }
@@ -228,6 +263,56 @@ export class StompOutgoing implements Outgoing {
         for (const resolve of waiting) resolve();
       }
     }
+  }
+
+  /**
+   * Lets a new SEND go (resolving to false), or makes it its destination's probe (resolving to true once it is the
+   * only SEND on the wire): the first SEND to a destination goes alone. SENDs to known destinations go at once, but
+   * not while a probe is on the wire or waiting for the wire to empty.
+   */
+  private async admit(destination: string): Promise<boolean> {
+    if (this.options.probeDestinations === false) return false;
+    if (this.known.has(destination)) {
+      while (this.probing || this.wantProbe > 0) await this.gateChange();
+      return false;
+    }
+    this.wantProbe++;
+    try {
+      while (this.probing || this.onWire > 0) await this.gateChange();
+    } finally {
+      this.wantProbe--;
+    }
+    // RACE: another message to the same destination probed it while this one waited: no probe needed.
+    if (this.known.has(destination)) {
+      this.wakeGate();
+      return false;
+    }
+    // Taken in the same turn as the check above: a waiter woken with this one finds it probing.
+    this.probing = true;
+    return true;
+  }
+
+  private probeDone(): void {
+    this.probing = false;
+    this.wakeGate();
+  }
+
+  private gateChange(): Promise<void> {
+    return new Promise((resolve) => this.gateWaiters.push(resolve));
+  }
+
+  /** Every waiter checks again (rare: only around probes, so waking them all is cheap enough). */
+  private wakeGate(): void {
+    const waiters = this.gateWaiters;
+    this.gateWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** A destination with a receipted SEND: its next SENDs need no probe. */
+  private remember(destination: string): void {
+    if (this.options.probeDestinations === false || this.known.has(destination)) return;
+    this.known.add(destination);
+    if (this.known.size > KNOWN_DESTINATIONS_MAX) this.known.delete(this.known.values().next().value as string);
   }
 
   /** Waits for the retried message before, then returns the function that lets the next one go. */
@@ -333,7 +418,8 @@ export class StompIncoming implements Incoming {
     if (m === undefined) return undefined;
     const id = m.headers.ack ?? m.headers['message-id'] ?? `${m.generation}`;
     this.pending.set(id, m);
-    return { id, message: frameToMessage(m.headers, m.body) };
+    const message = frameToMessage(m.headers, m.body);
+    return m.refused === undefined ? { id, message } : { id, message, refused: m.refused };
   }
 
   async ack(id: string): Promise<void> {

@@ -111,7 +111,8 @@ describe('stomp connection - receipts', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
     const settled = await outcomes;
     expect(settled.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
-    expect(b.frames.filter((f) => f.command === 'SEND')).toHaveLength(3);
+    // The first SEND to /queue/a is its probe: the other two waited for its receipt, never sent, and fail as well.
+    expect(b.frames.filter((f) => f.command === 'SEND')).toHaveLength(1);
   });
 
   test('stomp connection - one receipt timer per connection, not one per SEND; latencies are reported', async () => {
@@ -126,6 +127,79 @@ describe('stomp connection - receipts', () => {
     await c.close();
     expect(latencies).toHaveLength(1000);
     expect(latencies.every(([cmd, s]) => cmd === 'SEND' && s >= 0 && s < 5)).toBe(true);
+  });
+});
+
+describe('stomp outgoing - probing destinations', () => {
+  const msg = (destination: string, n: number) => new Message({ header: { destination, n: `${n}` }, body: `m${n}` });
+
+  test('stomp outgoing - a destination that drops the session is probed alone: the other messages are never sent twice', async () => {
+    const b = await fake({ dropOn: (f) => f.command === 'SEND' && f.headers.destination === '/queue/bad' });
+    const out = new StompOutgoing(options(b));
+    await out.open();
+    const all = Array.from({ length: 40 }, (_, i) => (i === 20 ? msg('/queue/bad', i) : msg('/queue/good', i)));
+    const outcomes = await Promise.allSettled(all.map((m) => out.send(m)));
+    await out.close();
+    expect(outcomes.filter((r) => r.status === 'rejected')).toHaveLength(1);
+    const refused = outcomes[20] as PromiseRejectedResult;
+    expect(refused.reason).toBeInstanceOf(RejectedError);
+    expect(refused.reason.message).toMatch(/^the connection dropped 3 times while this message to \/queue\/bad was the only one/);
+    const sends = b.frames.filter((f) => f.command === 'SEND');
+    const good = sends.filter((f) => f.headers.destination === '/queue/good').map((f) => f.headers.n);
+    // Every good message once: none was on the wire with the probe when the session went.
+    expect(good).toHaveLength(39);
+    expect(new Set(good).size).toBe(39);
+    // The bad one alone each time: the last frame of each session it ended.
+    const bad = sends.filter((f) => f.headers.destination === '/queue/bad');
+    expect(bad.map((f) => f.session)).toEqual([1, 2, 3]);
+    for (const f of bad) {
+      const frames = b.frames.filter((g) => g.session === f.session);
+      expect(frames[frames.length - 1]).toBe(f);
+    }
+  });
+
+  test('stomp outgoing - the first SEND to a new destination waits until nothing else is on the wire; known ones go together', async () => {
+    // Message 2's first receipt never comes: the session is dropped after 300 ms and message 2 goes again.
+    const b = await fake({ holdReceipt: (f) => f.command === 'SEND' && f.headers.n === '2' && f.session === 1 });
+    const out = new StompOutgoing(options(b, { receiptTimeout: 300 }));
+    await out.open();
+    await out.send(msg('/queue/a', 1));
+    const second = out.send(msg('/queue/a', 2));
+    await sleep(50);
+    const probe = out.send(msg('/queue/b', 3));
+    await Promise.all([second, probe]);
+    // Known destinations then go together, without waiting for each other.
+    const held = [4, 5, 6].map((n) => out.send(msg(n % 2 === 0 ? '/queue/a' : '/queue/b', n)));
+    await Promise.all(held);
+    await out.close();
+    const sends = b.frames.filter((f) => f.command === 'SEND').map((f) => [f.session, f.headers.n]);
+    // Message 3 (the first to /queue/b) never went while message 2 was unreceipted: not in session 1.
+    expect(sends).toEqual([
+      [1, '1'],
+      [1, '2'],
+      [2, '2'],
+      [2, '3'],
+      [2, '4'],
+      [2, '5'],
+      [2, '6'],
+    ]);
+  });
+
+  test('stomp outgoing - with probeDestinations false, the first SEND to a destination goes with the others', async () => {
+    const b = await fake({ holdReceipt: (f) => f.command === 'SEND' && f.headers.n === '2' && f.session === 1 });
+    const out = new StompOutgoing(options(b, { receiptTimeout: 300 }), { probeDestinations: false });
+    await out.open();
+    await out.send(msg('/queue/a', 1));
+    const second = out.send(msg('/queue/a', 2));
+    await sleep(50);
+    await Promise.all([second, out.send(msg('/queue/b', 3))]);
+    await out.close();
+    const sends = b.frames.filter((f) => f.command === 'SEND').map((f) => [f.session, f.headers.n]);
+    expect(sends.slice(0, 3)).toEqual([
+      [1, '1'],
+      [1, '2'],
+      [1, '3'],
+    ]);
   });
 });
 

@@ -54,6 +54,11 @@ export interface Broker {
 
 export interface StartOptions {
   tls?: boolean;
+  /**
+   * RabbitMQ only: durable direct exchanges declared at start (its STOMP plugin cannot declare one, and a SEND to a
+   * missing exchange is an ERROR), e.g. the notify gateway's `repository.activity`.
+   */
+  exchanges?: readonly string[];
 }
 
 /** A broker started with `tls`: its TLS material and its STOMP-over-TLS port. */
@@ -402,6 +407,15 @@ export function startRabbitMQ(opts: StartOptions = {}): Promise<Broker> {
         users,
         vhosts: [{ name: '/' }],
         permissions: users.map((u) => ({ user: u.name, vhost: '/', configure: '.*', write: '.*', read: '.*' })),
+        exchanges: (opts.exchanges ?? []).map((name) => ({
+          name,
+          vhost: '/',
+          type: 'direct',
+          durable: true,
+          auto_delete: false,
+          internal: false,
+          arguments: {},
+        })),
       };
       fs.writeFileSync(path.join(dir, 'definitions.json'), JSON.stringify(definitions, null, 2));
       // rabbitmq_auth_mechanism_ssl provides SASL EXTERNAL (the client certificate's CN is the user).

@@ -1,4 +1,4 @@
-export { all as requirements, PYTHON, type Requirement, unmet } from '../requirements';
+export { all as requirements, CHROMIUM, PYTHON, type Requirement, unmet } from '../requirements';
 export type { Broker, BrokerKind, BrokerPorts, StartOptions, TlsBroker } from './brokers';
 export { ensureInstalled, startActiveMQ, startRabbitMQ } from './brokers';
 export type { StompConnection, StompConnectOptions, StompFrame } from './stomp';

@@ -1,4 +1,5 @@
-import { UsageError } from '@msgbricks/errors';
+import { MsgbricksError, UsageError } from '@msgbricks/errors';
+import type { SpoolSide } from './metrics';
 
 /**
  * Exit codes of the transfer commands (docs/stompclt.md): 0 success, 1 failure at run time (including
@@ -28,5 +29,17 @@ export class UnsupportedError extends CliError {
 export class AlreadyRunningError extends CliError {
   constructor(message: string) {
     super('ERR_TRANSFER_RUNNING', message);
+  }
+}
+
+/** A spool stayed unusable longer than --timeout-spool-fault: the command gives up (exit 1). */
+export class SpoolFaultError extends MsgbricksError {
+  constructor(
+    readonly queue: string,
+    readonly side: SpoolSide,
+    seconds: number,
+    options: { cause: Error },
+  ) {
+    super('ERR_TRANSFER_SPOOL_FAULT', `${side} spool ${queue} unusable for ${seconds} s: ${options.cause.message}`, options);
   }
 }

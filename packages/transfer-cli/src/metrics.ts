@@ -8,7 +8,7 @@
  * set next to their own metrics. `Counters` holds the transfer's own metrics.
  */
 import * as http from 'node:http';
-import type { Delivery, Incoming, Outgoing } from '@msgbricks/agent';
+import { newPipelineStats, type PipelineStats } from '@msgbricks/agent';
 import type * as PromClient from 'prom-client';
 import { program } from './program';
 
@@ -35,21 +35,57 @@ export interface BrokerMetrics {
   receipt(seconds: number): void;
 }
 
+/** Which side of the transfer a spool is on. */
+export type SpoolSide = 'incoming' | 'outgoing' | 'dead-letter';
+
+/** A spool that is unusable now (a persistent file-system error), for the `spool_fault` gauge. */
+export interface SpoolFault {
+  readonly queue: string;
+  readonly side: SpoolSide;
+  readonly errno: string;
+}
+
 /**
- * The counts of one transfer run (the live status reads them) and, once `register()`ed, their Prometheus metrics.
- * The counts live in plain fields: the per-message cost is one integer increment, and the live status line reads
- * them without prom-client's asynchronous get(); the prom-client counters read them when scraped (`collect()`, as
- * prom-client's own CPU counter does).
+ * The metrics of one transfer run, read from the run's one counts object (the pipeline's stats, which the incoming
+ * spool adds to): the log summary, `--statistics`, the live status and the metrics read the same fields, so they
+ * cannot disagree. Once `register()`ed, the prom-client counters read them when scraped (`collect()`, as
+ * prom-client's own CPU counter does): the per-message cost stays one integer increment in the pipeline.
  */
 export class Counters implements BrokerMetrics {
-  in = 0;
-  out = 0;
-  acked = 0;
-  released = 0;
-  deadLettered = 0;
   readonly reconnects = { incoming: 0, outgoing: 0 };
+  /** Spools unusable now, by `side queue`. */
+  readonly spoolFaults = new Map<string, SpoolFault>();
   /** The receipt latency histogram, once registered: before that nobody could read it. */
   private latency: PromClient.Histogram | undefined;
+
+  constructor(readonly stats: PipelineStats = newPipelineStats()) {}
+
+  get in(): number {
+    return this.stats.received;
+  }
+  get out(): number {
+    return this.stats.sent;
+  }
+  get acked(): number {
+    return this.stats.acked;
+  }
+  get released(): number {
+    return this.stats.released;
+  }
+  get deadLettered(): number {
+    return this.stats.deadLettered;
+  }
+
+  /** A spool became unusable (`errno`) or, with `errno` undefined, usable again. Counted once per episode. */
+  spoolFault(queue: string, side: SpoolSide, errno: string | undefined): void {
+    const key = `${side} ${queue}`;
+    if (errno === undefined) {
+      this.spoolFaults.delete(key);
+      return;
+    }
+    if (!this.spoolFaults.has(key)) this.stats.spoolFaults++;
+    this.spoolFaults.set(key, { queue, side, errno });
+  }
 
   reconnected(side: 'incoming' | 'outgoing'): void {
     this.reconnects[side]++;
@@ -64,16 +100,21 @@ export class Counters implements BrokerMetrics {
   register(registry: PromClient.Registry): void {
     const { Counter, Gauge, Histogram } = promClient();
     const p = program().name;
+    const s = this.stats;
     const counts: [string, string, () => number][] = [
-      ['messages_in_total', 'Messages received from the incoming module.', () => this.in],
-      ['messages_out_total', 'Messages made safe by the outgoing module.', () => this.out],
-      ['messages_acked_total', 'Messages acknowledged to the incoming module.', () => this.acked],
-      ['messages_released_total', 'Messages given back to the incoming module.', () => this.released],
+      ['messages_in_total', 'Messages received from the incoming module.', () => s.received],
+      ['messages_out_total', 'Messages made safe by the outgoing module.', () => s.sent],
+      ['messages_acked_total', 'Messages acknowledged to the incoming module.', () => s.acked],
+      ['messages_released_total', 'Messages given back to the incoming module.', () => s.released],
       [
         'messages_dead_lettered_total',
-        'Messages and corrupt elements written to the dead-letter queue.',
-        () => this.deadLettered,
+        'Messages and spool elements (corrupt, symbolic links) written to the dead-letter queue.',
+        () => s.deadLettered,
       ],
+      ['messages_dropped_total', 'Messages the callback dropped (consumed, not sent).', () => s.dropped],
+      ['elements_skipped_total', 'Spool elements that could not be locked or read, stepped over.', () => s.skipped],
+      ['spool_faults_total', 'Times a spool became unusable (a persistent file-system error).', () => s.spoolFaults],
+      ['messages_filtered_total', 'Messages consumed without being sent: not selected by --filter.', () => s.filtered],
     ];
     for (const [name, help, read] of counts) {
       new Counter({
@@ -93,6 +134,16 @@ export class Counters implements BrokerMetrics {
       registers: [registry],
       collect() {
         this.set(counters.pending);
+      },
+    });
+    new Gauge({
+      name: `${p}_spool_fault`,
+      help: 'Spools unusable now (1 per spool, side and error); the side waits and retries until the error clears.',
+      labelNames: ['queue', 'side', 'errno'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const f of counters.spoolFaults.values()) this.set({ queue: f.queue, side: f.side, errno: f.errno }, 1);
       },
     });
     new Counter({
@@ -116,43 +167,6 @@ export class Counters implements BrokerMetrics {
 
   get pending(): number {
     return this.in - this.acked - this.released;
-  }
-
-  /** The incoming module, counting deliveries, acks and releases. */
-  incoming(inner: Incoming): Incoming {
-    return {
-      description: inner.description,
-      open: () => inner.open(),
-      close: () => inner.close(),
-      next: async (): Promise<Delivery | null | undefined> => {
-        const d = await inner.next();
-        if (d) this.in++;
-        return d;
-      },
-      onArrival: inner.onArrival?.bind(inner),
-      ack: async (id: string) => {
-        await inner.ack(id);
-        this.acked++;
-      },
-      release: async (id: string) => {
-        await inner.release(id);
-        this.released++;
-      },
-    };
-  }
-
-  /** An outgoing module, counting what it made safe into `field`. */
-  outgoing(inner: Outgoing, field: 'out' | 'deadLettered'): Outgoing {
-    return {
-      description: inner.description,
-      open: () => inner.open(),
-      close: () => inner.close(),
-      flush: inner.flush?.bind(inner),
-      send: async (m) => {
-        await inner.send(m);
-        this[field]++;
-      },
-    };
   }
 }
 

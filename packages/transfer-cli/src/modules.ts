@@ -7,6 +7,7 @@ import {
   DEAD_LETTER_REASON,
   type Incoming,
   type Outgoing,
+  type PipelineStats,
   type PurgeOutcome,
   QueueIncoming,
   QueueOutgoing,
@@ -19,6 +20,7 @@ import type { Logger } from './logger';
 import type { BrokerMetrics } from './metrics';
 import { canonicalPath, sameDirectory } from './paths';
 import { program } from './program';
+import type { SpoolFaultWatch } from './spool-faults';
 /** Header naming the spool element a dead-lettered corrupt element came from. */
 export const DEAD_LETTER_SOURCE = 'x-msgbricks-dead-letter-source';
 
@@ -69,6 +71,10 @@ export interface ModuleContext {
   readonly deadLetter?: Outgoing;
   /** Reconnections and receipt latencies, for --metrics-port. */
   readonly metrics?: BrokerMetrics;
+  /** The run's counts: the incoming spool adds the elements it dead-letters and skips. */
+  readonly stats?: PipelineStats;
+  /** Told of the incoming spool's listing faults (EACCES, EIO...) and their end. */
+  readonly faults?: SpoolFaultWatch;
 }
 
 /** The incoming module: a directory queue, or a broker's subscriptions (client acks with --reliable, auto otherwise). */
@@ -79,6 +85,7 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
   const queue = openQueue(spec, false);
   if (!(queue instanceof DQS || queue instanceof DQN)) return { incoming: new NullIncoming(options.loop) };
   const deadLetter = ctx.deadLetter;
+  const purgeTold = new Set<string>();
   const incoming = new QueueIncoming(queue, {
     remove: options.remove,
     loop: options.loop,
@@ -90,7 +97,8 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
             { journal: journalPath(queue.path), error: e.error.message },
             'lock journal: file system full; the transfer goes on, but after a crash the locks taken meanwhile wait for the stale-lock purge',
           ),
-    onPurge: (o) => logPurge(ctx.logger, queue.path, o),
+    onPurge: (o) => logPurge(ctx.logger, queue.path, o, purgeTold),
+    onFault: ctx.faults?.listener(queue.path, 'incoming', 'incoming queue'),
     onStray: (path) => ctx.logger.warn({ queue: queue.path, path }, 'stray file at the top of the queue: ignored'),
     onUnreadable: async (name, error) => {
       // A link carries no data of its own: recorded (never its target's content) and removed. Anything else
@@ -104,8 +112,10 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
         await deadLetter.send(
           new Message({ header: { [DEAD_LETTER_REASON]: reason, [DEAD_LETTER_SOURCE]: `${queue.path}/${name}` } }),
         );
+        if (ctx.stats !== undefined) ctx.stats.deadLettered++;
         return 'remove';
       }
+      if (ctx.stats !== undefined) ctx.stats.skipped++;
       ctx.logger.warn(
         { element: name, err: error.message },
         'element cannot be locked or read: skipped, the rest of the spool goes on',
@@ -124,19 +134,37 @@ export function makeIncoming(options: AgentOptions, ctx: ModuleContext): Incomin
                 body: bytes,
               }),
             );
+            if (ctx.stats !== undefined) ctx.stats.deadLettered++;
           },
   });
   return { incoming, spool: queue.path };
 }
 
-/** What the periodic purge did: a warning per entry it left in place, a warning if it failed; never fatal. */
-export function logPurge(logger: Logger, queue: string, o: PurgeOutcome): void {
+/**
+ * What the periodic purge did: a warning per entry it left in place, a warning if it failed; never fatal. With
+ * `told` (kept for the run), an entry or a failure already warned of is logged at debug level by later purges: an
+ * entry left in place is met by every purge, and a daemon would repeat the same warning every interval.
+ */
+export function logPurge(logger: Logger, queue: string, o: PurgeOutcome, told?: Set<string>): void {
+  const firstTime = (key: string) => {
+    if (told === undefined) return true;
+    if (told.has(key)) return false;
+    told.add(key);
+    return true;
+  };
   if ('error' in o) {
-    logger.warn({ queue, err: o.error.message }, 'purge failed: the transfer goes on, the purge is tried again later');
+    const fields = { queue, err: o.error.message };
+    const msg = 'purge failed: the transfer goes on, the purge is tried again later';
+    if (firstTime(`failed ${o.error.message}`)) logger.warn(fields, msg);
+    else logger.debug(fields, msg);
     return;
   }
   const r = o.result;
-  for (const w of r.warnings) logger.warn({ queue, path: w.path, reason: w.reason }, 'purge: unexpected entry left in place');
+  for (const w of r.warnings) {
+    const fields = { queue, path: w.path, reason: w.reason };
+    if (firstTime(`left ${w.path}`)) logger.warn(fields, 'purge: unexpected entry left in place');
+    else logger.debug(fields, 'purge: unexpected entry left in place');
+  }
   logger.debug(
     { queue, removedTemporary: r.removedTemporary, brokenLocks: r.brokenLocks, removedDirectories: r.removedDirectories },
     'purge done',
@@ -144,32 +172,45 @@ export function logPurge(logger: Logger, queue: string, o: PurgeOutcome): void {
 }
 
 /** The outgoing module: a directory queue (written durably), or a broker (a message is acked upstream once confirmed). */
-export function makeOutgoing(options: AgentOptions, logger?: Logger, metrics?: BrokerMetrics): Outgoing {
+export function makeOutgoing(
+  options: AgentOptions,
+  logger?: Logger,
+  metrics?: BrokerMetrics,
+  faults?: SpoolFaultWatch,
+): Outgoing {
   if (options['outgoing-broker-uri'] !== undefined) return makeBrokerOutgoing(options, logger, metrics);
   const spec = options['outgoing-queue'];
   if (spec === undefined) throw new CliError('ERR_TRANSFER_OPTIONS', 'no outgoing module');
-  return spoolOutgoing(spec, 'outgoing queue', logger);
+  return spoolOutgoing(spec, 'outgoing', 'outgoing queue', logger, faults);
 }
 
 /** The dead-letter queue (msgbricks), written durably; undefined when --dead-letter-queue is not given. */
-export function makeDeadLetter(options: AgentOptions, logger?: Logger): Outgoing | undefined {
+export function makeDeadLetter(options: AgentOptions, logger?: Logger, faults?: SpoolFaultWatch): Outgoing | undefined {
   const spec = options['dead-letter-queue'];
-  return spec === undefined ? undefined : spoolOutgoing(spec, 'dead-letter queue', logger);
+  return spec === undefined ? undefined : spoolOutgoing(spec, 'dead-letter', 'dead-letter queue', logger, faults);
 }
 
-/** A spool written durably; while its file system is full, the writes wait (and say so once) instead of failing. */
-function spoolOutgoing(spec: QueueSpec, what: string, logger: Logger | undefined): QueueOutgoing {
+/**
+ * A spool written durably; while it cannot be written (full, or a persistent error: EACCES, EROFS, EIO...), the
+ * writes wait with backoff (said once per state change, through `faults`) instead of failing.
+ */
+function spoolOutgoing(
+  spec: QueueSpec,
+  side: 'outgoing' | 'dead-letter',
+  what: string,
+  logger: Logger | undefined,
+  faults: SpoolFaultWatch | undefined,
+): QueueOutgoing {
   const queue = openQueue(spec, true);
+  const onEvent = faults?.listener(queue.path, side, what);
   return new QueueOutgoing(queue, {
-    onEvent: (e) => {
-      if (e.type === 'resumed') logger?.info({ queue: queue.path, waitedMs: e.waitedMs }, `${what}: space again, writing`);
-      else if (e.attempt === 1) {
-        logger?.warn(
-          { queue: queue.path, error: e.error.message },
-          `${what}: file system full, the messages wait (unacked) and the write is retried until there is room`,
-        );
-      } else logger?.debug({ queue: queue.path, attempt: e.attempt, retryInMs: e.retryInMs }, `${what}: still full`);
-    },
+    onEvent:
+      onEvent ??
+      ((e) => {
+        if (e.type === 'resumed') logger?.info({ queue: queue.path, waitedMs: e.waitedMs }, `${what}: writing again`);
+        else if (e.attempt === 1) logger?.warn({ queue: queue.path, error: e.error.message }, `${what}: cannot write, retrying`);
+      }),
+    giveUp: faults?.giveUp.signal,
   });
 }
 

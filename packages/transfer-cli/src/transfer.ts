@@ -2,16 +2,19 @@
  * One run of a transfer command: modules, instance lock, pid file, signals, the pipeline, statistics.
  */
 import type * as http from 'node:http';
-import { CallbackError, PendingError, type PipelineEvent, runPipeline, WorkerCallback } from '@msgbricks/agent';
+import { CallbackError, newPipelineStats, PendingError, type PipelineEvent, runPipeline, WorkerCallback } from '@msgbricks/agent';
+import type { Message } from '@msgbricks/message';
+import { parseSelector } from '@msgbricks/selector';
 import type { AgentOptions } from './config/schema';
-import { CliError, EXIT, UnsupportedError } from './errors';
+import { CliError, EXIT, type SpoolFaultError, UnsupportedError } from './errors';
 import { lockSpool, type SpoolLock } from './lock';
 import { type Logger, out } from './logger';
 import { Counters, newRegistry, serveMetrics } from './metrics';
 import { checkDistinctQueues, journalPath, makeDeadLetter, makeIncoming, makeOutgoing } from './modules';
 import { PidFile } from './pidfile';
 import { program } from './program';
-import { formatStatistics } from './stats';
+import { SpoolFaultWatch } from './spool-faults';
+import { formatSpoolStatistics, formatStatistics } from './stats';
 import { LiveStatus, wantsLiveStatus } from './status';
 
 /** Milliseconds between two looks at the pid file (touch and action). */
@@ -46,6 +49,9 @@ function describeEvent(logger: Logger, e: PipelineEvent): void {
     case 'dropped':
       logger.debug({ id: e.id, reason: e.reason }, 'message dropped by the callback');
       break;
+    case 'filtered':
+      logger.debug({ id: e.id }, 'message filtered out (--filter)');
+      break;
     case 'dead-lettered':
       logger.warn({ id: e.id, reason: e.reason }, 'message moved to the dead-letter queue');
       break;
@@ -64,14 +70,22 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
     throw new UnsupportedError(`--daemon is not supported: run ${program().name} in the foreground under systemd or simplevisor`);
   }
   checkDistinctQueues(options);
-  const counters = new Counters();
-  const dlq = makeDeadLetter(options, logger);
-  const deadLetter = dlq === undefined ? undefined : counters.outgoing(dlq, 'deadLettered');
-  const { incoming, spool } = makeIncoming(options, { logger, deadLetter, metrics: counters });
-  const outgoing = counters.outgoing(makeOutgoing(options, logger, counters), 'out');
-  const callback = await makeCallback(options, logger);
-
+  // The run's one counts object: the pipeline and the incoming spool add to it; the summary, --statistics, the
+  // metrics and the live status read it.
+  const stats = newPipelineStats();
+  const counters = new Counters(stats);
   const stop = new AbortController();
+  // Set by requestStop, defined below: a spool unusable for longer than --timeout-spool-fault stops the run (exit 1).
+  let stopForFault: (err: SpoolFaultError) => void = () => undefined;
+  const faults = new SpoolFaultWatch(logger, counters, options['timeout-spool-fault'], (err) => stopForFault(err));
+  const deadLetter = makeDeadLetter(options, logger, faults);
+  const { incoming, spool } = makeIncoming(options, { logger, deadLetter, metrics: counters, stats, faults });
+  const outgoing = makeOutgoing(options, logger, counters, faults);
+  const callback = await makeCallback(options, logger);
+  // Validated with the options (an invalid selector is a configuration error): parsing cannot fail here.
+  const selector = options.filter === undefined ? undefined : parseSelector(options.filter);
+  const filter = selector === undefined ? undefined : (m: Message) => selector.matches(m.header);
+
   const cleanups: (() => Promise<void> | void)[] = [];
   // The pipeline stops the callback; this is for a failure before the pipeline runs.
   if (callback !== undefined) cleanups.push(() => callback.close());
@@ -100,6 +114,11 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
     watchdog.unref();
     cleanups.push(() => clearTimeout(watchdog));
   };
+  stopForFault = (err) => {
+    logger.error({ queue: err.queue, side: err.side, err: err.message }, 'spool unusable for too long: giving up');
+    requestStop({ queue: err.queue, side: err.side }, '--timeout-spool-fault');
+  };
+  cleanups.push(() => faults.close());
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
@@ -162,9 +181,8 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
       },
       'transfer started',
     );
-    let stats: Awaited<ReturnType<typeof runPipeline>>;
     try {
-      stats = await runPipeline(counters.incoming(incoming), outgoing, {
+      await runPipeline(incoming, outgoing, {
         window: options.window,
         count: options.count,
         duration: options.duration,
@@ -173,10 +191,12 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
         stopLinger,
         lazy: options.lazy,
         callback,
+        filter,
         callbackData: options['callback-data'] === undefined ? undefined : { ...options['callback-data'] },
         deadLetter,
         signal: stop.signal,
         onEvent: (e) => describeEvent(logger, e),
+        stats,
       });
     } catch (err) {
       if (err instanceof PendingError) {
@@ -192,14 +212,18 @@ export async function transfer(options: AgentOptions, logger: Logger): Promise<n
         received: stats.received,
         sent: stats.sent,
         dropped: stats.dropped,
+        filtered: stats.filtered,
         deadLettered: stats.deadLettered,
         released: stats.released,
+        acked: stats.acked,
+        skipped: stats.skipped,
+        spoolFaults: stats.spoolFaults,
         stoppedBy: stats.stoppedBy,
       },
       'transfer finished',
     );
-    if (options.statistics) out(formatStatistics(stats));
-    return EXIT.ok;
+    if (options.statistics) out(`${formatStatistics(stats)}\n${formatSpoolStatistics(stats)}`);
+    return faults.failure === undefined ? EXIT.ok : EXIT.failure;
   } finally {
     for (const c of cleanups.reverse()) {
       try {

@@ -33,11 +33,7 @@ function registered(): { c: Counters; text: () => Promise<string> } {
 describe('transfer-cli metrics', () => {
   test('metrics - message counters and the pending gauge read the counts of the run', async () => {
     const { c, text: metrics } = registered();
-    c.in = 7;
-    c.acked = 4;
-    c.released = 1;
-    c.out = 5;
-    c.deadLettered = 2;
+    Object.assign(c.stats, { received: 7, acked: 4, released: 1, sent: 5, deadLettered: 2, dropped: 3, skipped: 6, filtered: 8 });
     let text = await metrics();
     expect(text).toMatch(/^# HELP stompclt_messages_in_total Messages received from the incoming module\.$/m);
     expect(text).toMatch(/^# TYPE stompclt_messages_in_total counter$/m);
@@ -46,13 +42,34 @@ describe('transfer-cli metrics', () => {
     expect(text).toMatch(/^stompclt_messages_acked_total 4$/m);
     expect(text).toMatch(/^stompclt_messages_released_total 1$/m);
     expect(text).toMatch(/^stompclt_messages_dead_lettered_total 2$/m);
+    expect(text).toMatch(/^stompclt_messages_dropped_total 3$/m);
+    expect(text).toMatch(/^stompclt_elements_skipped_total 6$/m);
+    expect(text).toMatch(/^stompclt_spool_faults_total 0$/m);
+    expect(text).toMatch(/^stompclt_messages_filtered_total 8$/m);
     expect(text).toMatch(/^# TYPE stompclt_messages_pending gauge$/m);
     expect(text).toMatch(/^stompclt_messages_pending 2$/m);
     // A second scrape gives the counts of now, not their sum with the previous ones.
-    c.in = 8;
+    c.stats.received = 8;
     text = await metrics();
     expect(text).toMatch(/^stompclt_messages_in_total 8$/m);
     expect(text).toMatch(/^stompclt_messages_pending 3$/m);
+  });
+
+  test('metrics - a spool fault is a gauge per queue, side and errno while it lasts, counted once per episode', async () => {
+    const { c, text: metrics } = registered();
+    c.spoolFault('/spool/out', 'outgoing', 'EACCES');
+    c.spoolFault('/spool/out', 'outgoing', 'EACCES');
+    c.spoolFault('/spool/dlq', 'dead-letter', 'EROFS');
+    let text = await metrics();
+    expect(text).toMatch(/^# TYPE stompclt_spool_fault gauge$/m);
+    expect(text).toMatch(/^stompclt_spool_fault\{queue="\/spool\/out",side="outgoing",errno="EACCES"\} 1$/m);
+    expect(text).toMatch(/^stompclt_spool_fault\{queue="\/spool\/dlq",side="dead-letter",errno="EROFS"\} 1$/m);
+    expect(text).toMatch(/^stompclt_spool_faults_total 2$/m);
+    c.spoolFault('/spool/out', 'outgoing', undefined);
+    text = await metrics();
+    expect(text).not.toMatch(/^stompclt_spool_fault\{queue="\/spool\/out"/m);
+    expect(text).toMatch(/^stompclt_spool_fault\{queue="\/spool\/dlq"/m);
+    expect(c.stats.spoolFaults).toBe(2);
   });
 
   test('metrics - receipt latency (cumulative buckets, sum, count) and reconnects per side, named after the program', async () => {
@@ -135,7 +152,7 @@ describe('transfer-cli metrics', () => {
       const { Counters, newRegistry } = require(${JSON.stringify(dist)});
       const loaded = () => Object.keys(require.cache).some((f) => f.includes('/node_modules/prom-client/'));
       const c = new Counters();
-      c.in++; c.receipt(0.001); c.reconnected('outgoing');
+      c.stats.received++; c.receipt(0.001); c.reconnected('outgoing');
       const before = loaded();
       c.register(newRegistry());
       console.log(JSON.stringify({ before, after: loaded() }));`;

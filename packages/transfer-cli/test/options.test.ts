@@ -509,6 +509,33 @@ log-format json
     ]);
   });
 
+  test("config - filter: a selector is checked with the options; filter-on-broker makes it every subscription's selector", () => {
+    const conf = file(
+      'recv.conf',
+      `incoming-broker-uri = stomp://mq.example.org:61613\n<subscribe>\n  destination /queue/a\n</subscribe>\n<subscribe>\n  destination /queue/b\n</subscribe>\noutgoing-queue = path=/out\nfilter = prio > 3\nfilter-on-broker = yes\n`,
+    );
+    const { options } = loadOptions({ configFile: conf });
+    expect(options.filter).toBe('prio > 3');
+    expect(options.subscribe).toEqual([
+      { destination: '/queue/a', selector: 'prio > 3' },
+      { destination: '/queue/b', selector: 'prio > 3' },
+    ]);
+    expect(
+      problems({
+        argv: {
+          'incoming-broker-uri': 'stomp://mq.example.org:61613',
+          subscribe: 'destination=/queue/a selector=x=1',
+          'outgoing-queue': 'path=/out',
+          filter: "x = 'a' OR",
+          'filter-on-broker': true,
+        },
+      }),
+    ).toEqual([
+      'command line: --filter: invalid selector at column 11: expected one of "(", "+", "-", "FALSE", "NOT", "NULL", "TRUE", "XPATH", "XQUERY", identifier, number, string literal but found the end',
+      "command line: --filter-on-broker: cannot be combined with a subscription's own selector (command line)",
+    ]);
+  });
+
   test('config - the schema knows every stompclt option of the reference table', () => {
     const names = [
       'incoming-broker-uri incoming-broker-auth incoming-broker-connect incoming-broker-sockopts incoming-broker-stomp-debug incoming-broker-type',
@@ -525,11 +552,14 @@ log-format json
       .map(([k]) => k);
     expect(additions.sort()).toEqual([
       'dead-letter-queue',
+      'filter',
+      'filter-on-broker',
       'incoming-broker-reconnect',
       'log-format',
       'metrics-address',
       'metrics-port',
       'outgoing-broker-reconnect',
+      'timeout-spool-fault',
     ]);
   });
 });

@@ -4,6 +4,11 @@ import type { Message } from '@msgbricks/message';
 export interface Delivery {
   readonly id: string;
   readonly message: Message;
+  /**
+   * The incoming module refuses this message (a STOMP MESSAGE over the frame limits, say): the pipeline neither
+   * checks nor sends it, but dead-letters it with this reason (acked), or releases it without a dead-letter module.
+   */
+  readonly refused?: string;
 }
 
 /**

@@ -27,6 +27,11 @@ export interface PipelineOptions {
   lazy?: boolean;
   callback?: Callback;
   callbackData?: Record<string, string>;
+  /**
+   * Messages for which this says false are consumed (acked) and counted as `filtered`, before the callback sees
+   * them: a selector (--filter) on the client side.
+   */
+  filter?: (message: Message) => boolean;
   /** Where messages that cannot be delivered go (callback threw, next hop refused), with the reason in a header. */
   deadLetter?: Outgoing;
   /** Aborting stops the loop gracefully: in-flight messages are finished (up to timeoutLinger) and the rest given back. */
@@ -35,10 +40,17 @@ export interface PipelineOptions {
   idleInterval?: number;
   /** Events for logs and metrics. */
   onEvent?: (event: PipelineEvent) => void;
+  /**
+   * The counts to add to (newPipelineStats()), when others count into them too: the incoming spool's dead-lettered
+   * and skipped elements, spool faults. The run's log summary, statistics, metrics and live status then read one
+   * object and cannot disagree. Default: a new one. runPipeline resolves to it.
+   */
+  stats?: PipelineStats;
 }
 
 export type PipelineEvent =
   | { type: 'dropped'; id: string; reason: string }
+  | { type: 'filtered'; id: string }
   | { type: 'dead-lettered'; id: string; reason: string }
   | { type: 'released'; id: string; reason: string }
   | { type: 'error'; error: unknown };
@@ -47,12 +59,39 @@ export interface PipelineStats {
   received: number;
   sent: number;
   dropped: number;
+  /** Messages and spool elements written to the dead-letter module: the pipeline's and the incoming spool's. */
   deadLettered: number;
   released: number;
+  /** Deliveries acknowledged to the incoming module (sent, dropped or dead-lettered by the pipeline). */
+  acked: number;
+  /** Spool elements that could not be locked or read, stepped over (counted by whoever reads the spool). */
+  skipped: number;
+  /** Times a spool became unusable (EACCES, EROFS, EIO...) and its side paused until it was usable again. */
+  spoolFaults: number;
+  /** Consumed without being sent: `filter` said no. */
+  filtered: number;
   bytes: number;
   /** Milliseconds between the first and the last message received, as stompclt's statistics. */
   elapsedMs: number;
   stoppedBy: 'end' | 'count' | 'duration' | 'inactivity' | 'signal';
+}
+
+/** Counts at zero, for runPipeline's `stats` option. */
+export function newPipelineStats(): PipelineStats {
+  return {
+    received: 0,
+    sent: 0,
+    dropped: 0,
+    deadLettered: 0,
+    released: 0,
+    acked: 0,
+    skipped: 0,
+    spoolFaults: 0,
+    filtered: 0,
+    bytes: 0,
+    elapsedMs: 0,
+    stoppedBy: 'end',
+  };
 }
 
 /** How many messages a pipelined callback (Callback.pipelined) may have before the first result is needed. */
@@ -114,16 +153,8 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
   const emit = options.onEvent ?? (() => undefined);
   const signal = options.signal;
   const callback = options.callback;
-  const stats: PipelineStats = {
-    received: 0,
-    sent: 0,
-    dropped: 0,
-    deadLettered: 0,
-    released: 0,
-    bytes: 0,
-    elapsedMs: 0,
-    stoppedBy: 'end',
-  };
+  const filter = options.filter;
+  const stats = options.stats ?? newPipelineStats();
   /** Messages sent (or acks and dead-letterings started) and not settled yet. */
   let inflight = 0;
   let inflightBytes = 0;
@@ -155,6 +186,7 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
     header.push([DEAD_LETTER_REASON, reason]);
     await options.deadLetter.send(d.message.with({ header }));
     await incoming.ack(d.id);
+    stats.acked++;
     stats.deadLettered++;
     emit({ type: 'dead-lettered', id: d.id, reason });
   };
@@ -164,6 +196,7 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
       await outgoing.send(message);
       stats.sent++;
       await incoming.ack(d.id);
+      stats.acked++;
     } catch (err) {
       if (err instanceof RejectedError) await deadLetter(d, `refused: ${err.message}`);
       else {
@@ -250,7 +283,11 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
       // A filtered message is consumed, as stompclt does: acking it keeps it from coming back.
       stats.dropped++;
       emit({ type: 'dropped', id: d.id, reason: out });
-      track(incoming.ack(d.id));
+      track(
+        incoming.ack(d.id).then(() => {
+          stats.acked++;
+        }),
+      );
       return;
     }
     if (!(await openOutgoing())) {
@@ -328,6 +365,18 @@ export async function runPipeline(incoming: Incoming, outgoing: Outgoing, option
       stats.elapsedMs = lastAt - firstAt;
       const size = d.message.size();
       stats.bytes += size;
+      if (d.refused !== undefined) {
+        // Refused by its own incoming module: never checked nor sent, but kept (dead-lettered whole) or given back.
+        track(deadLetter(d, `refused: ${d.refused}`));
+        continue;
+      }
+      if (filter !== undefined && !filter(d.message)) {
+        // Consumed, as a message the callback drops: acking it keeps it from coming back.
+        stats.filtered++;
+        emit({ type: 'filtered', id: d.id });
+        track(incoming.ack(d.id));
+        continue;
+      }
       if (lookahead > 0) {
         checking.push({ d, size, out: settled(callback as Callback, d.message) });
         if (checking.length >= lookahead) await nextChecked();

@@ -45,7 +45,93 @@ export interface QueueIncomingOptions {
    * Default 64; 0 locks, reads and removes one element at a time on the event loop.
    */
   readAhead?: number;
+  /**
+   * Told when the queue cannot be listed (EACCES, EPERM, EIO...: a persistent error of the spool, not of one element)
+   * and when it can again. Meanwhile next() finds nothing (the pipeline idles) and the listing is tried again with
+   * backoff (`faultRetry`); what was read ahead is still delivered.
+   */
+  onFault?: (event: SpoolFaultEvent) => void;
+  /** Milliseconds between listings while the queue cannot be listed. Default {initialDelay: 100, maxDelay: 5000}. */
+  faultRetry?: { initialDelay?: number; maxDelay?: number };
 }
+
+/**
+ * A spool side that started failing with a persistent file-system error (`unusable`, or `full` for ENOSPC and
+ * EDQUOT), again (`attempt` counts), or that works again (`resumed`).
+ */
+export type SpoolFaultEvent =
+  | { type: 'full' | 'unusable'; error: Error; errno: string; retryInMs: number; attempt: number }
+  | { type: 'resumed'; waitedMs: number };
+
+/** Errors of a spool that last until someone acts (permissions, a read-only or failing file system). */
+const UNUSABLE_ERRNOS = new Set(['EACCES', 'EPERM', 'EROFS', 'EIO']);
+/** Errors a full file system gives: they go away when a consumer makes room. */
+const FULL_ERRNOS = new Set(['ENOSPC', 'EDQUOT']);
+
+function errnoOf(err: unknown): string | undefined {
+  const e = err as { errno?: unknown; code?: unknown } | undefined;
+  if (typeof e?.errno === 'string') return e.errno;
+  return typeof e?.code === 'string' ? e.code : undefined;
+}
+
+/** 'full', 'unusable' or undefined (not a fault of the spool as a whole: thrown as before). */
+function spoolFault(err: unknown): 'full' | 'unusable' | undefined {
+  const errno = errnoOf(err) ?? '';
+  if (FULL_ERRNOS.has(errno)) return 'full';
+  return UNUSABLE_ERRNOS.has(errno) ? 'unusable' : undefined;
+}
+
+/**
+ * The backoff of one spool side while it fails: the first failure starts it, each later one grows it, the first
+ * success ends it; every step is an event for the command (one log line per state change, metrics).
+ */
+class FaultState {
+  private since: number | undefined;
+  private attempt = 0;
+  private backoff: Backoff;
+  /** Not before this (Date.now()): the next attempt. */
+  retryAt = 0;
+
+  constructor(
+    private readonly retry: { initialDelay?: number; maxDelay?: number } | undefined,
+    private readonly onEvent: ((event: SpoolFaultEvent) => void) | undefined,
+  ) {
+    this.backoff = this.newBackoff();
+  }
+
+  private newBackoff(): Backoff {
+    return new Backoff(this.retry?.initialDelay ?? 100, this.retry?.maxDelay ?? 5000, 2);
+  }
+
+  get failing(): boolean {
+    return this.since !== undefined;
+  }
+
+  /** A failure: milliseconds to wait before the next attempt. */
+  failed(type: 'full' | 'unusable', error: Error): number {
+    this.since ??= Date.now();
+    this.attempt++;
+    const wait = this.backoff.nextWait();
+    this.backoff.grow();
+    this.retryAt = Date.now() + wait;
+    const errno = errnoOf(error) ?? 'EUNKNOWN';
+    this.onEvent?.({ type, error, errno, retryInMs: Math.round(wait), attempt: this.attempt });
+    return wait;
+  }
+
+  succeeded(): void {
+    if (this.since === undefined) return;
+    const waitedMs = Date.now() - this.since;
+    this.since = undefined;
+    this.attempt = 0;
+    this.retryAt = 0;
+    this.backoff = this.newBackoff();
+    this.onEvent?.({ type: 'resumed', waitedMs });
+  }
+}
+
+/** The queue could not be listed (a spool fault): next() finds nothing this time. */
+class ListingFault extends Error {}
 
 /** Errors of one element rather than of the spool: that element is skipped, the others are transferred. */
 const ELEMENT_ERRNOS = new Set(['ELOOP', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR']);
@@ -101,6 +187,7 @@ export class QueueIncoming implements Incoming {
   /** Elements that could not be locked or read: every later pass steps over them (reported once). */
   private readonly skipped = new Set<string>();
   private readonly straysTold = new Set<string>();
+  private readonly fault: FaultState;
 
   constructor(
     private readonly queue: MessageSpool,
@@ -110,6 +197,7 @@ export class QueueIncoming implements Incoming {
     const k = options.readAhead ?? 64;
     if (!Number.isInteger(k) || k < 0) throw new RangeError(`readAhead: ${String(k)} (an integer >= 0)`);
     this.batch = queue instanceof DQS ? k : 0;
+    this.fault = new FaultState(options.faultRetry, options.onFault);
   }
 
   async open(): Promise<void> {
@@ -122,10 +210,39 @@ export class QueueIncoming implements Incoming {
   }
 
   async next(): Promise<Delivery | null | undefined> {
-    if (this.batch > 0) return this.nextAhead();
+    // While the queue cannot be listed: nothing until the next attempt, but what was read ahead still goes.
+    if (this.fault.failing && Date.now() < this.fault.retryAt && this.ahead.length === 0) return undefined;
+    try {
+      return await (this.batch > 0 ? this.nextAhead() : this.nextOne());
+    } catch (err) {
+      if (err instanceof ListingFault) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * The next name of the current pass (a new pass if none). A listing that fails with a spool fault ends the pass,
+   * starts or grows the backoff and throws a ListingFault; one that works again ends the backoff.
+   */
+  private async nextName(): Promise<IteratorResult<string>> {
+    this.iterator ??= this.queue[Symbol.asyncIterator]();
+    let r: IteratorResult<string>;
+    try {
+      r = await this.iterator.next();
+    } catch (err) {
+      this.iterator = undefined;
+      const type = spoolFault(err);
+      if (type === undefined) throw err;
+      this.fault.failed(type, err as Error);
+      throw new ListingFault('the queue cannot be listed', { cause: err });
+    }
+    this.fault.succeeded();
+    return r;
+  }
+
+  private async nextOne(): Promise<Delivery | null | undefined> {
     for (;;) {
-      if (this.iterator === undefined) this.iterator = this.queue[Symbol.asyncIterator]();
-      const r = await this.iterator.next();
+      const r = await this.nextName();
       if (r.done) {
         this.iterator = undefined;
         const end = await this.endOfPass();
@@ -195,7 +312,8 @@ export class QueueIncoming implements Incoming {
   private async nextAhead(): Promise<Delivery | null | undefined> {
     const q = this.queue as DQS;
     for (;;) {
-      if (this.fillError !== undefined) {
+      // A listing fault waits for what was read ahead to be delivered; any other error is thrown at once.
+      if (this.fillError !== undefined && !(this.fillError instanceof ListingFault && this.ahead.length > 0)) {
         const err = this.fillError;
         this.fillError = undefined;
         throw err;
@@ -228,6 +346,9 @@ export class QueueIncoming implements Incoming {
 
   private startFill(): void {
     if (this.filling !== undefined) return;
+    // Not while the listing waits for its next attempt; at that attempt, the last listing fault is forgotten.
+    if (this.fault.failing && Date.now() < this.fault.retryAt) return;
+    if (this.fillError instanceof ListingFault) this.fillError = undefined;
     this.filling = this.fill()
       .catch((err) => {
         this.fillError = err;
@@ -242,8 +363,7 @@ export class QueueIncoming implements Incoming {
     const q = this.queue as DQS;
     const names: string[] = [];
     while (names.length < this.batch) {
-      this.iterator ??= q[Symbol.asyncIterator]();
-      const r = await this.iterator.next();
+      const r = await this.nextName();
       if (r.done) {
         this.iterator = undefined;
         this.exhausted = true;
@@ -419,26 +539,18 @@ export interface QueueOutgoingOptions {
    */
   offload?: boolean;
   /**
-   * Milliseconds between attempts while the file system is full (ENOSPC, EDQUOT): the batch waits, unacked, and
-   * is written once there is room again (the delay doubles up to `maxDelay`). Default {initialDelay: 100,
-   * maxDelay: 5000}.
+   * Milliseconds between attempts while the spool cannot be written: full (ENOSPC, EDQUOT) or unusable (EACCES,
+   * EPERM, EROFS, EIO). The batch waits, unacked, and is written once the error has cleared (the delay, with
+   * jitter, doubles up to `maxDelay`). Default {initialDelay: 100, maxDelay: 5000}.
    */
   fullRetry?: { initialDelay?: number; maxDelay?: number };
-  /** Told when writes start failing for want of space, and when they succeed again: for the command's log. */
+  /** Told when writes start failing (full or unusable), fail again, and succeed again: for the command's log. */
   onEvent?: (event: QueueOutgoingEvent) => void;
+  /** Aborted: a batch waiting for the spool fails at once with its last error (the caller gave up on the spool). */
+  giveUp?: AbortSignal;
 }
 
-export type QueueOutgoingEvent =
-  | { type: 'full'; error: Error; retryInMs: number; attempt: number }
-  | { type: 'resumed'; waitedMs: number };
-
-/** Errors a full file system gives: they go away when a consumer makes room, so the write is tried again. */
-const FULL_ERRNOS = new Set(['ENOSPC', 'EDQUOT']);
-
-function isFull(err: unknown): boolean {
-  const e = err as { errno?: unknown; code?: unknown } | undefined;
-  return FULL_ERRNOS.has(String(e?.errno)) || FULL_ERRNOS.has(String(e?.code));
-}
+export type QueueOutgoingEvent = SpoolFaultEvent;
 
 /**
  * A directory queue as the outgoing side. A message is safe once its element
@@ -452,12 +564,16 @@ export class QueueOutgoing implements Outgoing {
   private flushing: Promise<void> = Promise.resolve();
   /** Aborted by close(): a batch waiting for space then fails (the pipeline releases its messages). */
   private readonly closing = new AbortController();
+  /** close() or the caller's giveUp: made once (AbortSignal.any per batch would add a listener per batch). */
+  private readonly stopWaiting: AbortSignal;
 
   constructor(
     private readonly queue: MessageSpool | MessageQueueNull,
     private readonly options: QueueOutgoingOptions = {},
   ) {
     this.description = `queue ${queue.path}`;
+    const giveUp = options.giveUp;
+    this.stopWaiting = giveUp === undefined ? this.closing.signal : AbortSignal.any([this.closing.signal, giveUp]);
   }
 
   async open(): Promise<void> {}
@@ -491,26 +607,23 @@ export class QueueOutgoing implements Outgoing {
   }
 
   /**
-   * Writes a batch, waiting while the file system is full: a full spool is a consumer falling behind, as a broker
-   * that is down is, so the messages stay unacked upstream (the window stops the intake) instead of being released
-   * and fetched again in a loop. A batch half written when space ran out is written again whole: at least once.
+   * Writes a batch, waiting while the spool cannot be written (full, or a persistent error: permissions, a
+   * read-only or failing file system): a spool that cannot take messages is a consumer away, as a broker that is
+   * down is, so the messages stay unacked upstream (the window stops the intake) instead of being released and
+   * fetched again in a hot loop. A batch half written when the error came is written again whole: at least once.
    */
   private async writeWhenRoom(messages: Message[]): Promise<void> {
-    const r = this.options.fullRetry ?? {};
-    const backoff = new Backoff(r.initialDelay ?? 100, r.maxDelay ?? 5000, 2);
-    let since: number | undefined;
-    for (let attempt = 1; ; attempt++) {
+    const fault = new FaultState(this.options.fullRetry, this.options.onEvent);
+    const stop = this.stopWaiting;
+    for (;;) {
       try {
         await this.write(messages);
-        if (since !== undefined) this.options.onEvent?.({ type: 'resumed', waitedMs: Date.now() - since });
+        fault.succeeded();
         return;
       } catch (err) {
-        if (!isFull(err) || this.closing.signal.aborted) throw err;
-        since ??= Date.now();
-        const wait = backoff.nextWait();
-        backoff.grow();
-        this.options.onEvent?.({ type: 'full', error: err as Error, retryInMs: Math.round(wait), attempt });
-        await abortableSleep(wait, this.closing.signal);
+        const type = spoolFault(err);
+        if (type === undefined || stop.aborted) throw err;
+        await abortableSleep(fault.failed(type, err as Error), stop);
       }
     }
   }

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { AMQP_PROTOCOL } from '@msgbricks/amqp';
 import { ConfigError, type ConfigProblem } from '@msgbricks/config-general';
+import { parseSelector, SelectorError } from '@msgbricks/selector';
 import { STOMP_PROTOCOL } from '@msgbricks/stomp';
 import { checkBrokerUri } from '../protocols';
 import { normalise } from './coerce';
@@ -149,7 +150,29 @@ export function loadOptions(input: LoadOptionsInput = {}): LoadedOptions {
   if (on('heart-beat') && !incomingBroker && !byKey.has('outgoing-broker-uri'))
     cross('heart-beat', 'needs an incoming or outgoing broker');
 
+  if (given('filter')) {
+    try {
+      parseSelector(values.filter as string);
+    } catch (err) {
+      if (!(err instanceof SelectorError)) throw err;
+      cross('filter', err.message);
+    }
+  }
+  if (on('filter-on-broker')) {
+    if (!given('filter')) cross('filter-on-broker', 'needs filter');
+    if (!incomingBroker) cross('filter-on-broker', 'needs an incoming broker (incoming-broker-uri)');
+    const subscriptions = (values.subscribe ?? []) as Record<string, string>[];
+    if (subscriptions.some((s) => s.selector !== undefined)) {
+      cross('filter-on-broker', `cannot be combined with a subscription's own selector (${where('subscribe')})`);
+    }
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
+
+  // --filter-on-broker: the broker gets the filter as every subscription's selector (STOMP header, AMQP source filter).
+  if (on('filter-on-broker')) {
+    values.subscribe = (values.subscribe as Record<string, string>[]).map((s) => ({ ...s, selector: values.filter as string }));
+  }
 
   // stompclt's "intelligent? tuning": a reliable, counted run prefetches no more than it will consume.
   const count = values.count as number | undefined;

@@ -105,12 +105,17 @@ export const OPTION_SCHEMA: Readonly<Record<string, OptionSpec>> = {
   'timeout-disconnect': { type: 'seconds', default: 60, description: 'how long to wait for the DISCONNECT receipt' },
   'timeout-linger': { type: 'seconds', description: 'after the main loop, how long to wait for pending acks' },
   'timeout-status': { type: 'seconds', description: 'retry --status until success or this timeout' },
+  'timeout-spool-fault': {
+    type: 'seconds',
+    msgbricks: true,
+    description: 'give up (exit 1) when a spool stays unusable (EACCES, EROFS, EIO, full...) this long (default: wait)',
+  },
   'max-header-length': {
     type: 'int',
     default: 102_400,
     description: 'STOMP: longest frame header line (name:value, bytes) a received frame may have',
   },
-  'max-headers': { type: 'int', default: 1000, description: 'STOMP: most headers a received frame may have' },
+  'max-headers': { type: 'int', default: 2000, description: 'STOMP: most headers a received frame may have' },
   'callback-code': { type: 'string', description: 'inline callback code' },
   'callback-path': { type: 'string', description: 'file holding the callback code' },
   'callback-data': { type: 'kv', description: 'data passed to the callback start()' },
@@ -159,6 +164,17 @@ export const OPTION_SCHEMA: Readonly<Record<string, OptionSpec>> = {
   },
   pod: { type: 'bool', default: false, only: 'amqpclt', commandLineOnly: true, description: 'the manual (as --manual)' },
   rst: { type: 'bool', default: false, only: 'amqpclt', commandLineOnly: true, description: 'the manual (as --manual)' },
+  filter: {
+    type: 'string',
+    msgbricks: true,
+    description: 'JMS selector: messages it does not select are consumed and counted as filtered (ActiveMQ rules)',
+  },
+  'filter-on-broker': {
+    type: 'bool',
+    default: false,
+    msgbricks: true,
+    description: 'also send --filter as the selector of every subscription (the agent still checks it)',
+  },
 };
 
 export const ALIASES: Readonly<Record<string, string>> = {
@@ -229,6 +245,7 @@ export interface AgentOptions {
   readonly 'timeout-disconnect': number;
   readonly 'timeout-linger'?: number;
   readonly 'timeout-status'?: number;
+  readonly 'timeout-spool-fault'?: number;
   readonly 'max-header-length': number;
   readonly 'max-headers': number;
   readonly 'callback-code'?: string;
@@ -257,6 +274,8 @@ export interface AgentOptions {
   readonly loglevel?: 'debug' | 'info' | 'warning' | 'error' | 'critical';
   readonly pod?: boolean;
   readonly rst?: boolean;
+  readonly filter?: string;
+  readonly 'filter-on-broker': boolean;
 }
 
 /** Every option name. */

@@ -1,0 +1,151 @@
+// The commands against a real RabbitMQ: msgnotify-gateway as configured by a file, msgnotify -p and -s against it
+// (exit codes, -m, -c), and a gateway restart during a continuous subscription that loses nothing.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { formatManifest } from '@msgbricks/notify';
+import type { Broker } from '@msgbricks/test-support';
+import { freePorts, removeDir, startRabbitMQ, tempDir } from '@msgbricks/test-support';
+import { makeSignedRepo } from '../../../packages/notify/test/signed-repo';
+import { type Running, run, start } from './run';
+
+jest.setTimeout(300_000);
+
+let rabbit: Broker;
+let tmp: string;
+const running: Running[] = [];
+
+beforeAll(async () => {
+  rabbit = await startRabbitMQ({ exchanges: ['repository.activity'] });
+  tmp = tempDir('msgnotify-interop-');
+});
+
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    if (r.child.exitCode === null) {
+      r.child.kill('SIGKILL');
+      await r.exited;
+    }
+  }
+});
+
+afterAll(async () => {
+  await rabbit?.stop();
+  if (tmp) removeDir(tmp);
+});
+
+function launch(command: 'msgnotify' | 'msgnotify-gateway', args: string[]): Running {
+  const r = start(command, args);
+  running.push(r);
+  return r;
+}
+
+/** A gateway node from a YAML file, as an operator runs it. */
+async function gateway(node: string, port: number): Promise<Running> {
+  const file = path.join(tmp, `${node}.yaml`);
+  fs.writeFileSync(
+    file,
+    [
+      'host: 127.0.0.1',
+      `port: ${port}`,
+      'log_level: debug',
+      `node: ${node}`,
+      `cache: ${path.join(tmp, `cache-${node}`)}`,
+      'broker:',
+      `  uri: stomp://${rabbit.host}:${rabbit.ports.stomp}`,
+      `  user: ${rabbit.user}`,
+      `  pass: ${rabbit.password}`,
+      'publish:',
+      "  '*':",
+      '    tokens: { release: release-token-1 }',
+      '',
+    ].join('\n'),
+  );
+  const g = launch('msgnotify-gateway', ['--config', file]);
+  await g.waitFor(/listening on/);
+  await g.waitFor(/broker session with/);
+  return g;
+}
+
+function manifestFile(repository: string, revision: number): string {
+  const file = path.join(tmp, `${repository}-${revision}.cvmfspublished`);
+  fs.writeFileSync(file, formatManifest({ C: 'c'.repeat(40), S: revision, N: repository, T: 1700000000 }));
+  return file;
+}
+
+const pub = (port: number, file: string, token = 'release-token-1') =>
+  run('msgnotify', ['-p', '-u', `http://127.0.0.1:${port}/api/v1`, '-r', file, '-T', token]);
+
+test('msgnotify - -p publishes a file or a downloaded manifest, -s reports the first newer revision and exits 0', async () => {
+  const [port] = (await freePorts(1)) as [number];
+  await gateway('cli-a', port);
+  const url = `http://127.0.0.1:${port}/api/v1`;
+  const sub = launch('msgnotify', ['-s', '-u', url, '-t', 'cli.example.org', '-m', '1', '-v']);
+  await sub.waitFor(/subscribed to cli\.example\.org/);
+  const first = await pub(port, manifestFile('cli.example.org', 1));
+  expect(first).toMatchObject({ code: 0 });
+  const denied = await pub(port, manifestFile('cli.example.org', 2), 'wrong-token');
+  expect(denied.code).toBe(9);
+  expect(denied.stderr).toContain('HTTP 403');
+  // Served over HTTP as a stratum 0 does: the client downloads /.cvmfspublished.
+  const body = fs.readFileSync(manifestFile('cli.example.org', 2));
+  const server = http.createServer((req, res) => {
+    res.writeHead(req.url === '/cvmfs/cli.example.org/.cvmfspublished' ? 200 : 404);
+    res.end(req.url === '/cvmfs/cli.example.org/.cvmfspublished' ? body : undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const web = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cvmfs/cli.example.org`;
+    expect((await run('msgnotify', ['-p', '-u', url, '-r', web, '-T', 'release-token-1'])).code).toBe(0);
+  } finally {
+    server.close();
+  }
+  expect(await sub.exited).toBe(0);
+  // Revision 1 is not greater than -m 1: only 2 is reported.
+  expect(sub.stdout).toBe('repository cli.example.org is now at revision 2\n');
+});
+
+test('msgnotify - -s -c across a gateway restart: what was published meanwhile on another node arrives, nothing twice', async () => {
+  const [portA, portB] = (await freePorts(2)) as [number, number];
+  let a = await gateway('cont-a', portA);
+  await gateway('cont-b', portB);
+  const sub = launch('msgnotify', ['-s', '-c', '-u', `http://127.0.0.1:${portA}/api/v1`, '-t', 'cont.example.org']);
+  // Subscribed before or after this publish, it gets revision 1 (live, or from the cache).
+  expect((await pub(portA, manifestFile('cont.example.org', 1))).code).toBe(0);
+  await sub.waitFor(/revision 1\n/);
+  a.child.kill('SIGTERM');
+  expect(await a.exited).toBe(0);
+  running.splice(running.indexOf(a), 1);
+  // Node a is down: node b takes the publish, and a's durable queue keeps it for a.
+  expect((await pub(portB, manifestFile('cont.example.org', 2))).code).toBe(0);
+  a = await gateway('cont-a', portA);
+  await sub.waitFor(/revision 2\n/, 60_000);
+  expect((await pub(portA, manifestFile('cont.example.org', 3))).code).toBe(0);
+  await sub.waitFor(/revision 3\n/);
+  expect(sub.stdout).toBe(
+    [
+      'repository cont.example.org is now at revision 1',
+      'repository cont.example.org is now at revision 2',
+      'repository cont.example.org is now at revision 3',
+      '',
+    ].join('\n'),
+  );
+  expect(sub.child.exitCode).toBe(null);
+});
+
+test('msgnotify - -s -k verifies each manifest: a forged signature is ignored, the next good revision reported', async () => {
+  const [port] = (await freePorts(1)) as [number];
+  await gateway('sig-a', port);
+  const url = `http://127.0.0.1:${port}/api/v1`;
+  const repo = makeSignedRepo(tmp, 'signed.example.org');
+  const sub = launch('msgnotify', ['-s', '-u', url, '-t', 'signed.example.org', '-k', repo.masterPubFile, '-r', repo.dir, '-v']);
+  await sub.waitFor(/subscribed to signed\.example\.org/);
+  repo.publish(5, true);
+  expect((await pub(port, repo.dir)).code).toBe(0);
+  await sub.waitFor(/ignored revision 5 of signed\.example\.org: the manifest's signature does not verify/);
+  repo.publish(6);
+  expect((await pub(port, repo.dir)).code).toBe(0);
+  expect(await sub.exited).toBe(0);
+  expect(sub.stdout).toBe('repository signed.example.org is now at revision 6\n');
+});

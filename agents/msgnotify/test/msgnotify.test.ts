@@ -1,0 +1,139 @@
+// The commands without a broker: msgnotify's arguments and exit codes (cvmfs_swissknife notify's), and the gateway's
+// configuration errors (FILE:LINE: key, exit 2) and environment overrides.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { formatManifest } from '@msgbricks/notify';
+import { useTempDir } from '@msgbricks/test-support';
+import { parseClientArgs } from '../src/client';
+import { loadConfig } from '../src/config';
+import { run } from './run';
+
+jest.setTimeout(60_000);
+
+const tmp = useTempDir('msgnotify-');
+
+describe('msgnotify - arguments', () => {
+  test('msgnotify - swissknife flags are parsed, grouped or not, with values attached or apart', () => {
+    expect(parseClientArgs(['-s', '-u', 'http://gw:4929/api/v1/', '-t', 'r.org', '-m', '5', '-cv'], {})).toEqual({
+      mode: 'subscribe',
+      url: new URL('http://gw:4929/api/v1'),
+      topic: 'r.org',
+      minRevision: 5,
+      continuous: true,
+      verbose: true,
+    });
+    expect(parseClientArgs(['-p', '-uhttp://gw/api/v1', '-r/srv/repo', '-T', 'tok'], {})).toMatchObject({
+      mode: 'publish',
+      repository: '/srv/repo',
+      token: 'tok',
+    });
+    expect(parseClientArgs(['-s', '-u', 'http://gw', '-t', 'r'], { MSGNOTIFY_TOKEN: 'env-tok' }).token).toBe('env-tok');
+  });
+
+  test('msgnotify - bad arguments exit 1, every problem named at once', async () => {
+    const r = await run('msgnotify', ['-p', '-s', '-x', '-m', 'abc']);
+    expect(r.code).toBe(1);
+    for (const what of ['exactly one of -p and -s', 'unknown option -x', '-u URL is needed', '"abc" is not a revision']) {
+      expect(r.stderr).toContain(what);
+    }
+    expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+    expect((await run('msgnotify', ['-s', '-u', 'ftp://x', '-t', 'r'])).code).toBe(1);
+    expect((await run('msgnotify', ['-h'])).code).toBe(0);
+  });
+
+  test('msgnotify - a missing local manifest exits 7, an unreadable one 8, a failed download 6, a failed publish 9', async () => {
+    const missing = await run('msgnotify', ['-p', '-u', 'http://127.0.0.1:1/api/v1', '-r', path.join(tmp.path, 'nope')]);
+    expect(missing.code).toBe(7);
+    expect(missing.stderr).toContain('ENOENT');
+    // A directory where the manifest should be: it opens, and reading it fails.
+    const repo = path.join(tmp.path, 'repo');
+    fs.mkdirSync(path.join(repo, '.cvmfspublished'), { recursive: true });
+    const unreadable = await run('msgnotify', ['-p', '-u', 'http://127.0.0.1:1/api/v1', '-r', repo]);
+    expect(unreadable.code).toBe(8);
+    expect(unreadable.stderr).toContain('EISDIR');
+    const server = http.createServer((req, res) => {
+      res.writeHead(req.url === '/repo/.cvmfspublished' ? 404 : 500);
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const download = await run('msgnotify', ['-p', '-u', 'http://127.0.0.1:1/api/v1', '-r', `http://127.0.0.1:${port}/repo`]);
+      expect(download.code).toBe(6);
+      expect(download.stderr).toContain('HTTP 404');
+      const file = path.join(tmp.path, 'manifest');
+      fs.writeFileSync(file, formatManifest({ S: 3, N: 'p.org' }));
+      // A gateway answering 500 every time: tried again, then exit 9.
+      const failed = await run('msgnotify', ['-p', '-u', `http://127.0.0.1:${port}/api/v1`, '-r', file]);
+      expect(failed.code).toBe(9);
+      expect(failed.stderr).toContain('HTTP 500');
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('msgnotify-gateway - configuration', () => {
+  test('msgnotify-gateway - every problem at once with FILE:LINE and key, exit 2', async () => {
+    const file = path.join(tmp.path, 'bad.yaml');
+    fs.writeFileSync(
+      file,
+      [
+        'port: 99999',
+        'log_level: loud',
+        'brokr:',
+        '  uri: x',
+        'publish:',
+        '  r.org:',
+        '    tokens: { ci: short }',
+        '    colour: red',
+        '',
+      ].join('\n'),
+    );
+    const r = await run('msgnotify-gateway', ['--config', file, '--check-config']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${file}:1: port: must be a number from 0 to 65535`);
+    expect(r.stderr).toContain(`${file}:2: log_level: must be one of`);
+    expect(r.stderr).toContain(`${file}:4: brokr.uri: unknown key`);
+    expect(r.stderr).toContain(`${file}:7: publish.r.org.tokens: must map names to secrets`);
+    expect(r.stderr).toContain(`${file}:8: publish.r.org.colour: unknown key`);
+    const syntax = path.join(tmp.path, 'syntax.json');
+    fs.writeFileSync(syntax, '{\n  "port": 4929,\n  "log_level": \n}\n');
+    const s = await run('msgnotify-gateway', ['--config', syntax, '--check-config']);
+    expect(s.code).toBe(2);
+    expect(s.stderr).toContain(`${syntax}:4: syntax: a value is expected`);
+    const none = await run('msgnotify-gateway', ['--config', path.join(tmp.path, 'none.json')]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('ENOENT');
+    expect((await run('msgnotify-gateway', ['--bogus'])).code).toBe(2);
+  });
+
+  test("msgnotify-gateway - cvmfs-notify's config.json and its CVMFS_NOTIFY_* overrides (the AMQP ones too)", () => {
+    const file = path.join(tmp.path, 'config.json');
+    fs.writeFileSync(file, JSON.stringify({ port: 4930, log_level: 'info', broker: { user: 'file-user', vhost: '/cvmfs' } }));
+    const c = loadConfig(file, {
+      CVMFS_NOTIFY_PORT: '5000',
+      CVMFS_NOTIFY_LOG_LEVEL: 'debug',
+      CVMFS_NOTIFY_AMQP_URL: 'broker.example.org',
+      CVMFS_NOTIFY_AMQP_PORT: '61999',
+      CVMFS_NOTIFY_AMQP_USERNAME: 'env-user',
+      CVMFS_NOTIFY_AMQP_PASSWORD: 'env-pass',
+      CVMFS_NOTIFY_AMQP_EXCHANGE: 'other.activity',
+    });
+    expect(c.port).toBe(5000);
+    expect(c.logLevel).toBe('debug');
+    // A partial block overrides only what it names (cvmfs-notify's shallow merge replaced all the defaults).
+    expect(c.broker).toEqual({
+      uri: 'stomp://broker.example.org:61999',
+      user: 'env-user',
+      pass: 'env-pass',
+      vhost: '/cvmfs',
+      exchange: 'other.activity',
+    });
+    expect(() => loadConfig(undefined, { CVMFS_NOTIFY_PORT: 'x' })).toThrow(
+      'environment CVMFS_NOTIFY_PORT: port: must be a number',
+    );
+  });
+});

@@ -1,0 +1,393 @@
+// Benchmark: the notify gateway (msgnotify-gateway, as built, with a private RabbitMQ) against a minimal raw SSE
+// server (bench/lib/notify-raw-server.js: node:http, no broker) in the same run, with the same subscriber processes
+// (bench/lib/notify-clients.js, raw sockets, light parsing) and the same publisher. docs/benchmarks.md, "notify".
+//
+//   npm run bench:notify -- [--subscribers N] [--fanouts K] [--rate-subscribers N] [--rate P] [--duration S]
+//                           [--repos R] [--stalled F] [--only fanout,rate,stalled] [--servers gateway,raw] [--quick]
+//
+// Cases: fanout (N=10,000 SSE subscribers of one repository: server RSS, then K=5 publishes one after the other,
+// each to all: delivery latency from the publisher's send to the subscriber's read), rate (1,000 subscribers spread
+// over R=10 repositories, P=100 publishes/s round-robin for S=60 s: latency, missed, CPU per delivery), stalled
+// (the same with F=10% of the subscribers never reading).
+
+const { fork, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
+const { formatManifest } = require('../packages/notify');
+const { startRabbitMQ } = require('../packages/test-support');
+
+function parseArgs(argv) {
+  const a = {
+    subscribers: 10_000,
+    fanouts: 5,
+    rateSubscribers: 1000,
+    rate: 100,
+    duration: 60,
+    repos: 10,
+    stalled: 0.1,
+    only: ['fanout', 'rate', 'stalled'],
+    servers: ['raw', 'gateway'],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const v = () => argv[++i];
+    if (k === '--quick') Object.assign(a, { subscribers: 2000, fanouts: 3, rateSubscribers: 200, duration: 10 });
+    else if (k === '--subscribers') a.subscribers = Number(v());
+    else if (k === '--fanouts') a.fanouts = Number(v());
+    else if (k === '--rate-subscribers') a.rateSubscribers = Number(v());
+    else if (k === '--rate') a.rate = Number(v());
+    else if (k === '--duration') a.duration = Number(v());
+    else if (k === '--repos') a.repos = Number(v());
+    else if (k === '--stalled') a.stalled = Number(v());
+    else if (k === '--only') a.only = v().split(',');
+    else if (k === '--servers') a.servers = v().split(',');
+    else {
+      console.error(`unknown option ${k}`);
+      process.exit(2);
+    }
+  }
+  return a;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function procStats(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)[1]);
+  const tick = 100;
+  return { cpu: (Number(f[11]) + Number(f[12])) / tick, rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+function pct(sorted, p) {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** A publish body with the publisher's clock in it (`sentAt`, ms since the epoch, sub-ms). */
+function body(repo, rev) {
+  const manifest = formatManifest({ C: 'c'.repeat(40), B: 4096, D: 240, S: rev, N: repo, T: 1700000000 + rev });
+  return JSON.stringify({
+    version: 1,
+    timestamp: new Date().toUTCString(),
+    type: 'activity',
+    repository: repo,
+    manifest: manifest.toString('base64'),
+    sentAt: performance.timeOrigin + performance.now(),
+  });
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+function post(port, payload) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/api/v1/notifications/publish',
+        agent,
+        headers: {
+          Authorization: 'Bearer bench-token-0',
+          'Content-Type': 'application/json',
+          'Content-Length': Buffer.byteLength(payload),
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+class Clients {
+  constructor(n) {
+    this.procs = Array.from({ length: n }, () =>
+      fork(path.join(__dirname, 'lib', 'notify-clients.js'), [], { stdio: 'inherit' }),
+    );
+  }
+  ask(cmd, extra = (_i) => ({})) {
+    return Promise.all(
+      this.procs.map(
+        (p, i) =>
+          new Promise((resolve) => {
+            p.once('message', resolve);
+            p.send({ cmd, ...extra(i) });
+          }),
+      ),
+    );
+  }
+  async received() {
+    return (await this.ask('count')).reduce((s, r) => s + r.received, 0);
+  }
+  async close() {
+    for (const p of this.procs) p.send({ cmd: 'exit' });
+    await Promise.all(this.procs.map((p) => new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)))));
+  }
+}
+
+async function startServer(kind, broker, dir) {
+  if (kind === 'raw') {
+    const child = spawn(process.execPath, [path.join(__dirname, 'lib', 'notify-raw-server.js')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const port = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(Number(d.toString().trim()))));
+    return { child, port };
+  }
+  const port = 20000 + Math.floor(Math.random() * 10000);
+  const config = path.join(dir, `gateway-${port}.json`);
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      host: '127.0.0.1',
+      port,
+      log_level: 'warn',
+      node: `bench${port}`,
+      cache: path.join(dir, `cache-${port}`),
+      broker: { uri: `stomp://127.0.0.1:${broker.ports.stomp}`, user: broker.user, pass: broker.password },
+      publish: { '*': { tokens: { bench: 'bench-token-0' } } },
+      rate_limit: { rate: 0 },
+      limits: { stall_timeout_seconds: 30 },
+    }),
+  );
+  const child = spawn(
+    process.execPath,
+    [path.join(__dirname, '..', 'agents', 'msgnotify', 'dist', 'gateway-main.js'), '--config', config],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+  for (let i = 0; ; i++) {
+    const ok = await new Promise((resolve) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/healthz' }, (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        })
+        .on('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (i > 300) throw new Error('the gateway did not come up');
+    await sleep(100);
+  }
+  return { child, port };
+}
+
+async function waitReceived(clients, expected, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const got = await clients.received();
+    if (got >= expected || Date.now() > deadline) return got;
+    await sleep(20);
+  }
+}
+
+async function fanout(kind, server, a) {
+  const procs = 4;
+  const clients = new Clients(procs);
+  const per = Math.ceil(a.subscribers / procs);
+  const t0 = Date.now();
+  const conn = await clients.ask('connect', () => ({
+    url: `http://127.0.0.1:${server.port}/api/v1/notifications/subscribe`,
+    count: per,
+    repos: ['fan.example.org'],
+    stalled: 0,
+  }));
+  const connected = conn.reduce((s, r) => s + r.ok, 0);
+  const connectSeconds = (Date.now() - t0) / 1000;
+  await sleep(1000);
+  const idle = procStats(server.child.pid);
+  const all = [];
+  const p99s = [];
+  let cpu0 = procStats(server.child.pid).cpu;
+  // The first publish warms the server up (JIT, buffers) and is not counted.
+  await post(server.port, body('fan.example.org', 1));
+  await waitReceived(clients, connected, 30_000);
+  cpu0 = procStats(server.child.pid).cpu;
+  for (let k = 2; k <= a.fanouts + 1; k++) {
+    await clients.ask('reset');
+    await post(server.port, body('fan.example.org', k));
+    await waitReceived(clients, connected, 30_000);
+    const lat = (await clients.ask('report')).flatMap((r) => r.latencies).sort((x, y) => x - y);
+    all.push(...lat);
+    p99s.push(pct(lat, 99));
+  }
+  const cpu = procStats(server.child.pid).cpu - cpu0;
+  const after = procStats(server.child.pid);
+  all.sort((x, y) => x - y);
+  await clients.close();
+  return {
+    case: 'fanout',
+    server: kind,
+    subscribers: connected,
+    connectSeconds,
+    rssMB: idle.rss,
+    peakRssMB: after.hwm,
+    deliveries: all.length,
+    p50: pct(all, 50),
+    p99: pct(all, 99),
+    max: all.at(-1),
+    p99PerFanout: p99s,
+    cpuUsPerDelivery: (cpu * 1e6) / Math.max(1, all.length),
+  };
+}
+
+async function rate(kind, server, a, stalledFraction) {
+  const procs = 2;
+  const clients = new Clients(procs);
+  const repos = Array.from({ length: a.repos }, (_, i) => `rate${i}.example.org`);
+  const per = Math.ceil(a.rateSubscribers / procs);
+  const stalledPer = Math.round(per * stalledFraction);
+  await clients.ask('connect', () => ({
+    url: `http://127.0.0.1:${server.port}/api/v1/notifications/subscribe`,
+    count: per,
+    repos,
+    stalled: stalledPer,
+  }));
+  await clients.ask('reset');
+  const cpu0 = procStats(server.child.pid).cpu;
+  const total = Math.round(a.rate * a.duration);
+  const published = new Map(repos.map((r) => [r, 0]));
+  const revision = new Map(repos.map((r) => [r, 0]));
+  const start = performance.now();
+  // One publisher per repository, as in real life (a repository publishes one revision after the other): a publish
+  // waits for the previous one of its repository, so revisions cannot overtake each other on the way.
+  const chains = new Map(repos.map((r) => [r, Promise.resolve()]));
+  let errors = 0;
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / a.rate;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    const repo = repos[i % repos.length];
+    const rev = revision.get(repo) + 1;
+    revision.set(repo, rev);
+    chains.set(
+      repo,
+      chains.get(repo).then(() =>
+        post(server.port, body(repo, rev)).then(
+          () => published.set(repo, published.get(repo) + 1),
+          () => errors++,
+        ),
+      ),
+    );
+  }
+  await Promise.all(chains.values());
+  const elapsed = (performance.now() - start) / 1000;
+  const live = per * procs - stalledPer * procs;
+  await waitReceived(clients, live * (total / repos.length), 10_000);
+  const reports = await clients.ask('report');
+  const cpu = procStats(server.child.pid).cpu - cpu0;
+  const lat = reports.flatMap((r) => r.latencies).sort((x, y) => x - y);
+  let missed = 0;
+  for (const s of reports.flatMap((r) => r.subscribers)) missed += published.get(s.repo) - s.count;
+  const stats = procStats(server.child.pid);
+  await clients.close();
+  return {
+    case: stalledFraction > 0 ? 'stalled' : 'rate',
+    server: kind,
+    subscribers: per * procs,
+    stalled: stalledPer * procs,
+    publishes: total,
+    publishErrors: errors,
+    achievedRate: total / elapsed,
+    deliveries: lat.length,
+    missed,
+    p50: pct(lat, 50),
+    p99: pct(lat, 99),
+    max: lat.at(-1),
+    cpuUsPerDelivery: (cpu * 1e6) / Math.max(1, lat.length),
+    peakRssMB: stats.hwm,
+  };
+}
+
+async function main() {
+  const a = parseArgs(process.argv.slice(2));
+  if (!fs.existsSync(path.join(__dirname, '..', 'agents', 'msgnotify', 'dist', 'gateway-main.js')))
+    throw new Error('not built: npm run build');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-notify-'));
+  const broker = await startRabbitMQ({ exchanges: ['repository.activity'] });
+  const results = [];
+  try {
+    for (const kind of a.servers) {
+      for (const c of a.only) {
+        // A fresh server per case: one case's memory and connections do not weigh on the next.
+        const server = await startServer(kind, broker, dir);
+        try {
+          const r = c === 'fanout' ? await fanout(kind, server, a) : await rate(kind, server, a, c === 'stalled' ? a.stalled : 0);
+          results.push(r);
+          console.error(
+            JSON.stringify(r, (k, v) => (typeof v === 'number' && k !== 'subscribers' ? Math.round(v * 10) / 10 : v)),
+          );
+        } finally {
+          server.child.kill('SIGTERM');
+          await new Promise((r) => (server.child.exitCode !== null ? r() : server.child.once('exit', r)));
+        }
+      }
+    }
+  } finally {
+    await broker.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const f = (v, d = 1) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(d));
+  console.log(
+    `\nnotify benchmark, ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`,
+  );
+  console.log(
+    'case     server   subs    stalled  deliveries  missed  p50 ms  p99 ms  max ms  CPU us/delivery  RSS MB  peak RSS MB',
+  );
+  for (const r of results) {
+    console.log(
+      [
+        r.case.padEnd(8),
+        r.server.padEnd(8),
+        String(r.subscribers).padStart(5),
+        String(r.stalled ?? 0).padStart(9),
+        String(r.deliveries).padStart(11),
+        String(r.missed ?? '-').padStart(7),
+        f(r.p50).padStart(7),
+        f(r.p99).padStart(7),
+        f(r.max).padStart(7),
+        f(r.cpuUsPerDelivery, 2).padStart(16),
+        f(r.rssMB).padStart(7),
+        f(r.peakRssMB).padStart(12),
+      ].join(' '),
+    );
+  }
+  const get = (c, s) => results.find((r) => r.case === c && r.server === s);
+  const fan = get('fanout', 'gateway');
+  const rateG = get('rate', 'gateway');
+  const stalledG = get('stalled', 'gateway');
+  console.log('\ntargets (gateway):');
+  if (fan) {
+    console.log(
+      `  ${fan.subscribers} SSE subscribers, peak RSS ${f(fan.peakRssMB)} MB <= 250 MB: ${fan.peakRssMB <= 250 ? 'met' : 'NOT met'}`,
+    );
+    console.log(
+      `  one publish to all, p99 ${f(fan.p99)} ms <= 100 ms: ${fan.p99 <= 100 ? 'met' : 'NOT met'} (per publish: ${fan.p99PerFanout.map((x) => f(x)).join(', ')})`,
+    );
+  }
+  if (rateG)
+    console.log(
+      `  ${rateG.subscribers} subscribers at ${f(rateG.achievedRate)} publishes/s: missed ${rateG.missed} (target 0): ${rateG.missed === 0 ? 'met' : 'NOT met'}`,
+    );
+  if (rateG && stalledG) {
+    const worse = (stalledG.p99 / rateG.p99 - 1) * 100;
+    console.log(
+      `  with ${stalledG.stalled} stalled: others' p99 ${f(stalledG.p99)} ms vs ${f(rateG.p99)} ms (${f(worse)}% worse, target <= 10%): ${worse <= 10 ? 'met' : 'NOT met'}; missed ${stalledG.missed}`,
+    );
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,5 @@
+export type { AttemptRecord, MessageSpool } from './attempts';
+export { ATT_SUFFIX, readRecord, recordPath } from './attempts';
+export { HandlerError, RetryLaterError } from './errors';
+export type { BackoffOptions, ConsumeOptions, Handler, HandlerContext, HandlerCounters, HandlerEventName } from './runner';
+export { Consumer, consume, DEAD_LETTER_ATTEMPTS, DEAD_LETTER_ERROR, DEAD_LETTER_REASON } from './runner';

@@ -1,0 +1,327 @@
+/**
+ * The Megabus configuration, found and read by Publisher and Consumer themselves: the file named by MEGABUS_CONFIG,
+ * else ./megabus.{yaml,yml,json,conf}, else /etc/megabus/megabus.{yaml,yml,json,conf}; YAML, JSON or Apache style
+ * (Config::General, as stompclt's files) through @msgbricks/config-general. Read into a tree, then normalised and
+ * validated in one pass that reports every problem at once, each with its file, line and key (ConfigError).
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { ConfigError, type ConfigProblem, readTree, type Tree } from '@msgbricks/config-general';
+import { errnoOf } from '@msgbricks/errors';
+import { parseAddress } from '../resolver';
+import type { MegabusAuth, MegabusConfig, MegabusProtocol } from './types';
+
+/** The environment variable naming the configuration file. */
+export const CONFIG_ENV = 'MEGABUS_CONFIG';
+/** The names looked for in the working directory, then in the system directory, in this order. */
+export const CONFIG_NAMES: readonly string[] = ['megabus.yaml', 'megabus.yml', 'megabus.json', 'megabus.conf'];
+export const SYSTEM_CONFIG_DIR = '/etc/megabus';
+
+/** Where the x509 credential is by default (a grid host's certificate, as Puppet installs it). */
+export const DEFAULT_CERT = '/etc/grid-security/hostcert.pem';
+export const DEFAULT_KEY = '/etc/grid-security/hostkey.pem';
+
+export interface LoadConfigOptions {
+  /** The file to read (skips the search). */
+  file?: string;
+  /** The environment searched for MEGABUS_CONFIG (default process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** The working directory searched (default process.cwd()). */
+  cwd?: string;
+  /** The system directory searched (default /etc/megabus). */
+  systemDir?: string;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The configuration file to read, by the search order above; ConfigError when there is none. */
+export function findConfigFile(options: LoadConfigOptions = {}): string {
+  if (options.file !== undefined) return options.file;
+  const env = options.env ?? process.env;
+  const named = env[CONFIG_ENV];
+  if (named !== undefined && named !== '') return named;
+  const dirs = [options.cwd ?? process.cwd(), options.systemDir ?? SYSTEM_CONFIG_DIR];
+  for (const dir of dirs) {
+    const found = CONFIG_NAMES.map((n) => join(dir, n)).filter(isFile);
+    if (found.length > 1) {
+      throw new ConfigError([{ where: dir, message: `more than one Megabus configuration: ${found.join(', ')}; keep one` }]);
+    }
+    if (found.length === 1) return found[0] as string;
+  }
+  throw new ConfigError([
+    {
+      where: 'megabus',
+      message:
+        `no configuration found: set ${CONFIG_ENV} to a file, or write megabus.yaml, megabus.json or megabus.conf in ` +
+        `${dirs.join(' or ')}`,
+    },
+  ]);
+}
+
+/** Finds, reads and validates the configuration (ConfigError listing every problem). */
+export function loadConfig(options: LoadConfigOptions = {}): MegabusConfig {
+  const file = resolve(options.cwd ?? process.cwd(), findConfigFile(options));
+  const tree = readTree(file, (f) => readFileSync(f, 'utf8'));
+  return parseConfig(tree, file);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The schema: every key, its type, and whether it may be given more than once.
+
+type Kind = 'string' | 'bool' | 'count' | 'seconds' | 'port' | 'list' | readonly string[];
+
+const TOP: Readonly<Record<string, Kind>> = {
+  server: 'string',
+  servers: 'list',
+  port: 'port',
+  protocol: ['stomp', 'amqp'],
+  use_multiple_brokers: 'bool',
+  tls: 'bool',
+  auth_method: ['x509', 'password'],
+  user: 'string',
+  password: 'string',
+  cert: 'string',
+  key: 'string',
+  key_passphrase: 'string',
+  ca: 'list',
+  verify: 'bool',
+  servername: 'string',
+  vhost: 'string',
+  destination: 'string',
+  resolve_interval: 'seconds',
+  connect_timeout: 'seconds',
+  receipt_timeout: 'seconds',
+  max_reconnect_delay: 'seconds',
+};
+
+const BLOCKS: Readonly<Record<string, Readonly<Record<string, Kind>>>> = {
+  publisher: { spool: 'string', send_to_all: 'bool', reconnect_interval: 'seconds', persistent: 'bool' },
+  consumer: { destination: 'string', prefetch: 'count', drain_quiet: 'seconds', spool: 'string' },
+};
+
+/** A key's value(s) as given, with where. */
+interface Given {
+  readonly values: unknown[];
+  readonly where: string;
+}
+
+const TRUE = ['1', 'true', 'yes', 'on'];
+const FALSE = ['0', 'false', 'no', 'off'];
+
+function shown(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+/** A raw value as its kind, or the problem with it. */
+function coerce(kind: Kind, v: unknown): { value: unknown } | { problem: string } {
+  if (typeof kind !== 'string') {
+    const s = String(v).trim().toLowerCase();
+    return kind.includes(s) ? { value: s } : { problem: `expected ${kind.join(' or ')}, got ${shown(v)}` };
+  }
+  switch (kind) {
+    case 'string':
+    case 'list': {
+      const s = typeof v === 'number' ? String(v) : v;
+      return typeof s === 'string' && s.trim() !== '' ? { value: s.trim() } : { problem: `expected a string, got ${shown(v)}` };
+    }
+    case 'bool': {
+      if (typeof v === 'boolean') return { value: v };
+      const s = String(v).trim().toLowerCase();
+      if (TRUE.includes(s)) return { value: true };
+      if (FALSE.includes(s)) return { value: false };
+      return { problem: `expected a boolean (true/false, yes/no, on/off, 1/0), got ${shown(v)}` };
+    }
+    default: {
+      const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
+      if (kind === 'seconds') {
+        return Number.isFinite(n) && n >= 0
+          ? { value: Math.round(n * 1000) }
+          : { problem: `expected seconds >= 0, got ${shown(v)}` };
+      }
+      const [min, max] = kind === 'port' ? [1, 65535] : [1, 1_000_000];
+      return Number.isInteger(n) && n >= min && n <= max
+        ? { value: n }
+        : { problem: `expected an integer from ${min} to ${max}, got ${shown(v)}` };
+    }
+  }
+}
+
+/**
+ * Normalises and validates a configuration tree read from `file`. Unknown keys, repeated single keys, values of the
+ * wrong type and inconsistent settings are all reported together.
+ */
+export function parseConfig(tree: Tree, file: string): MegabusConfig {
+  const problems: ConfigProblem[] = [];
+  const values = new Map<string, { value: unknown; where: string }>();
+  const whereOf = new Map<string, string>();
+
+  const collect = (block: Tree & { kind: 'block' }, schema: Readonly<Record<string, Kind>>, prefix: string) => {
+    const given = new Map<string, Given>();
+    for (const [key, node] of block.entries) {
+      const name = `${prefix}${key}`;
+      if (prefix === '' && Object.hasOwn(BLOCKS, key)) {
+        if (node.kind === 'block') collect(node, BLOCKS[key] as Record<string, Kind>, `${key}.`);
+        else problems.push({ where: node.where, key: name, message: 'expected a block of settings' });
+        continue;
+      }
+      if (!Object.hasOwn(schema, key)) {
+        problems.push({ where: node.where, key: name, message: 'unknown key' });
+        continue;
+      }
+      if (node.kind === 'block') {
+        problems.push({ where: node.where, key: name, message: 'expected a value, not a block' });
+        continue;
+      }
+      const g = given.get(key);
+      if (g === undefined) given.set(key, { values: [node.value], where: node.where });
+      else if (schema[key] === 'list') g.values.push(node.value);
+      else problems.push({ where: node.where, key: name, message: `given more than once (first at ${g.where})` });
+    }
+    for (const [key, g] of given) {
+      const kind = schema[key] as Kind;
+      const name = `${prefix}${key}`;
+      whereOf.set(name, g.where);
+      // A list may also be written on one line, blank- or comma-separated (Apache style).
+      const raw =
+        kind === 'list'
+          ? g.values.flatMap((v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter((s) => s !== '') : [v]))
+          : g.values;
+      const out: unknown[] = [];
+      for (const v of raw) {
+        const r = coerce(kind, v);
+        if ('problem' in r) problems.push({ where: g.where, key: name, message: r.problem });
+        else out.push(r.value);
+      }
+      if (out.length === raw.length && out.length > 0)
+        values.set(name, { value: kind === 'list' ? out : out[0], where: g.where });
+    }
+  };
+  if (tree.kind === 'block') collect(tree, TOP, '');
+
+  const get = <T>(key: string): T | undefined => values.get(key)?.value as T | undefined;
+  // Paths in a file are relative to its directory, as Puppet writes them next to each other.
+  const base = dirname(file);
+  const path = (key: string): string | undefined => {
+    const p = get<string>(key);
+    return p === undefined ? undefined : resolve(base, p);
+  };
+  const at = (key: string) => whereOf.get(key) ?? file;
+  const problem = (key: string, message: string) => problems.push({ where: at(key), key, message });
+
+  const protocol = get<MegabusProtocol>('protocol') ?? 'stomp';
+  const method = get<'x509' | 'password'>('auth_method') ?? 'x509';
+  const tls = get<boolean>('tls') ?? method === 'x509';
+
+  // Brokers: an alias (or one broker's name) or a static list.
+  const server = get<string>('server');
+  const servers = get<string[]>('servers');
+  if (server === undefined && servers === undefined && !whereOf.has('server') && !whereOf.has('servers')) {
+    problems.push({ where: file, key: 'server', message: 'missing: the brokers alias (server) or a list of brokers (servers)' });
+  }
+  if (server !== undefined && servers !== undefined) problem('servers', 'give server (an alias) or servers (a list), not both');
+  const parsedServers: { host: string; port?: number }[] = [];
+  for (const s of servers ?? []) {
+    try {
+      const a = parseAddress(s);
+      parsedServers.push(a.port === undefined ? { host: a.address } : { host: a.address, port: a.port });
+    } catch (err) {
+      problem('servers', (err as Error).message);
+    }
+  }
+  if (server !== undefined && /[\s:/[\]]/.test(server))
+    problem('server', `expected a host name, got ${JSON.stringify(server)} (the port is port)`);
+
+  // Authentication and TLS.
+  let auth: MegabusAuth;
+  if (method === 'password') {
+    const user = get<string>('user');
+    const password = get<string>('password');
+    if (user === undefined && !whereOf.has('user'))
+      problems.push({ where: at('auth_method'), key: 'user', message: 'missing: auth_method password needs user' });
+    if (password === undefined && !whereOf.has('password'))
+      problems.push({ where: at('auth_method'), key: 'password', message: 'missing: auth_method password needs password' });
+    for (const k of ['cert', 'key', 'key_passphrase']) if (whereOf.has(k)) problem(k, 'only used with auth_method x509');
+    auth = { method, user: user ?? '', password: password ?? '' };
+  } else {
+    for (const k of ['user', 'password']) if (whereOf.has(k)) problem(k, 'only used with auth_method password');
+    if (!tls) problem('tls', 'auth_method x509 needs TLS (a client certificate is only presented over TLS)');
+    const cert = path('cert') ?? DEFAULT_CERT;
+    const key = path('key') ?? DEFAULT_KEY;
+    for (const [k, p] of [
+      ['cert', cert],
+      ['key', key],
+    ] as const) {
+      try {
+        readFileSync(p);
+      } catch (err) {
+        problems.push({
+          where: at(k),
+          key: k,
+          message: `cannot read the x509 ${k === 'cert' ? 'certificate' : 'key'}: ${errnoOf(err) ?? (err as Error).message} ${p}${whereOf.has(k) ? '' : ' (the default)'}`,
+        });
+      }
+    }
+    const passphrase = get<string>('key_passphrase');
+    auth = passphrase === undefined ? { method, cert, key } : { method, cert, key, passphrase };
+  }
+  const cas = get<string[]>('ca')?.map((p) => resolve(base, p));
+  for (const ca of cas ?? []) {
+    try {
+      statSync(ca);
+    } catch (err) {
+      problem('ca', `cannot read ${ca}: ${errnoOf(err) ?? (err as Error).message}`);
+    }
+  }
+  if (!tls) for (const k of ['ca', 'verify', 'servername']) if (whereOf.has(k)) problem(k, 'only used with tls');
+
+  const defaultPort = protocol === 'amqp' ? (tls ? 5671 : 5672) : tls ? 61614 : 61613;
+  const seconds = (key: string, dflt: number) => get<number>(key) ?? dflt * 1000;
+
+  if (problems.length > 0) {
+    // In file order, as the reader goes through the file; problems of the file as a whole last.
+    const line = (p: ConfigProblem) => Number(/:(\d+)$/.exec(p.where)?.[1] ?? Number.POSITIVE_INFINITY);
+    throw new ConfigError(
+      problems
+        .map((p, i) => ({ p, i }))
+        .sort((a, b) => line(a.p) - line(b.p) || a.i - b.i)
+        .map(({ p }) => p),
+    );
+  }
+  return {
+    file,
+    protocol,
+    brokers: {
+      alias: server,
+      servers: servers === undefined ? undefined : parsedServers,
+      port: get<number>('port') ?? defaultPort,
+      multiple: get<boolean>('use_multiple_brokers') ?? true,
+    },
+    tls,
+    tlsOptions: { ca: cas, verify: get<boolean>('verify') ?? true, servername: get<string>('servername') },
+    auth,
+    vhost: get<string>('vhost'),
+    destination: get<string>('destination'),
+    resolveInterval: seconds('resolve_interval', 60),
+    connectTimeout: seconds('connect_timeout', 10),
+    receiptTimeout: seconds('receipt_timeout', 30),
+    maxReconnectDelay: seconds('max_reconnect_delay', 30),
+    publisher: {
+      spool: path('publisher.spool'),
+      sendToAll: get<boolean>('publisher.send_to_all') ?? false,
+      reconnectInterval: seconds('publisher.reconnect_interval', 600),
+      persistent: get<boolean>('publisher.persistent') ?? true,
+    },
+    consumer: {
+      destination: get<string>('consumer.destination'),
+      prefetch: get<number>('consumer.prefetch') ?? 100,
+      drainQuiet: seconds('consumer.drain_quiet', 30),
+      spool: path('consumer.spool'),
+    },
+  };
+}

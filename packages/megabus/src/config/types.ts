@@ -1,0 +1,79 @@
+/**
+ * The Megabus configuration once read, normalised and validated (load.ts): what Publisher and Consumer run on.
+ * Times are in milliseconds here (seconds in the files).
+ */
+
+export type MegabusProtocol = 'stomp' | 'amqp';
+
+/** How the brokers are found. */
+export interface BrokersConfig {
+  /** The alias (or a single broker's host name) to resolve; undefined when `servers` lists the brokers. */
+  readonly alias?: string;
+  /** A static list instead of an alias: `host` and, when given, `port`. */
+  readonly servers?: readonly { readonly host: string; readonly port?: number }[];
+  /** The brokers' port (when an address or server does not say). */
+  readonly port: number;
+  /**
+   * `use_multiple_brokers`: the alias names independent brokers, each resolved address one of them. False: the
+   * alias is one broker's name (DNS picks an address at each connection).
+   */
+  readonly multiple: boolean;
+}
+
+export type MegabusAuth =
+  | { readonly method: 'x509'; readonly cert: string; readonly key: string; readonly passphrase?: string }
+  | { readonly method: 'password'; readonly user: string; readonly password: string };
+
+export interface TlsConfig {
+  /** CA files or directories to trust instead of Node's. */
+  readonly ca?: readonly string[];
+  readonly verify: boolean;
+  /** The name the brokers' certificates must carry (default: the alias, since the brokers are reached by address). */
+  readonly servername?: string;
+}
+
+export interface PublisherConfig {
+  /** Where messages go when no broker takes them (a python-dirq QueueSimple of messages). */
+  readonly spool?: string;
+  /** Send every message to every broker instead of one. */
+  readonly sendToAll: boolean;
+  /** How long a connection is used before a broker is picked again (so new brokers get traffic). */
+  readonly reconnectInterval: number;
+  /** Messages are sent `persistent: true` unless they say otherwise. */
+  readonly persistent: boolean;
+}
+
+export interface ConsumerConfig {
+  /** The destination consumed (default: the top-level destination). */
+  readonly destination?: string;
+  /** Most unacknowledged messages per broker. */
+  readonly prefetch: number;
+  /** A broker that left the alias is closed once it delivered nothing for this long. */
+  readonly drainQuiet: number;
+  /** Messages are written to this spool and acknowledged once there, instead of being handed to a handler. */
+  readonly spool?: string;
+}
+
+export interface MegabusConfig {
+  /** The file it was read from, for messages (undefined when built in code). */
+  readonly file?: string;
+  readonly protocol: MegabusProtocol;
+  readonly brokers: BrokersConfig;
+  /** Whether connections use TLS (always with x509). */
+  readonly tls: boolean;
+  readonly tlsOptions: TlsConfig;
+  readonly auth: MegabusAuth;
+  /** STOMP's CONNECT `host` / AMQP's virtual host. */
+  readonly vhost?: string;
+  /** The default destination of messages without one, and the consumer's unless it names its own. */
+  readonly destination?: string;
+  /** How often the alias is resolved again. */
+  readonly resolveInterval: number;
+  readonly connectTimeout: number;
+  /** How long a broker may take to confirm a message before its connection is deemed broken. */
+  readonly receiptTimeout: number;
+  /** The longest wait between two connection attempts to one broker (the consumer's reconnections). */
+  readonly maxReconnectDelay: number;
+  readonly publisher: PublisherConfig;
+  readonly consumer: ConsumerConfig;
+}
