@@ -19,12 +19,23 @@ function writePidfile(file: string): void {
   }
 }
 
-export async function runDaemon(config: SupervisionConfig, socket: string): Promise<number> {
+/** Global keys a reload does not apply: they belong to the running process (its socket, endpoint, pid file, log). */
+const FIXED_KEYS = ['control', 'http', 'pidfile', 'log', 'logfile', 'loglevel', 'logname'] as const;
+
+/** `load` reads the configuration again (SIGHUP) with the command line's overrides. */
+export async function runDaemon(config: SupervisionConfig, socket: string, load: () => SupervisionConfig): Promise<number> {
   const log = makeLogger(config.global);
-  const sup = new Supervision(config, {
-    log,
-    output: (_path, source, chunk) => (source === 'out' ? process.stdout : process.stderr).write(chunk),
-  });
+  let observe: ((s: Supervision) => void) | undefined;
+  const make = (c: SupervisionConfig): Supervision => {
+    const s = new Supervision(c, {
+      log,
+      output: (_path, source, chunk) => (source === 'out' ? process.stdout : process.stderr).write(chunk),
+    });
+    s.on('gave-up', () => void end('gave-up'));
+    observe?.(s);
+    return s;
+  };
+  let sup = make(config);
   let finish: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => {
     finish = resolve;
@@ -56,11 +67,37 @@ export async function runDaemon(config: SupervisionConfig, socket: string): Prom
     }),
   );
   if (config.global.pidfile !== undefined) writePidfile(config.global.pidfile);
-  if (config.global.http !== undefined) web = await serveHttp(config.global.http, sup);
-  sup.on('gave-up', () => void end('gave-up'));
+  if (config.global.http !== undefined) {
+    const served = await serveHttp(config.global.http, () => sup);
+    web = served.server;
+    observe = served.observe;
+    observe(sup);
+  }
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void end('stop'));
-  // SIGHUP would end the process by default; a supervisor outlives its terminal.
-  process.on('SIGHUP', () => log('info', 'SIGHUP ignored (a configuration reload is not supported: restart the supervisor)'));
+  // SIGHUP: the configuration read again. Invalid: every problem logged, the running tree kept. Valid: the running
+  // tree stopped (reverse order) and the new one started; reloads run one after the other.
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(async () => {
+      if (ending) return;
+      let next: SupervisionConfig;
+      try {
+        next = load();
+      } catch (err) {
+        log('error', `SIGHUP: configuration not reloaded, the running tree is kept:\n${(err as Error).message}`);
+        return;
+      }
+      for (const k of FIXED_KEYS) {
+        if (next.global[k] !== config.global[k])
+          log('warning', `SIGHUP: ${k} changed: applied at the next start of the supervisor only`);
+      }
+      log('info', 'SIGHUP: configuration reloaded: stopping the running tree, starting the new one');
+      await sup.stop();
+      if (ending) return;
+      sup = make({ ...next, global: { ...next.global, ...Object.fromEntries(FIXED_KEYS.map((k) => [k, config.global[k]])) } });
+      await sup.start();
+    });
+  });
   log('info', `supervising ${config.file} (control socket ${socket})`);
   await sup.start();
   return finished;

@@ -16,7 +16,8 @@ function flatten(s: NodeStatus, out: NodeStatus[] = []): NodeStatus[] {
   return out;
 }
 
-export function metricsRegistry(sup: Supervision): Registry {
+/** The registry, and `observe` to count the events of a tree (the first, and each one a reload makes). */
+export function metricsRegistry(current: () => Supervision): { register: Registry; observe: (sup: Supervision) => void } {
   const register = new Registry();
   collectDefaultMetrics({ register, prefix: 'msgsupervise_' });
   const restarts = new Counter({
@@ -31,9 +32,11 @@ export function metricsRegistry(sup: Supervision): Registry {
     labelNames: ['path'],
     registers: [register],
   });
-  sup.on('restart', (path) => restarts.inc({ path }));
-  sup.on('failed', (path) => failures.inc({ path }));
-  const all = () => flatten(sup.status());
+  const observe = (sup: Supervision) => {
+    sup.on('restart', (path) => restarts.inc({ path }));
+    sup.on('failed', (path) => failures.inc({ path }));
+  };
+  const all = () => flatten(current().status());
   new Gauge({
     name: 'msgsupervise_up',
     help: '1 when the entry is running, 0 otherwise',
@@ -75,22 +78,25 @@ export function metricsRegistry(sup: Supervision): Registry {
       for (const s of all()) this.set({ path: s.path }, s.ok ? 1 : 0);
     },
   });
-  return register;
+  return { register, observe };
 }
 
-/** Starts the HTTP endpoint; resolves with the server once it listens. */
-export async function serveHttp(address: string, sup: Supervision): Promise<http.Server> {
+/** Starts the HTTP endpoint on the tree `current()` returns; resolves with the server and `observe` once it listens. */
+export async function serveHttp(
+  address: string,
+  current: () => Supervision,
+): Promise<{ server: http.Server; observe: (sup: Supervision) => void }> {
   const m = /^(?:(.+):)?(\d+)$/.exec(address) as RegExpExecArray;
   const host = m[1] ?? '127.0.0.1';
   const port = Number(m[2]);
-  const register = metricsRegistry(sup);
+  const { register, observe } = metricsRegistry(current);
   const server = http.createServer((req, res) => {
     // One request per connection: a scraper's kept-alive socket closed by the server's idle timeout just as the
     // scraper reuses it fails that scrape ("other side closed"); a scrape every few seconds needs no keep-alive.
     res.shouldKeepAlive = false;
     const url = (req.url ?? '/').split('?')[0];
     if (url === '/healthz') {
-      const status = sup.status();
+      const status = current().status();
       res.writeHead(status.ok ? 200 : 503, { 'content-type': 'application/json' });
       res.end(`${JSON.stringify({ status: status.ok ? 'ok' : 'degraded', pid: process.pid, tree: status })}\n`);
       return;
@@ -117,5 +123,5 @@ export async function serveHttp(address: string, sup: Supervision): Promise<http
     );
     server.listen(port, host, () => resolve());
   });
-  return server;
+  return { server, observe };
 }

@@ -96,7 +96,14 @@ async function main(argv: string[]): Promise<number> {
     const v = args[name];
     if (typeof v === 'string') overrides[o.key ?? (name as keyof GlobalOverrides)] = v;
   }
-  const config: SupervisionConfig = loadConfig(conf, { ...(conftype === undefined ? {} : { conftype }), overrides });
+  const load = (): SupervisionConfig => loadConfig(conf, { ...(conftype === undefined ? {} : { conftype }), overrides });
+  const asksDaemon = !(command === 'start' && entry === undefined) && (DAEMON_COMMANDS as readonly string[]).includes(command);
+  if (asksDaemon && (overrides.control !== undefined || overrides.pidfile !== undefined)) {
+    // The socket is known without the file: a running supervisor can be asked even while its file is being edited
+    // (and is invalid for now).
+    return ask(socketPath(overrides.control, overrides.pidfile, conf), command as DaemonCommand, entry, args.json === true);
+  }
+  const config = load();
   if (command === 'check_configuration') {
     print([`${conf}: configuration OK`]);
     return 0;
@@ -113,10 +120,15 @@ async function main(argv: string[]): Promise<number> {
       print([`${NAME} started in the background (pid ${child.pid})`]);
       return 0;
     }
-    return runDaemon(config, socket);
+    return runDaemon(config, socket, load);
   }
-  const reply = await request(socket, { command: command as DaemonCommand, ...(entry === undefined ? {} : { path: entry }) });
-  if (args.json === true && reply.status !== undefined) print([JSON.stringify(reply.status, null, 2)]);
+  return ask(socket, command as DaemonCommand, entry, args.json === true);
+}
+
+/** A command for the running supervisor: sent, its answer printed, its code returned. */
+async function ask(socket: string, command: DaemonCommand, entry: string | undefined, json: boolean): Promise<number> {
+  const reply = await request(socket, { command, ...(entry === undefined ? {} : { path: entry }) });
+  if (json && reply.status !== undefined) print([JSON.stringify(reply.status, null, 2)]);
   else print(reply.lines);
   return reply.code;
 }

@@ -29,6 +29,18 @@ function cmd(args: string[], bin = 'msgsupervise'): { code: number | null; out: 
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
+/** `msgsupervise --conf FILE start` as `daemon`; what it prints on stdout (its log) accumulates in `text`. */
+function startDaemon(file: string): { text: string } {
+  const output = { text: '' };
+  daemon = spawn(process.execPath, [path.join(BIN, 'msgsupervise.js'), '--conf', file, 'start'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  daemon.stdout?.on('data', (b: Buffer) => {
+    output.text += b.toString();
+  });
+  return output;
+}
+
 function conf(text: string): string {
   const file = path.join(dir.path, 'supervise.conf');
   fs.writeFileSync(file, text);
@@ -94,13 +106,7 @@ describe('msgsupervise command', () => {
   </children>
 </entry>
 `);
-    let log = '';
-    daemon = spawn(process.execPath, [path.join(BIN, 'msgsupervise.js'), '--conf', file, 'start'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    daemon.stdout?.on('data', (b: Buffer) => {
-      log += b.toString();
-    });
+    const output = startDaemon(file);
     const status = () => {
       const r = cmd(['--conf', file, 'status', '--json']);
       return r.code === 0
@@ -111,7 +117,7 @@ describe('msgsupervise command', () => {
       const s = status();
       return s?.children.every((c) => c.state === 'running') ? s : undefined;
     });
-    expect(fs.readFileSync(path.join(dir.path, 'msgsupervise.pid'), 'utf8')).toBe(`${daemon.pid}\n`);
+    expect(fs.readFileSync(path.join(dir.path, 'msgsupervise.pid'), 'utf8')).toBe(`${daemon?.pid}\n`);
     expect(fs.statSync(path.join(dir.path, 'msgsupervise.pid.sock')).isSocket()).toBe(true);
     const text = cmd(['--conf', file, 'status']);
     expect(text.out).toMatch(/^top: running, \d+ s, 0 restarts, expected running\n {2}top\/a: running pid \d+, /);
@@ -164,7 +170,7 @@ describe('msgsupervise command', () => {
     expect(code).toBe(0);
     expect(alive(last?.children[0]?.pid as number)).toBe(false);
     expect(fs.readdirSync(dir.path).sort()).toEqual(['supervise.conf']);
-    expect(log).toContain('stopping the children in reverse order');
+    expect(output.text).toContain('stopping the children in reverse order');
     expect(cmd(['--conf', file, 'status'])).toMatchObject({
       code: 3,
       err: expect.stringMatching(/^msgsupervise: supervisor not running/),
@@ -188,5 +194,61 @@ describe('msgsupervise command', () => {
     expect(await new Promise((r) => daemon?.once('exit', r))).toBe(0);
     expect(alive(pid)).toBe(true);
     process.kill(-pid, 'SIGKILL');
+  });
+  test('cli - single: one cycle over the LSB services, from cron, as simplevisor', () => {
+    const pidfile = path.join(dir.path, 'daemon.pid');
+    const init = path.join(dir.path, 'init.sh');
+    fs.writeFileSync(
+      init,
+      `#!/bin/sh\ncase "$1" in\nstart) sleep 1003 >/dev/null 2>&1 & echo $! > ${pidfile} ;;\nstop) kill $(cat ${pidfile}); rm -f ${pidfile} ;;\n` +
+        `status) [ -f ${pidfile} ] && kill -0 $(cat ${pidfile}) 2>/dev/null && exit 0; exit 3 ;;\nesac\n`,
+      { mode: 0o755 },
+    );
+    const file = conf(
+      `<entry>\ntype = supervisor\nname = top\n<children>\n<entry>\ntype = service\nname = lsb\ncontrol = ${init}\n</entry>\n` +
+        `<entry>\ntype = service\nname = child\ncommand = sleep 1\n</entry>\n</children>\n</entry>\n`,
+    );
+    expect(cmd(['--conf', file, 'single'], 'simplevisor')).toMatchObject({
+      code: 0,
+      out: 'top/lsb: status 3, started\ntop/child: runs only under a running supervisor (msgsupervise start), skipped\n',
+    });
+    const pid = Number(fs.readFileSync(pidfile, 'utf8'));
+    expect(alive(pid)).toBe(true);
+    expect(cmd(['--conf', file, 'single']).out).toContain('top/lsb: OK, as expected (status 0)\n');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('name = lsb\n', 'name = lsb\nexpected = stopped\n'));
+    expect(cmd(['--conf', file, 'single']).out).toContain('top/lsb: status 0, stopped\n');
+    expect(alive(pid)).toBe(false);
+    expect(fs.existsSync(pidfile)).toBe(false);
+  });
+  test('cli - SIGHUP reloads the configuration; an invalid one is reported and the running tree kept', async () => {
+    const socket = path.join(dir.path, 'ctl.sock');
+    const entry = (n: string) => `<entry>\ntype = service\nname = ${n}\ncommand = sleep 1004\n</entry>\n`;
+    const tree = (...names: string[]) =>
+      `<simplevisor>\nloglevel = info\ncontrol = ${socket}\n</simplevisor>\n<entry>\ntype = supervisor\nname = top\n<children>\n${names.map(entry).join('')}</children>\n</entry>\n`;
+    const file = conf(tree('a'));
+    const output = startDaemon(file);
+    // With --control the client needs nothing from the file, which is invalid for a while below.
+    const children = () => {
+      const r = cmd(['--conf', file, '--control', socket, 'status', '--json']);
+      return r.code === 0
+        ? (JSON.parse(r.out) as { children: { path: string; state: string; pid?: number }[] }).children
+        : undefined;
+    };
+    const a = await until('a running', () => children()?.[0]?.pid);
+    fs.writeFileSync(file, tree('a', 'b'));
+    daemon?.kill('SIGHUP');
+    const two = await until('a and b running', () => {
+      const c = children();
+      return c?.length === 2 && c.every((x) => x.state === 'running') ? c : undefined;
+    });
+    expect(two.map((c) => c.path)).toEqual(['top/a', 'top/b']);
+    // The whole tree was stopped and started with the new configuration.
+    expect(two[0]?.pid).not.toBe(a);
+    expect(alive(a)).toBe(false);
+    fs.writeFileSync(file, tree('a', 'b').replace('type = supervisor', 'type = supervisor\nstrategy = bogus'));
+    daemon?.kill('SIGHUP');
+    await until('reload refused', () => output.text.includes('SIGHUP: configuration not reloaded, the running tree is kept:'));
+    expect(output.text).toContain(`${file}:7: strategy: must be one of one_for_one, one_for_all, rest_for_one, not "bogus"`);
+    expect(children()?.map((c) => c.pid)).toEqual(two.map((c) => c.pid));
   });
 });

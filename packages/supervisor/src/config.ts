@@ -52,7 +52,7 @@ export interface SupervisorSpec {
   readonly where: string;
 }
 
-export type Output = 'log' | 'inherit' | 'null';
+export type Output = 'log' | 'inherit' | 'null' | 'syslog';
 export type Readiness = { kind: 'none' } | { kind: 'fd'; fd: number } | { kind: 'url'; url: string };
 
 interface ServiceCommon {
@@ -118,6 +118,8 @@ export interface GlobalSpec {
   readonly logDir: string | undefined;
   readonly logMaxSize: number;
   readonly logKeep: number;
+  /** The socket `output = syslog` writes to (through `logger -u`); the system's (/dev/log) when undefined. */
+  readonly syslogSocket: string | undefined;
 }
 
 export interface SupervisionConfig {
@@ -142,6 +144,7 @@ const GLOBAL_KEYS = [
   'log_dir',
   'log_max_size',
   'log_keep',
+  'syslog_socket',
 ] as const;
 const SUPERVISOR_KEYS = ['type', 'name', 'strategy', 'window', 'adjustments', 'max_restarts', 'max_time', 'expected', 'children'];
 /** msgbricks keys meaningful only for a service run as a child of the supervisor. */
@@ -349,6 +352,7 @@ function readGlobal(
     logDir: r.str(values, 'log_dir', vars),
     logMaxSize: r.num(values, 'log_max_size', vars, DEFAULTS.logMaxSize, { integer: true, min: 1024 }),
     logKeep: r.num(values, 'log_keep', vars, DEFAULTS.logKeep, { integer: true, min: 1 }),
+    syslogSocket: r.str(values, 'syslog_socket', vars),
   };
   const http = global.http;
   if (http !== undefined && !/^(?:[^:]+:)?\d+$/.test(http))
@@ -546,7 +550,7 @@ function readService(r: Reader, e: EntryInput): ServiceSpec | undefined {
       readiness,
       stopSignal: sig as NodeJS.Signals,
       stopTimeout: r.num(values, 'stop_timeout', vars, DEFAULTS.stopTimeout, { min: 0.01 }),
-      output: r.oneOf(values, 'output', vars, ['log', 'inherit', 'null'] as const, 'log'),
+      output: r.oneOf(values, 'output', vars, ['log', 'inherit', 'null', 'syslog'] as const, 'log'),
       pidfile: daemon,
       backoffMin,
       backoffMax,

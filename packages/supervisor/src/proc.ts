@@ -80,12 +80,18 @@ export function findProcesses(pattern: string): number[] {
   return found;
 }
 
-/** Whether a pid exists (signal 0). */
+/** Whether a pid is a live process: it exists (signal 0) and is not a zombie waiting for a parent to reap it. */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return errnoOf(err) === 'EPERM';
+  }
+  try {
+    // N.B. a daemon's parent is init, which in a container may never reap it: a dead daemon stays a zombie.
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    // RACE: it went away between the signal and the read.
+    return false;
   }
 }

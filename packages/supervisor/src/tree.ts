@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
+import type { Stream } from 'node:stream';
 import { errnoOf } from '@msgbricks/errors';
 import type { EntrySpec, GlobalSpec, LsbServiceSpec, ProcessServiceSpec, SupervisionConfig, SupervisorSpec } from './config';
 import { ControlError, StartError } from './errors';
@@ -60,14 +61,27 @@ interface Context {
   readonly events: EventEmitter<SupervisionEvents>;
 }
 
-function sleep(ms: number, timers: Set<NodeJS.Timeout>): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      timers.delete(t);
+/** Backoff waits that a stop cuts short: a cancelled wait resolves at once, so the queue behind it never stalls. */
+class Waits {
+  private readonly pending = new Map<NodeJS.Timeout, () => void>();
+
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.pending.delete(t);
+        resolve();
+      }, ms);
+      this.pending.set(t, resolve);
+    });
+  }
+
+  cancel(): void {
+    for (const [t, resolve] of this.pending) {
+      clearTimeout(t);
       resolve();
-    }, ms);
-    timers.add(t);
-  });
+    }
+    this.pending.clear();
+  }
 }
 
 abstract class Node {
@@ -129,7 +143,6 @@ class ProcessNode extends Node {
   private readyAt = 0;
   private lastExit: string | undefined;
   private readonly backoff: Backoff;
-  private readonly timers = new Set<NodeJS.Timeout>();
   private logFile: RotatingLog | undefined;
 
   constructor(spec: ProcessServiceSpec, ctx: Context) {
@@ -137,13 +150,36 @@ class ProcessNode extends Node {
     this.backoff = new Backoff(spec.backoffMin, spec.backoffMax);
   }
 
+  resetBackoff(): void {
+    this.backoff.reset();
+  }
+
   /** How long to wait before the next start after a failure. */
   backoffDelay(): number {
     return this.backoff.next(this.readyAt === 0 ? 0 : Date.now() - this.readyAt);
   }
 
-  private stdio(): StdioOptions {
-    const out = this.spec.output === 'inherit' ? 'inherit' : this.spec.output === 'null' ? 'ignore' : 'pipe';
+  /**
+   * `output = syslog`: util-linux `logger -t LOGNAME/PATH` reads the child's stdout and stderr straight from its
+   * pipe (the supervisor is not in the way), one syslog message per line; it ends with the child.
+   */
+  private syslog(): NodeJS.WritableStream {
+    const g = this.ctx.global;
+    const args = ['-t', `${g.logname}/${this.path}`, ...(g.syslogSocket === undefined ? [] : ['-u', g.syslogSocket])];
+    const logger = spawn('logger', args, { stdio: ['pipe', 'ignore', 'ignore'] });
+    logger.on('error', (err) => this.ctx.log('error', `${this.path}: cannot run logger: ${errnoOf(err) ?? err.message}`));
+    return logger.stdin;
+  }
+
+  private stdio(sink: NodeJS.WritableStream | undefined): StdioOptions {
+    const out =
+      sink !== undefined
+        ? (sink as unknown as Stream)
+        : this.spec.output === 'inherit'
+          ? 'inherit'
+          : this.spec.output === 'null'
+            ? 'ignore'
+            : 'pipe';
     const stdio: StdioOptions = ['ignore', out, out];
     if (this.spec.readiness.kind === 'fd') {
       while (stdio.length < this.spec.readiness.fd) stdio.push('ignore');
@@ -165,6 +201,8 @@ class ProcessNode extends Node {
   start(): Promise<void> {
     if (this.child !== undefined) return Promise.resolve();
     this.setState('starting');
+    // A start that fails before readiness counts as a run of no time (backoff grows), however long the last run was.
+    this.readyAt = 0;
     const [cmd, ...args] = this.spec.argv as [string, ...string[]];
     try {
       this.openLog();
@@ -172,14 +210,17 @@ class ProcessNode extends Node {
       return Promise.reject(new StartError(this.path, (err as Error).message, { cause: err }));
     }
     let child: ChildProcess;
+    const sink = this.spec.output === 'syslog' ? this.syslog() : undefined;
     try {
       child = spawn(cmd, args, {
         cwd: this.spec.cwd,
         env: envWithPath(this.spec.searchPath, this.spec.env),
         // A process group of its own: a stop reaches the grandchildren a shell script starts.
         detached: true,
-        stdio: this.stdio(),
+        stdio: this.stdio(sink),
       });
+      // The child holds the pipe to logger now; our end closes so that logger ends with it.
+      (sink as (NodeJS.WritableStream & { destroy(): void }) | undefined)?.destroy();
     } catch (err) {
       this.setState('exited');
       return Promise.reject(new StartError(this.path, `cannot spawn ${cmd}: ${errnoOf(err) ?? String(err)}`, { cause: err }));
@@ -310,12 +351,9 @@ class ProcessNode extends Node {
 
   /** TERM (or stop_signal) to the group, KILL after stop_timeout; resolves once the leader has exited. */
   async stop(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
     const child = this.child;
     if (child?.pid === undefined) {
-      if (this.state !== 'exited' || !this.expectedRunning) this.setState('stopped');
-      else this.setState('stopped');
+      this.setState('stopped');
       return;
     }
     this.setState('stopping');
@@ -465,7 +503,9 @@ class SupervisorNode extends Node {
   readonly children: Node[];
   private readonly intensity: IntensityTracker;
   private queue: Promise<void> = Promise.resolve();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly waits = new Waits();
+  /** Incremented by each start and stop: a failure handled across one of them is abandoned. */
+  private epoch = 0;
   onRootFailed: (() => void) | undefined;
 
   constructor(spec: SupervisorSpec, ctx: Context) {
@@ -483,7 +523,10 @@ class SupervisorNode extends Node {
 
   /** Starts the children in order, each once the one before it is ready. A fresh start: intensity is reset. */
   async start(): Promise<void> {
+    this.epoch++;
     this.intensity.reset();
+    // A fresh start (first, by the parent, by a command) forgets the children's past failures too.
+    for (const c of this.children) if (c instanceof ProcessNode) c.resetBackoff();
     this.setState('starting');
     const failed = await this.startEach(this.children);
     if (this.state !== 'starting') return;
@@ -514,6 +557,7 @@ class SupervisorNode extends Node {
 
   private async handleFailure(child: Node, reason: string): Promise<void> {
     if (this.state !== 'running' || child.state === 'running' || !child.expectedRunning) return;
+    const epoch = this.epoch;
     this.ctx.log('warning', `${child.path} ${reason}`);
     if (this.intensity.record(Date.now())) {
       const i = this.spec.intensity;
@@ -537,13 +581,14 @@ class SupervisorNode extends Node {
     for (const c of [...set].reverse()) {
       if (c !== child && c.state !== 'stopped') await c.stop();
     }
+    if (this.epoch !== epoch) return;
     if (child instanceof ProcessNode) {
       const delay = child.backoffDelay();
       if (delay > 0) {
         child.state = 'backoff';
         this.ctx.log('info', `${child.path}: restart in ${Math.round(delay)} ms (backoff)`);
-        await sleep(delay, this.timers);
-        if (this.state !== 'running') return;
+        await this.waits.wait(delay);
+        if (this.state !== 'running' || this.epoch !== epoch) return;
       }
     } else if (child instanceof LsbNode && child.state !== 'stopped') {
       await child.stop();
@@ -567,9 +612,14 @@ class SupervisorNode extends Node {
     else this.onRootFailed?.();
   }
 
+  /** Abandons the failure being handled (its backoff wait ends at once): the whole supervisor is being stopped. */
+  interrupt(): void {
+    this.epoch++;
+    this.waits.cancel();
+  }
+
   async stopChildren(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.interrupt();
     for (const c of [...this.children].reverse()) {
       if (c.state !== 'stopped') await c.stop();
     }
@@ -604,7 +654,8 @@ class SupervisorNode extends Node {
   }
 
   detach(): void {
-    for (const t of this.timers) clearTimeout(t);
+    this.epoch++;
+    this.waits.cancel();
     for (const c of this.children) c.detach();
   }
 }
@@ -688,8 +739,11 @@ export class Supervision extends EventEmitter<SupervisionEvents> {
   /** stop_children: every child stopped, the supervisor itself stays up (idle until told to start). */
   async stopChildren(): Promise<void> {
     clearTimeout(this.holdTimer);
-    if (this.root instanceof SupervisorNode) await this.root.serialize(() => this.root.stop());
-    else await this.root.stop();
+    if (this.root instanceof SupervisorNode) {
+      // A backoff wait under way would hold the queue for up to backoff_max: cut it short, then stop in turn.
+      this.root.interrupt();
+      await this.root.serialize(() => this.root.stop());
+    } else await this.root.stop();
   }
 
   /** stop_supervisor: forgets the children and leaves them running. */

@@ -72,3 +72,15 @@ export function find(s: NodeStatus, p: string): NodeStatus {
   }
   return s;
 }
+
+/** SIGKILLs the entry's process and waits for a new one running; resolves with the milliseconds that took. */
+export async function killAndWait(sup: Supervision, entry: string): Promise<number> {
+  const pid = find(sup.status(), entry).pid as number;
+  const killed = Date.now();
+  process.kill(pid, 'SIGKILL');
+  await waitFor(`${entry} restarted`, () => {
+    const s = find(sup.status(), entry);
+    return s.state === 'running' && s.pid !== pid;
+  });
+  return Date.now() - killed;
+}

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { RotatingLog } from '@msgbricks/supervisor';
 import { removeDir, tempDir } from '@msgbricks/test-support';
@@ -94,5 +95,30 @@ process.on('beforeExit', () => process.exit(0));
     big.close();
     expect(fs.readFileSync(path.join(dir.path, 'big.log.1'), 'utf8')).toBe(`${'y'.repeat(3000)}\n`);
     expect(fs.readFileSync(path.join(dir.path, 'big.log'), 'utf8')).toBe('z\n');
+  });
+  test('logs - output = syslog: every line of stdout and stderr a syslog message, tagged LOGNAME/PATH', async () => {
+    const socket = path.join(dir.path, 'syslog.sock');
+    let received = '';
+    const server = net.createServer((c) =>
+      c.on('data', (b: Buffer) => {
+        received += b.toString('utf8');
+      }),
+    );
+    await new Promise<void>((r) => server.listen(socket, r));
+    writeFiles(dir.path, { 'talk.js': "console.log('first'); console.error('oops'); console.log('second');" });
+    const { sup } = tree(
+      dir.path,
+      `<simplevisor>\nsyslog_socket = ${socket}\nlogname = site\n</simplevisor>\n<entry>\ntype = supervisor\nname = top\n<children>\n` +
+        `<entry>\ntype = service\nname = talk\ncommand = ${NODE} ${path.join(dir.path, 'talk.js')}\noutput = syslog\nno_restart_exit = 0\n</entry>\n</children>\n</entry>\n`,
+    );
+    await sup.start();
+    await waitFor('three messages', () => (received.match(/site\/top\/talk: /g) ?? []).length === 3);
+    await sup.stop();
+    server.close();
+    const lines = received
+      .split(/\n|\0/)
+      .filter((l) => l !== '')
+      .map((l) => l.replace(/^<\d+>.*? site\/top\/talk: /, ''));
+    expect(lines.sort()).toEqual(['first', 'oops', 'second']);
   });
 });

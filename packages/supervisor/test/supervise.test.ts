@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { alive, type Supervision } from '@msgbricks/supervisor';
 import { removeDir, tempDir } from '@msgbricks/test-support';
-import { find, journalChild, NODE, readLines, tree, waitFor, writeFiles } from './helpers';
+import { find, journalChild, killAndWait, NODE, readLines, tree, waitFor, writeFiles } from './helpers';
 
 // Children are real processes: a few start-ups on a loaded 2-core machine exceed jest's 5 s default.
 jest.setTimeout(60_000);
@@ -56,14 +56,7 @@ describe('supervise', () => {
     const before = find(sup.status(), 'top/b').pid as number;
     expect(pidOf(readLines(journal), 'b')).toBe(before);
     for (let i = 0; i < 3; i++) {
-      const pid = find(sup.status(), 'top/b').pid as number;
-      const killed = Date.now();
-      process.kill(pid, 'SIGKILL');
-      await waitFor('b restarted', () => {
-        const s = find(sup.status(), 'top/b');
-        return s.state === 'running' && s.pid !== pid;
-      });
-      expect(Date.now() - killed).toBeLessThan(1000);
+      expect(await killAndWait(sup, 'top/b')).toBeLessThan(1000);
       // Each new b has written its start line: it runs, it is not only spawned.
       await waitFor('b start line', () => pidOf(readLines(journal), 'b') === find(sup.status(), 'top/b').pid);
       // A fast crash loop backs off: the third death waits, but well within a second with the defaults.
@@ -280,5 +273,32 @@ esac
     await sup.stop();
     await waitFor('stopped', () => !alive(second), 2000);
     expect(fs.existsSync(pidfile)).toBe(false);
+  });
+  test('supervise - a stop during a backoff wait ends the wait: the tree started again still restarts at once', async () => {
+    const journal = path.join(dir.path, 'journal');
+    const child = journalChild(dir.path, journal);
+    const { sup, rec } = tree(
+      dir.path,
+      `<entry>\ntype = supervisor\nname = top\nmax_restarts = 100\nmax_time = 60\n<children>\n` +
+        `<entry>\ntype = service\nname = a\ncommand = ${NODE} ${child} a 0\nready = fd\nbackoff_min = 30\nbackoff_max = 30\n</entry>\n</children>\n</entry>\n`,
+    );
+    running = sup;
+    await sup.start();
+    // The second quick death in a row waits 15-30 s before its restart...
+    process.kill(find(sup.status(), 'top/a').pid as number, 'SIGKILL');
+    await waitFor(
+      'first restart',
+      () => find(sup.status(), 'top/a').restarts === 1 && find(sup.status(), 'top/a').state === 'running',
+    );
+    process.kill(find(sup.status(), 'top/a').pid as number, 'SIGKILL');
+    await waitFor('backoff', () => find(sup.status(), 'top/a').state === 'backoff');
+    // ... which stop_children cuts short; started again, the tree handles the next death at once.
+    const stopping = Date.now();
+    await sup.stopChildren();
+    expect(Date.now() - stopping).toBeLessThan(5000);
+    await sup.setExpected('top', true);
+    expect(find(sup.status(), 'top/a').state).toBe('running');
+    expect(await killAndWait(sup, 'top/a')).toBeLessThan(5000);
+    expect(rec.messages.some((m) => /top\/a: restart in \d+ ms \(backoff\)/.test(m))).toBe(true);
   });
 });
