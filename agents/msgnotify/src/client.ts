@@ -72,6 +72,10 @@ export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
       if (i + 1 < argv.length) problems.push(`unexpected argument ${JSON.stringify(argv[i + 1])}`);
       break;
     }
+    if (a === '--help') {
+      flags.add('h');
+      continue;
+    }
     if (a === '--token') {
       if (i + 1 >= argv.length) problems.push('--token needs a value');
       else values.set('T', argv[++i] as string);

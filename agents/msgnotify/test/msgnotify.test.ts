@@ -41,6 +41,7 @@ describe('msgnotify - arguments', () => {
     expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
     expect((await run('msgnotify', ['-s', '-u', 'ftp://x', '-t', 'r'])).code).toBe(1);
     expect((await run('msgnotify', ['-h'])).code).toBe(0);
+    expect((await run('msgnotify', ['--help'])).code).toBe(0);
   });
 
   test('msgnotify - a missing local manifest exits 7, an unreadable one 8, a failed download 6, a failed publish 9', async () => {
