@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { DQS, Message } from '@msgbricks/message';
 import type { Broker } from '@msgbricks/test-support';
 import * as brokers from '@msgbricks/test-support';
-import { checkBuilt, type Result, readAll, start, tempDir } from './helpers';
+import { checkBuilt, type Result, readAll, runOk, tempDir } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -28,17 +28,7 @@ afterAll(async () => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-async function run(args: string[]): Promise<Result> {
-  const r = start(args, tmp);
-  const timer = setTimeout(() => r.child.kill('SIGKILL'), 180_000);
-  try {
-    const done = await r.done;
-    if (done.status !== 0) throw new Error(`stompclt exited ${done.status}:\n${done.err}`);
-    return done;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const run = (args: string[]): Promise<Result> => runOk(args, tmp, 180_000);
 
 const uri = (b: Broker) => `tcp://${b.host}:${b.ports.stomp}`;
 const plain = (b: Broker) => `plain name=${b.user} pass=${b.password}`;

@@ -66,6 +66,24 @@ export function start(args: string[], cwd: string, cli = CLI, prefix: readonly s
   return { child, done, err: () => err };
 }
 
+/** Runs the built command to its end in the background (a test's own fake peer keeps running), killed after `ms`. */
+export async function runToEnd(args: string[], cwd: string, ms = 180_000): Promise<Result> {
+  const r = start(args, cwd);
+  const timer = setTimeout(() => r.child.kill('SIGKILL'), ms);
+  try {
+    return await r.done;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** runToEnd, and an exit status other than 0 fails the test with the command's stderr. */
+export async function runOk(args: string[], cwd: string, ms = 180_000): Promise<Result> {
+  const done = await runToEnd(args, cwd, ms);
+  if (done.status !== 0) throw new Error(`stompclt exited ${done.status}:\n${done.err}`);
+  return done;
+}
+
 export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 15000): Promise<void> {
   const until = Date.now() + ms;
   while (!(await cond())) {
