@@ -234,7 +234,11 @@ export class Queue extends QueueBase {
     throw new RetryExhaustedError(`cannot create a directory in ${join(this.path, TEMPORARY)}`, MAX_TRIES);
   }
 
-  /** Locks an element (`mkdir name/locked`; its mtime is the lock time). Permissive: false if locked or gone. */
+  /**
+   * Locks an element (`mkdir name/locked`). The lock's age is the element directory's mtime, which the mkdir sets:
+   * purges (this one and python-dirq's) judge stale locks by it, not by `locked`'s own mtime, so whoever holds a lock
+   * for long refreshes the directory. Permissive: false if locked or gone.
+   */
   async lock(name: string, permissive = true): Promise<boolean> {
     const path = `${this.path}/${checkName(name)}`;
     const lock = join(path, LOCKED);
