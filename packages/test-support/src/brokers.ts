@@ -304,8 +304,26 @@ type Configure = (
   tlsMaterial: TlsMaterial | undefined,
 ) => void;
 
-/** `privateNames`: extra private ports to pick. */
+/** A start that failed because a picked port was taken meanwhile (by any process: the ports are ephemeral ones). */
+const PORT_TAKEN = /dist_port_already_used|eaddrinuse|address already in use/i;
+
+/**
+ * `privateNames`: extra private ports to pick.
+ * RACE: a port is free when picked and bound by the broker seconds later; anything on the host may take it between
+ * (an outgoing connection gets an ephemeral port too). Such a start fails in the broker's log, and is retried with
+ * new ports and a new directory; any other failure is thrown at once.
+ */
 async function startInstance(spec: Spec, opts: StartOptions, configure: Configure, privateNames: string[]): Promise<Broker> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startInstanceOnce(spec, opts, configure, privateNames);
+    } catch (e) {
+      if (attempt >= 3 || !PORT_TAKEN.test(e instanceof Error ? e.message : String(e))) throw e;
+    }
+  }
+}
+
+async function startInstanceOnce(spec: Spec, opts: StartOptions, configure: Configure, privateNames: string[]): Promise<Broker> {
   const name = `msgbricks-${spec.kind}-${process.pid}-${++counter}-${crypto.randomBytes(3).toString('hex')}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
   const want = [
