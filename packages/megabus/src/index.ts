@@ -3,19 +3,30 @@ export type { ConfigSource } from './common';
 export { describeConfig } from './config/describe';
 export type { LoadConfigOptions } from './config/load';
 export { CONFIG_ENV, CONFIG_NAMES, findConfigFile, loadConfig, parseConfig, SYSTEM_CONFIG_DIR } from './config/load';
+export { ACTION_SCHEMAS, type ActionSchema, DEFAULT_STATE_DIR, PLUGIN_NAME } from './config/plugins';
 export type {
   BrokersConfig,
   ConsumerConfig,
   MegabusAuth,
   MegabusConfig,
   MegabusProtocol,
+  MetricsAddress,
+  OnChangeConfig,
+  PluginConfig,
   PublisherConfig,
   TlsConfig,
 } from './config/types';
 export type { ConsumerBroker, ConsumerOptions, MessageContext, MessageHandler } from './consumer';
 export { Consumer } from './consumer';
-export { ClosedError, NoBrokerError, ResolveError } from './errors';
+export { ActionError, ClosedError, NoBrokerError, ResolveError, StateError } from './errors';
 export type { MegabusEvent, MegabusEventListener } from './events';
+export type { ActionEnv, ActionFactory, BuiltAction } from './plugins/actions';
+export { ABORT_GRACE_MS, ACTIONS, boundAction, HTTP_HEADER_JSON, HTTP_HEADER_PREFIX, httpHeaders } from './plugins/actions';
+export type { PluginEvent, PluginEventListener } from './plugins/events';
+export { ChangeState, fieldOf, ON_CHANGE_FILE } from './plugins/onchange';
+export type { PluginCounters, PluginRunnerOptions } from './plugins/runtime';
+export { PluginRunner, QUEUE_DIR } from './plugins/runtime';
+export type { ActionConfig, ActionContext, ActionFn } from './plugins/types';
 export type { PublisherOptions } from './publisher';
 export { Publisher } from './publisher';
 export type { Endpoint, ResolvedAddress, Resolver } from './resolver';

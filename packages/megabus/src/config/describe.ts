@@ -53,5 +53,25 @@ export function describeConfig(c: MegabusConfig): Record<string, unknown> {
     drain_quiet: seconds(k.drainQuiet),
     ...(k.spool === undefined ? {} : { spool: k.spool }),
   };
+  if (c.plugins.length > 0 || c.metrics !== undefined) out.state_dir = c.stateDir;
+  if (c.metrics !== undefined)
+    out.metrics = `${c.metrics.host.includes(':') ? `[${c.metrics.host}]` : c.metrics.host}:${c.metrics.port}`;
+  if (c.plugins.length > 0) {
+    const plugins: Record<string, unknown> = {};
+    for (const p of c.plugins) {
+      plugins[p.name] = {
+        destination: p.destination ?? k.destination ?? c.destination,
+        max_attempts: p.maxAttempts,
+        dead_letter: p.deadLetter,
+        retry_delay: seconds(p.retryDelay),
+        retry_delay_max: seconds(p.retryDelayMax),
+        timeout: seconds(p.timeout),
+        concurrency: p.concurrency,
+        ...(p.onChange === undefined ? {} : { on_change: { ...p.onChange } }),
+        actions: p.actions.map((a) => ({ ...a, timeout: a.timeout ?? seconds(p.timeout) })),
+      };
+    }
+    out.plugins = plugins;
+  }
   return out;
 }
