@@ -56,7 +56,7 @@ describe('megabusclt', () => {
   });
 
   test('megabusclt - usage errors exit 2 with one line', () => {
-    expect(megabusclt([])).toMatchObject({ status: 2, err: 'megabusclt: a command is required: check or publish\n' });
+    expect(megabusclt(['frobnicate'])).toMatchObject({ status: 2, err: 'megabusclt: Unknown argument: frobnicate\n' });
     write('megabus.conf', `${NOWHERE.join('\n')}\n`);
     const r = megabusclt(['publish', '--header', 'novalue', 'body']);
     expect(r).toMatchObject({ status: 2, err: 'megabusclt: invalid --header "novalue": expected name=value\n' });

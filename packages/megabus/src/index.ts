@@ -3,7 +3,7 @@ export type { ConfigSource } from './common';
 export { describeConfig } from './config/describe';
 export type { LoadConfigOptions } from './config/load';
 export { CONFIG_ENV, CONFIG_NAMES, findConfigFile, loadConfig, parseConfig, SYSTEM_CONFIG_DIR } from './config/load';
-export { ACTION_SCHEMAS, type ActionSchema, DEFAULT_STATE_DIR, PLUGIN_NAME } from './config/plugins';
+export { ACTION_SCHEMAS, type ActionSchema, DEFAULT_STATE_DIR, PLUGIN_NAME, parseMetricsAddress } from './config/plugins';
 export type {
   BrokersConfig,
   ConsumerConfig,
@@ -25,7 +25,7 @@ export { ABORT_GRACE_MS, ACTIONS, boundAction, HTTP_HEADER_JSON, HTTP_HEADER_PRE
 export type { PluginEvent, PluginEventListener } from './plugins/events';
 export { ChangeState, fieldOf, ON_CHANGE_FILE } from './plugins/onchange';
 export type { PluginCounters, PluginRunnerOptions } from './plugins/runtime';
-export { PluginRunner, QUEUE_DIR } from './plugins/runtime';
+export { PID_FILE, PluginRunner, QUEUE_DIR } from './plugins/runtime';
 export type { ActionConfig, ActionContext, ActionFn } from './plugins/types';
 export type { PublisherOptions } from './publisher';
 export { Publisher } from './publisher';

@@ -118,20 +118,24 @@ export function readBlock(
   return { values, given: new Map([...given].map(([k, g]) => [k, g.where])), subs };
 }
 
-/** `[host:]port` (`[v6]:port`): where /metrics and /healthz are served; loopback unless a host is given. */
+/** `[host:]port` (`[v6]:port`): where /metrics and /healthz are served, loopback unless a host is given; or undefined. */
+export function parseMetricsAddress(text: string): MetricsAddress | undefined {
+  const m = /^(?:\[([^\]]+)\]:|([^:[\]]+):)?(\d+)$/.exec(text.trim());
+  const port = Number(m?.[3]);
+  if (m === null || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
+}
+
 function parseMetrics(v: Value, problems: Problems): MetricsAddress | undefined {
   const text = String(v.value).trim();
-  const m = /^(?:\[([^\]]+)\]:|([^:[\]]+):)?(\d+)$/.exec(text);
-  const port = Number(m?.[3]);
-  if (m === null || !Number.isInteger(port) || port < 1 || port > 65535) {
+  const address = parseMetricsAddress(text);
+  if (address === undefined)
     problems.push({
       where: v.where,
       key: 'metrics',
       message: `expected [host:]port (port 1 to 65535), got ${JSON.stringify(text)}`,
     });
-    return undefined;
-  }
-  return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
+  return address;
 }
 
 /** A header name, or `body.PATH` (dot-separated, each part a property name or an array index) into a JSON body. */
