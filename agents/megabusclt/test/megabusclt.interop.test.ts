@@ -129,3 +129,44 @@ test('megabusclt - a plugin over RabbitMQ: SIGKILLed mid-way and restarted, ever
   // Nothing left behind: the spool is empty, the pid file gone.
   expect(fs.readdirSync(join(tmp, 'state')).sort()).toEqual(['record']);
 });
+
+test('megabusclt - spool-examples/megabus-roger/run.sh: Roger state changes switch the disk servers, a repeated state does not', async () => {
+  const work = join(tmp, 'roger');
+  const [port] = await brokers.freePorts(1);
+  const run = spawn('sh', [join(__dirname, '..', '..', '..', 'spool-examples', 'megabus-roger', 'run.sh')], {
+    env: {
+      ...process.env,
+      WORK: work,
+      METRICS_PORT: String(port),
+      BROKER_HOST: rabbit.host,
+      BROKER_STOMP_PORT: String(rabbit.ports.stomp),
+      BROKER_USER: rabbit.user,
+      BROKER_PASSWORD: rabbit.password,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  run.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  run.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  const status = await new Promise<number | null>((resolve) => run.on('exit', resolve));
+  expect({ status, out }).toMatchObject({ status: 0 });
+  // Four messages, three switches: disk42's second "draining" changed nothing.
+  expect(fs.readFileSync(join(work, 'modes', 'switches.log'), 'utf8')).toBe(
+    'disk42 draining read-only\ndisk43 production read-write\ndisk42 production read-write\n',
+  );
+  expect(fs.readFileSync(join(work, 'modes', 'disk42'), 'utf8')).toBe('read-write\n');
+  expect(fs.readFileSync(join(work, 'modes', 'disk43'), 'utf8')).toBe('read-write\n');
+  expect(JSON.parse(fs.readFileSync(join(work, 'state', 'roger', 'on_change.json'), 'utf8'))).toEqual({
+    version: 1,
+    values: { disk42: 'production', disk43: 'production' },
+  });
+  const log = fs.readFileSync(join(work, 'megabusclt.log'), 'utf8');
+  expect(log.match(/info: roger state changed plugin=roger/g)).toHaveLength(3);
+  expect(log.match(/outcome=unchanged/g)).toHaveLength(1);
+  // run.sh stopped megabusclt on its way out: SIGTERM, a clean stop.
+  expect(log).toMatch(/info: stopped\n$/);
+});
