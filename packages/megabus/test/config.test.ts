@@ -2,11 +2,11 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG_ENV, findConfigFile, loadConfig } from '@msgbricks/megabus';
 import { useTempDir } from '@msgbricks/test-support';
-import { problemsOf, writer } from './helpers';
+import { problemsOf, writer } from './helpers/config';
 
 const dir = useTempDir('megabus-config-');
 
-const write = writer(dir);
+const write = writer(() => dir.path);
 
 describe('megabus config', () => {
   test('config - the same settings in YAML, JSON and Apache style give the same configuration', () => {

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { describeConfig, loadConfig } from '@msgbricks/megabus';
 import { useTempDir } from '@msgbricks/test-support';
-import { problemsOf, writer } from './helpers';
+import { problemsOf, writer } from './helpers/config';
 
 const dir = useTempDir('megabus-plugins-config-');
 
-const write = writer(dir);
+const write = writer(() => dir.path);
 
 const HEAD = ['server: mb.example.org', 'auth_method: password', 'user: u', 'password: p', 'destination: /topic/roger.state'];
 

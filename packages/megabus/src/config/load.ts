@@ -9,8 +9,9 @@ import { dirname, join, resolve } from 'node:path';
 import { ConfigError, type ConfigProblem, readTree, type Tree } from '@msgbricks/config-general';
 import { errnoOf } from '@msgbricks/errors';
 import { parseAddress } from '../resolver';
-import { parsePluginKeys, readBlock } from './plugins';
+import { parsePluginKeys } from './plugins';
 import type { MegabusAuth, MegabusConfig, MegabusProtocol } from './types';
+import { coerce, type Kind } from './values';
 
 /** The environment variable naming the configuration file. */
 export const CONFIG_ENV = 'MEGABUS_CONFIG';
@@ -75,8 +76,6 @@ export function loadConfig(options: LoadConfigOptions = {}): MegabusConfig {
 // ---------------------------------------------------------------------------------------------------------------
 // The schema: every key, its type, and whether it may be given more than once.
 
-export type Kind = 'string' | 'bool' | 'count' | 'seconds' | 'port' | 'list' | readonly string[];
-
 const TOP: Readonly<Record<string, Kind>> = {
   server: 'string',
   servers: 'list',
@@ -106,47 +105,10 @@ const BLOCKS: Readonly<Record<string, Readonly<Record<string, Kind>>>> = {
   consumer: { destination: 'string', prefetch: 'count', drain_quiet: 'seconds', spool: 'string' },
 };
 
-const TOP_BLOCKS: ReadonlySet<string> = new Set(Object.keys(BLOCKS));
-
-const TRUE = ['1', 'true', 'yes', 'on'];
-const FALSE = ['0', 'false', 'no', 'off'];
-
-function shown(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
-}
-
-/** A raw value as its kind, or the problem with it. */
-export function coerce(kind: Kind, v: unknown): { value: unknown } | { problem: string } {
-  if (typeof kind !== 'string') {
-    const s = String(v).trim().toLowerCase();
-    return kind.includes(s) ? { value: s } : { problem: `expected ${kind.join(' or ')}, got ${shown(v)}` };
-  }
-  switch (kind) {
-    case 'string':
-    case 'list': {
-      const s = typeof v === 'number' ? String(v) : v;
-      return typeof s === 'string' && s.trim() !== '' ? { value: s.trim() } : { problem: `expected a string, got ${shown(v)}` };
-    }
-    case 'bool': {
-      if (typeof v === 'boolean') return { value: v };
-      const s = String(v).trim().toLowerCase();
-      if (TRUE.includes(s)) return { value: true };
-      if (FALSE.includes(s)) return { value: false };
-      return { problem: `expected a boolean (true/false, yes/no, on/off, 1/0), got ${shown(v)}` };
-    }
-    default: {
-      const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
-      if (kind === 'seconds') {
-        return Number.isFinite(n) && n >= 0
-          ? { value: Math.round(n * 1000) }
-          : { problem: `expected seconds >= 0, got ${shown(v)}` };
-      }
-      const [min, max] = kind === 'port' ? [1, 65535] : [1, 1_000_000];
-      return Number.isInteger(n) && n >= min && n <= max
-        ? { value: n }
-        : { problem: `expected an integer from ${min} to ${max}, got ${shown(v)}` };
-    }
-  }
+/** A key's value(s) as given, with where. */
+interface Given {
+  readonly values: unknown[];
+  readonly where: string;
 }
 
 /**
@@ -159,13 +121,45 @@ export function parseConfig(tree: Tree, file: string): MegabusConfig {
   const whereOf = new Map<string, string>();
 
   const collect = (block: Tree & { kind: 'block' }, schema: Readonly<Record<string, Kind>>, prefix: string) => {
-    const read = readBlock(block, schema, prefix, problems, prefix === '' ? TOP_BLOCKS : undefined);
-    for (const [key, node] of read.subs) {
-      if (node.kind === 'block') collect(node, BLOCKS[key] as Record<string, Kind>, `${key}.`);
-      else problems.push({ where: node.where, key, message: 'expected a block of settings' });
+    const given = new Map<string, Given>();
+    for (const [key, node] of block.entries) {
+      const name = `${prefix}${key}`;
+      if (prefix === '' && Object.hasOwn(BLOCKS, key)) {
+        if (node.kind === 'block') collect(node, BLOCKS[key] as Record<string, Kind>, `${key}.`);
+        else problems.push({ where: node.where, key: name, message: 'expected a block of settings' });
+        continue;
+      }
+      if (!Object.hasOwn(schema, key)) {
+        problems.push({ where: node.where, key: name, message: 'unknown key' });
+        continue;
+      }
+      if (node.kind === 'block') {
+        problems.push({ where: node.where, key: name, message: 'expected a value, not a block' });
+        continue;
+      }
+      const g = given.get(key);
+      if (g === undefined) given.set(key, { values: [node.value], where: node.where });
+      else if (schema[key] === 'list') g.values.push(node.value);
+      else problems.push({ where: node.where, key: name, message: `given more than once (first at ${g.where})` });
     }
-    for (const [key, where] of read.given) whereOf.set(`${prefix}${key}`, where);
-    for (const [key, v] of read.values) values.set(`${prefix}${key}`, v);
+    for (const [key, g] of given) {
+      const kind = schema[key] as Kind;
+      const name = `${prefix}${key}`;
+      whereOf.set(name, g.where);
+      // A list may also be written on one line, blank- or comma-separated (Apache style).
+      const raw =
+        kind === 'list'
+          ? g.values.flatMap((v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter((s) => s !== '') : [v]))
+          : g.values;
+      const out: unknown[] = [];
+      for (const v of raw) {
+        const r = coerce(kind, v);
+        if ('problem' in r) problems.push({ where: g.where, key: name, message: r.problem });
+        else out.push(r.value);
+      }
+      if (out.length === raw.length && out.length > 0)
+        values.set(name, { value: kind === 'list' ? out : out[0], where: g.where });
+    }
   };
   // megabusclt's keys (state_dir, metrics, plugins): read apart, their problems joining these.
   const { rest, ...pluginKeys } = parsePluginKeys(tree, dirname(file), problems);

@@ -10,8 +10,8 @@
 import { resolve } from 'node:path';
 import type { ConfigProblem, Tree } from '@msgbricks/config-general';
 import type { ActionConfig } from '../plugins/types';
-import { coerce, type Kind } from './load';
 import type { MetricsAddress, OnChangeConfig, PluginConfig } from './types';
+import { coerce, type Kind } from './values';
 
 /** Where the plugins keep their state unless state_dir says. */
 export const DEFAULT_STATE_DIR = '/var/lib/megabusclt';
@@ -70,8 +70,7 @@ interface Value {
 /**
  * The scalar keys of `block` by `schema`, coerced (`values`), and where each key was given, valid or not (`given`);
  * every problem (unknown key, a block where a value goes, a repeated single key, a bad value) added to `problems`
- * with `prefix` + key. Sub-blocks named in `blocks` are returned apart (`subs`). The one reader of every block of the
- * configuration (load.ts's too).
+ * with `prefix` + key. Sub-blocks named in `blocks` are returned apart (`subs`).
  */
 export function readBlock(
   block: Block,
