@@ -17,6 +17,7 @@ import { DQS, type Message } from '@msgbricks/message';
 import type { MegabusConfig, PluginConfig } from '../config/types';
 import { Consumer } from '../consumer';
 import { ActionError, StateError } from '../errors';
+import type { MegabusEvent } from '../events';
 import type { Resolver } from '../resolver';
 import { ACTIONS, type ActionFactory, type BuiltAction, boundAction } from './actions';
 import type { PluginEvent, PluginEventListener } from './events';
@@ -154,15 +155,8 @@ export class PluginRunner {
     });
     for (const [i, fn] of (this.options.extraSteps?.(p) ?? []).entries()) steps.push({ fn, label: `step ${i + 1}` });
 
-    const counters: PluginCounters = {
-      plugin: p.name,
-      received: 0,
-      acted: 0,
-      unchanged: 0,
-      ignored: 0,
-      runner: undefined as unknown as HandlerCounters,
-      connected: 0,
-    };
+    // The plugin's own figures; with the runner's once it exists (counters, below), the same object.
+    const tally = { received: 0, acted: 0, unchanged: 0, ignored: 0, connected: 0 };
     const runAll = async (message: Message, ctx: ActionContext): Promise<void> => {
       for (const s of steps) {
         try {
@@ -182,7 +176,7 @@ export class PluginRunner {
         if (key === undefined || value === undefined) outcome = 'ignored';
         else if (!(await changes.change(key, value, () => runAll(message, ctx)))) outcome = 'unchanged';
       } else await runAll(message, ctx);
-      counters[outcome]++;
+      tally[outcome]++;
       this.emit({
         type: 'handled',
         plugin: p.name,
@@ -205,7 +199,7 @@ export class PluginRunner {
       stopTimeout: this.options.stopTimeout ?? 10_000,
       ...(this.options.rescanInterval === undefined ? {} : { rescanInterval: this.options.rescanInterval }),
     });
-    (counters as { runner: HandlerCounters }).runner = runner.counters;
+    const counters: PluginCounters = Object.assign(tally, { plugin: p.name, runner: runner.counters });
     this.forward(p.name, runner);
     runner.done.catch((err: unknown) => this.failed?.(err));
 
@@ -337,7 +331,7 @@ function describe(e: Error): string {
 }
 
 /** Which brokers a consumer is connected to, from its events. */
-function trackBrokers(brokers: Set<string>, e: import('../events').MegabusEvent): void {
+function trackBrokers(brokers: Set<string>, e: MegabusEvent): void {
   if (e.type === 'connected') brokers.add(e.broker);
   else if (e.type === 'drained') brokers.delete(e.broker);
   else if (e.type === 'broker-event') {
