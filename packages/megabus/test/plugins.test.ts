@@ -245,6 +245,31 @@ describe('megabus plugins', () => {
     }
   });
 
+  test('plugins - http: a request past the action timeout is aborted and the attempt fails', async () => {
+    let aborted = 0;
+    const server = http.createServer((req) => {
+      // Never answers: the client's abort closes the connection.
+      req.on('close', () => {
+        aborted++;
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const r = await start(
+        config(['max_attempts: 1', 'actions:', '  - type: http', `    url: http://127.0.0.1:${port}/`, '    timeout: 0.3']),
+      );
+      await put(new Message({ body: 'slow' }));
+      await until('dead-lettered', () => r.counters[0]?.runner.deadLettered === 1);
+      const [m] = await drain(join(dir.path, 'state', 'p', 'dead-letter'));
+      expect(m?.getHeader(DEAD_LETTER_ERROR)).toBe('ActionError: action 1 (http): timed out after 0.3 s');
+      await until('the request closed', () => aborted === 1);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   test('plugins - spool: the message is added to a python-dirq QueueSimple, header and body as they came', async () => {
     const out = join(dir.path, 'out');
     const r = await start(config(['actions:', '  - type: spool', `    path: ${out}`]));
