@@ -4,6 +4,7 @@
 // selector on the SUBSCRIBE and from a copy without; what the broker kept is drained afterwards.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { RejectedError } from '@msgbricks/agent';
 import { Consumer, type FilterConfig, type MegabusEvent, Publisher } from '@msgbricks/megabus';
 import type { Broker } from '@msgbricks/test-support';
 import * as brokers from '@msgbricks/test-support';
@@ -142,6 +143,40 @@ describe('megabus filter interop', () => {
         useBrokerFiltering: false,
       });
       expect([row.name, rest.got]).toEqual([row.name, ALL.filter((i) => !row.selected.includes(i))]);
+    }
+  });
+
+  test('filter - a broker-side selector that fails on a message makes ActiveMQ refuse the SEND; client-side it is only not selected', async () => {
+    // `1 + prio` fails on a string (arithmetic never converts, docs/selector.md); without prio it is NULL.
+    const lines = ['selector: 1 + prio = 6'];
+    for (const onBroker of [true, false]) {
+      const file = configFile(amq, amq.ports.stomp, `/topic/megabus.fail.${process.pid}.${unique++}`, [
+        ...lines,
+        `use_broker_filtering: ${onBroker}`,
+      ]);
+      const got: string[] = [];
+      const events: MegabusEvent[] = [];
+      const c = new Consumer({ config: file, onEvent: (e) => events.push(e), handler: (m) => void got.push(m.body.toString()) });
+      await c.start();
+      await until(() => events.some((e) => e.type === 'connected'), 30_000);
+      const p = new Publisher({ config: file });
+      const sent = await p.send('with prio', { prio: '5' }).then(
+        () => 'sent',
+        (err) => err,
+      );
+      await p.send('marker', { mark: '1' }).catch(() => undefined);
+      await p.close();
+      // Broker-side, nothing is to come: a moment for anything that would.
+      await until(() => !onBroker && got.length + c.filtered >= 2, onBroker ? 500 : 30_000);
+      await c.stop();
+      if (onBroker) {
+        expect(sent).toBeInstanceOf(RejectedError);
+        expect(c.filtered).toBe(0);
+      } else {
+        expect(sent).toBe('sent');
+        expect(c.filtered).toBe(2);
+      }
+      expect(got).toEqual([]);
     }
   });
 
