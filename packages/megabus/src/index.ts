@@ -20,6 +20,18 @@ export type { ConsumerBroker, ConsumerOptions, MessageContext, MessageHandler } 
 export { Consumer } from './consumer';
 export { ActionError, ClosedError, NoBrokerError, ResolveError, StateError } from './errors';
 export type { MegabusEvent, MegabusEventListener } from './events';
+export type { Filter, FilterConfig } from './filter';
+export {
+  buildFilter,
+  expandPattern,
+  FILTER_KEYS,
+  filterSelector,
+  HOST_HEADER,
+  HOSTGROUP_HEADER,
+  LIKE_ESCAPE,
+  NO_FILTER,
+  parseFilterKeys,
+} from './filter';
 export type { ActionEnv, ActionFactory, BuiltAction } from './plugins/actions';
 export { ABORT_GRACE_MS, ACTIONS, boundAction, HTTP_HEADER_JSON, HTTP_HEADER_PREFIX, httpHeaders } from './plugins/actions';
 export type { PluginEvent, PluginEventListener } from './plugins/events';

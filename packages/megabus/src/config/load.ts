@@ -8,6 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, type ConfigProblem, readTree, type Tree } from '@msgbricks/config-general';
 import { errnoOf } from '@msgbricks/errors';
+import { FILTER_KEYS, parseFilterKeys } from '../filter';
 import { parseAddress } from '../resolver';
 import { parsePluginKeys } from './plugins';
 import type { MegabusAuth, MegabusConfig, MegabusProtocol } from './types';
@@ -129,6 +130,8 @@ export function parseConfig(tree: Tree, file: string): MegabusConfig {
         else problems.push({ where: node.where, key: name, message: 'expected a block of settings' });
         continue;
       }
+      // The filter keys are read by parseFilterKeys, as in every block that takes them.
+      if (prefix === '' && Object.hasOwn(FILTER_KEYS, key)) continue;
       if (!Object.hasOwn(schema, key)) {
         problems.push({ where: node.where, key: name, message: 'unknown key' });
         continue;
@@ -164,6 +167,7 @@ export function parseConfig(tree: Tree, file: string): MegabusConfig {
   // megabusclt's keys (state_dir, metrics, plugins): read apart, their problems joining these.
   const { rest, ...pluginKeys } = parsePluginKeys(tree, dirname(file), problems);
   if (rest.kind === 'block') collect(rest, TOP, '');
+  const filter = parseFilterKeys(tree, '', problems);
 
   const get = <T>(key: string): T | undefined => values.get(key)?.value as T | undefined;
   // Paths in a file are relative to its directory, as Puppet writes them next to each other.
@@ -284,6 +288,7 @@ export function parseConfig(tree: Tree, file: string): MegabusConfig {
       drainQuiet: seconds('consumer.drain_quiet', 30),
       spool: path('consumer.spool'),
     },
+    filter,
     ...pluginKeys,
   };
 }

@@ -2,6 +2,7 @@
  * The Megabus configuration once read, normalised and validated (load.ts): what Publisher and Consumer run on.
  * Times are in milliseconds here (seconds in the files).
  */
+import type { FilterConfig } from '../filter';
 import type { ActionConfig } from '../plugins/types';
 
 export type MegabusProtocol = 'stomp' | 'amqp';
@@ -77,6 +78,8 @@ export interface MegabusConfig {
   readonly maxReconnectDelay: number;
   readonly publisher: PublisherConfig;
   readonly consumer: ConsumerConfig;
+  /** The consumer's filter: selector, hostgroup_selector, host_selector, use_broker_filtering (filter.ts). */
+  readonly filter: FilterConfig;
   /** megabusclt: where the plugins keep their spools and on_change values (default /var/lib/megabusclt). */
   readonly stateDir: string;
   /** megabusclt: Prometheus /metrics and /healthz (undefined: not served). */
