@@ -31,6 +31,7 @@ function registry(runner: PluginRunner): { register: PromClient.Registry; durati
   collectDefaultMetrics({ register });
   const counts: [string, string, (c: PluginRunner['counters'][number]) => number][] = [
     ['messages_received_total', 'Messages written to the plugin spool (acknowledged to their broker).', (c) => c.received],
+    ['messages_filtered_total', 'Messages the plugin filter did not select (acknowledged, not kept).', (c) => c.filtered],
     ['messages_acted_total', 'Messages whose actions ran.', (c) => c.acted],
     ['messages_unchanged_total', 'on_change: messages whose value was the last one for their key.', (c) => c.unchanged],
     ['messages_ignored_total', 'on_change: messages without the key or the field.', (c) => c.ignored],

@@ -128,6 +128,7 @@ async function statistics(logger: Logger, runner: PluginRunner): Promise<void> {
       {
         plugin: c.plugin,
         received: c.received,
+        filtered: c.filtered,
         acted: c.acted,
         unchanged: c.unchanged,
         ignored: c.ignored,

@@ -59,6 +59,14 @@ const lines = (file: string): string[] => {
   }
 };
 
+/** The configuration lines of the suite's RabbitMQ (plain STOMP, its user). */
+const brokerLines = () => [
+  `servers: ${rabbit.host}:${rabbit.ports.stomp}`,
+  'auth_method: password',
+  `user: ${rabbit.user}`,
+  `password: ${rabbit.password}`,
+];
+
 test('megabusclt - a plugin over RabbitMQ: SIGKILLed mid-way and restarted, every message is acted on; health, metrics, statistics', async () => {
   const COUNT = 300;
   const destination = `/queue/megabusclt.${process.pid}`;
@@ -68,10 +76,7 @@ test('megabusclt - a plugin over RabbitMQ: SIGKILLed mid-way and restarted, ever
   fs.writeFileSync(
     config,
     [
-      `servers: ${rabbit.host}:${rabbit.ports.stomp}`,
-      'auth_method: password',
-      `user: ${rabbit.user}`,
-      `password: ${rabbit.password}`,
+      ...brokerLines(),
       `destination: ${destination}`,
       'connect_timeout: 5',
       'max_reconnect_delay: 0.5',
@@ -112,7 +117,7 @@ test('megabusclt - a plugin over RabbitMQ: SIGKILLed mid-way and restarted, ever
   // At least once: the messages in flight at the kill may be acted on twice, no more than the window holds.
   expect(seqs.length - COUNT).toBeLessThanOrEqual(20);
 
-  await until('a statistics line', () => /info: statistics plugin=record received=\d+ acted=/.test(second.err()));
+  await until('a statistics line', () => /info: statistics plugin=record received=\d+ filtered=0 acted=/.test(second.err()));
   expect(second.err()).toMatch(/debug: handled plugin=record element=[0-9a-f]{8}\/[0-9a-f]{14} attempt=1 outcome=acted/);
   const health = await fetch(`http://127.0.0.1:${port}/healthz`);
   expect(health.status).toBe(200);
@@ -169,4 +174,70 @@ test('megabusclt - spool-examples/megabus-roger/run.sh: Roger state changes swit
   expect(log.match(/outcome=unchanged/g)).toHaveLength(1);
   // run.sh stopped megabusclt on its way out: SIGTERM, a clean stop.
   expect(log).toMatch(/info: stopped\n$/);
+});
+
+test('megabusclt - plugins on one topic, each with its filter (its own keys, else the top level ones): each acts on what it selects', async () => {
+  const topic = `/topic/megabusclt.filters.${process.pid}`;
+  const work = join(tmp, 'filters');
+  fs.mkdirSync(work);
+  const config = join(work, 'megabus.yaml');
+  const record = (name: string) => `        command: 'echo "$MSG_HEADER_HOST" >> ${join(work, `${name}.txt`)}'`;
+  fs.writeFileSync(
+    config,
+    [
+      ...brokerLines(),
+      `destination: ${topic}`,
+      'selector: "kind = \'roger\'"',
+      'state_dir: state',
+      'plugins:',
+      '  disks:',
+      '    host_selector: "disk%"',
+      '    actions:',
+      '      - type: command',
+      record('disks'),
+      '  draining:',
+      '    selector: "state = \'draining\'"',
+      '    actions:',
+      '      - type: command',
+      record('draining'),
+      '  roger:',
+      '    actions:',
+      '      - type: command',
+      record('roger'),
+      '',
+    ].join('\n'),
+  );
+  const run = megabusclt(['--config', config, '--stats-interval', '0']);
+  try {
+    // A topic keeps nothing for subscribers to come: publish once all three are subscribed.
+    await until('three plugins connected', () => (run.err().match(/info: connected plugin=/g) ?? []).length === 3);
+    const publisher = new Publisher({ config });
+    try {
+      for (const [host, state, kind] of [
+        ['disk1', 'draining', 'roger'],
+        ['web1', 'draining', 'roger'],
+        ['disk2', 'production', 'other'],
+        ['web2', 'production', 'roger'],
+      ] as const)
+        await publisher.send('{}', { host, state, kind });
+    } finally {
+      await publisher.close();
+    }
+    const read = (name: string) => lines(join(work, `${name}.txt`));
+    await until(
+      'every plugin done',
+      () => read('disks').length === 2 && read('draining').length === 2 && read('roger').length === 3,
+    );
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toBe(0);
+    expect(read('disks')).toEqual(['disk1', 'disk2']);
+    expect(read('draining')).toEqual(['disk1', 'web1']);
+    expect(read('roger')).toEqual(['disk1', 'web1', 'web2']);
+    // What a plugin's filter did not select is acknowledged and counted, not kept.
+    expect(run.err()).toMatch(/info: statistics plugin=disks received=2 filtered=2 acted=2 /);
+    expect(run.err()).toMatch(/info: statistics plugin=draining received=2 filtered=2 acted=2 /);
+    expect(run.err()).toMatch(/info: statistics plugin=roger received=3 filtered=1 acted=3 /);
+  } finally {
+    run.child.kill('SIGKILL');
+  }
 });

@@ -64,7 +64,7 @@ test('megabusclt run - SIGTERM with an action hanging: the action is stopped wit
   expect(Date.now() - t0).toBeLessThan(20_000);
   expect(err).toMatch(/info: stopping: finishing the actions in flight signal=SIGTERM/);
   expect(err).toMatch(
-    /info: statistics plugin=p received=0 acted=0 unchanged=0 ignored=0 failed=\d+ retried=\d+ deadLettered=0 inFlight=0 queued=1 brokers=0/,
+    /info: statistics plugin=p received=0 filtered=0 acted=0 unchanged=0 ignored=0 failed=\d+ retried=\d+ deadLettered=0 inFlight=0 queued=1 brokers=0/,
   );
   expect(err).toMatch(/info: stopped\n$/);
   // The message is in the spool, unlocked (no `.lck`), for the next run; the pid file is gone.

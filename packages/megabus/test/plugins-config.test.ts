@@ -236,6 +236,74 @@ describe('megabus plugins config', () => {
     ]);
   });
 
+  test('plugins config - the filter keys of a plugin (the parser of mb-filter) replace the top-level ones; their problems named', () => {
+    const yaml = write(
+      'f/megabus.yaml',
+      [
+        ...HEAD, // 1-5
+        'host_selector: "disk%"', // 6
+        'plugins:', // 7
+        '  disks:', // 8
+        '    hostgroup_selector: "eos/%"', // 9
+        '    use_broker_filtering: true', // 10
+        '    actions: [{type: log}]', // 11
+        '  all:', // 12
+        '    actions: [{type: log}]', // 13
+        '',
+      ].join('\n'),
+    );
+    const apache = write(
+      'f/megabus.conf',
+      [
+        ...HEAD.map((l) => l.replace(': ', ' ')),
+        'host_selector disk%',
+        '<plugin disks>',
+        '  hostgroup_selector eos/%',
+        '  use_broker_filtering yes',
+        '  <action>',
+        '    type log',
+        '  </action>',
+        '</plugin>',
+        '<plugin all>',
+        '  <action>',
+        '    type log',
+        '  </action>',
+        '</plugin>',
+        '',
+      ].join('\n'),
+    );
+    for (const file of [yaml, apache]) {
+      const c = loadConfig({ file });
+      expect(c.filter).toEqual({ hostSelector: 'disk%', useBrokerFiltering: false });
+      expect(c.plugins.map((p) => [p.name, p.filter])).toEqual([
+        ['disks', { hostgroupSelector: 'eos/%', useBrokerFiltering: true }],
+        ['all', undefined],
+      ]);
+      expect(describeConfig(c)).toMatchObject({
+        host_selector: 'disk%',
+        plugins: { disks: { hostgroup_selector: 'eos/%', use_broker_filtering: true } },
+      });
+    }
+    const bad = write(
+      'f/bad.yaml',
+      [
+        ...HEAD,
+        'plugins:',
+        '  p:',
+        '    selector: "state = "',
+        '    use_broker_filtering: perhaps',
+        '    actions: [{type: log}]',
+        '',
+      ].join('\n'),
+    );
+    const problems = problemsOf(() => loadConfig({ file: bad }));
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(new RegExp(`^${bad}:8: plugins\\.p\\.selector: `));
+    expect(problems[1]).toBe(
+      `${bad}:9: plugins.p.use_broker_filtering: expected a boolean (true/false, yes/no, on/off, 1/0), got "perhaps"`,
+    );
+  });
+
   test('plugins config - Apache style: a plugin given twice and an on_change given twice are refused, lines are right', () => {
     const file = write(
       'q/megabus.conf',

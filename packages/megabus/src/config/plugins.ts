@@ -9,9 +9,10 @@
  */
 import { resolve } from 'node:path';
 import type { ConfigProblem, Tree } from '@msgbricks/config-general';
+import { FILTER_KEYS, parseFilterKeys } from '../filter';
 import type { ActionConfig } from '../plugins/types';
 import type { MetricsAddress, OnChangeConfig, PluginConfig } from './types';
-import { coerce, type Kind } from './values';
+import { type Kind, readBlock, type Value } from './values';
 
 /** Where the plugins keep their state unless state_dir says. */
 export const DEFAULT_STATE_DIR = '/var/lib/megabusclt';
@@ -50,8 +51,8 @@ const PLUGIN_KEYS: Readonly<Record<string, Kind>> = {
   concurrency: 'count',
 };
 
-/** A plugin's sub-blocks (besides its PLUGIN_KEYS). */
-const PLUGIN_BLOCKS = new Set(['on_change', 'action', 'actions', 'schedule']);
+/** A plugin's sub-blocks (besides its PLUGIN_KEYS), and the filter keys, which parseFilterKeys reads. */
+const PLUGIN_BLOCKS = new Set(['on_change', 'action', 'actions', 'schedule', ...Object.keys(FILTER_KEYS)]);
 
 export interface PluginKeys {
   readonly stateDir: string;
@@ -61,61 +62,6 @@ export interface PluginKeys {
 
 type Block = Tree & { kind: 'block' };
 type Problems = ConfigProblem[];
-
-interface Value {
-  readonly value: unknown;
-  readonly where: string;
-}
-
-/**
- * The scalar keys of `block` by `schema`, coerced (`values`), and where each key was given, valid or not (`given`);
- * every problem (unknown key, a block where a value goes, a repeated single key, a bad value) added to `problems`
- * with `prefix` + key. Sub-blocks named in `blocks` are returned apart (`subs`).
- */
-export function readBlock(
-  block: Block,
-  schema: Readonly<Record<string, Kind>>,
-  prefix: string,
-  problems: Problems,
-  blocks: ReadonlySet<string> = new Set(),
-): { values: Map<string, Value>; given: Map<string, string>; subs: [string, Tree][] } {
-  const given = new Map<string, { raw: unknown[]; where: string }>();
-  const subs: [string, Tree][] = [];
-  for (const [key, node] of block.entries) {
-    const name = `${prefix}${key}`;
-    if (blocks.has(key)) {
-      subs.push([key, node]);
-      continue;
-    }
-    if (!Object.hasOwn(schema, key)) {
-      problems.push({ where: node.where, key: name, message: 'unknown key' });
-      continue;
-    }
-    if (node.kind === 'block') {
-      problems.push({ where: node.where, key: name, message: 'expected a value, not a block' });
-      continue;
-    }
-    const g = given.get(key);
-    if (g === undefined) given.set(key, { raw: [node.value], where: node.where });
-    else if (schema[key] === 'list') g.raw.push(node.value);
-    else problems.push({ where: node.where, key: name, message: `given more than once (first at ${g.where})` });
-  }
-  const values = new Map<string, Value>();
-  for (const [key, g] of given) {
-    const kind = schema[key] as Kind;
-    // A list may also be one line, blank- or comma-separated (Apache style).
-    const raw =
-      kind === 'list' ? g.raw.flatMap((v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter((s) => s !== '') : [v])) : g.raw;
-    const out: unknown[] = [];
-    for (const v of raw) {
-      const r = coerce(kind, v);
-      if ('problem' in r) problems.push({ where: g.where, key: `${prefix}${key}`, message: r.problem });
-      else out.push(r.value);
-    }
-    if (out.length === raw.length && out.length > 0) values.set(key, { value: kind === 'list' ? out : out[0], where: g.where });
-  }
-  return { values, given: new Map([...given].map(([k, g]) => [k, g.where])), subs };
-}
 
 /** `[host:]port` (`[v6]:port`): where /metrics and /healthz are served, loopback unless a host is given; or undefined. */
 export function parseMetricsAddress(text: string): MetricsAddress | undefined {
@@ -238,11 +184,16 @@ function parsePlugin(
   }
   const before = problems.length;
   const { values, subs } = readBlock(node, PLUGIN_KEYS, `${prefix}.`, problems, PLUGIN_BLOCKS);
+  // Its own filter keys replace the top-level ones (read by mb-filter's parser, as at the top level).
+  const filter = node.entries.some(([k]) => Object.hasOwn(FILTER_KEYS, k))
+    ? parseFilterKeys(node, `${prefix}.`, problems)
+    : undefined;
   let onChange: OnChangeConfig | undefined;
   let onChangeAt: string | undefined;
   const actions: ActionConfig[] = [];
   let n = 0;
   for (const [key, sub] of subs) {
+    if (Object.hasOwn(FILTER_KEYS, key)) continue;
     if (key === 'on_change') {
       if (onChangeAt !== undefined)
         problems.push({ where: sub.where, key: `${prefix}.on_change`, message: `given more than once (first at ${onChangeAt})` });
@@ -294,6 +245,7 @@ function parsePlugin(
     timeout,
     concurrency: get<number>('concurrency') ?? 1,
     ...(onChange === undefined ? {} : { onChange }),
+    ...(filter === undefined ? {} : { filter }),
     actions,
   };
 }

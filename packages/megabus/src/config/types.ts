@@ -113,6 +113,8 @@ export interface PluginConfig {
   /** Messages handled at once. */
   readonly concurrency: number;
   readonly onChange?: OnChangeConfig;
+  /** Its own filter keys (selector, hostgroup_selector, host_selector, use_broker_filtering); undefined: the top level's. */
+  readonly filter?: FilterConfig;
   /** Run in order for each message. */
   readonly actions: readonly ActionConfig[];
 }

@@ -50,6 +50,8 @@ export interface PluginCounters {
   readonly plugin: string;
   /** Messages written to the plugin's spool (and acknowledged to their broker). */
   received: number;
+  /** Messages its filter (the plugin's selector keys, else the top level's) did not select: acknowledged, not kept. */
+  filtered: number;
   /** Messages whose actions ran. */
   acted: number;
   /** on_change: messages whose value was the last one for their key. */
@@ -156,7 +158,7 @@ export class PluginRunner {
     for (const [i, fn] of (this.options.extraSteps?.(p) ?? []).entries()) steps.push({ fn, label: `step ${i + 1}` });
 
     // The plugin's own figures; with the runner's once it exists (counters, below), the same object.
-    const tally = { received: 0, acted: 0, unchanged: 0, ignored: 0, connected: 0 };
+    const tally = { received: 0, filtered: 0, acted: 0, unchanged: 0, ignored: 0, connected: 0 };
     const runAll = async (message: Message, ctx: ActionContext): Promise<void> => {
       for (const s of steps) {
         try {
@@ -209,6 +211,7 @@ export class PluginRunner {
     const writer = new DQS(queuePath, { fsync: true });
     const consumer = new Consumer({
       config: { ...this.config, consumer: { ...this.config.consumer, destination, spool: undefined } },
+      filtering: p.filter ?? this.config.filter,
       ...(this.options.resolver === undefined ? {} : { resolver: this.options.resolver }),
       handler: async (m) => {
         const element = await writer.addMessage(m);
@@ -216,6 +219,7 @@ export class PluginRunner {
         this.emit({ type: 'received', plugin: p.name, element });
       },
       onEvent: (event) => {
+        if (event.type === 'filtered') tally.filtered++;
         trackBrokers(brokers, event);
         counters.connected = brokers.size;
         this.emit({ type: 'megabus', plugin: p.name, event });
