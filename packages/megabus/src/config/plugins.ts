@@ -202,7 +202,8 @@ function parsePlugin(
         onChange = parseOnChange(sub, `${prefix}.on_change`, problems);
       }
     } else if (key === 'schedule') {
-      // The hook of the timed schedules (mb-schedule): their parser takes this block when it lands.
+      // The timed schedules' hook: their parser reads this block here (into a PluginConfig field of theirs), and
+      // PluginRunnerOptions.extraSteps runs what it registers, after the actions, in the same attempt. Until then:
       problems.push({ where: sub.where, key: `${prefix}.schedule`, message: 'not supported yet (timed schedules come next)' });
     } else {
       const a = parseAction(sub, `${prefix}.actions[${n++}]`, base, problems);
