@@ -245,6 +245,14 @@ describe('megabus plugins', () => {
     }
   });
 
+  test('plugins - http: a request fetch refuses to make (a port it never uses) is a failed attempt, not a retry for ever', async () => {
+    const r = await start(config(['max_attempts: 1', 'actions:', '  - type: http', '    url: http://127.0.0.1:6000/']));
+    await put(new Message({ body: 'never' }));
+    await until('dead-lettered', () => r.counters[0]?.runner.deadLettered === 1);
+    const [m] = await drain(join(dir.path, 'state', 'p', 'dead-letter'));
+    expect(m?.getHeader(DEAD_LETTER_ERROR)).toBe('ActionError: action 1 (http): POST http://127.0.0.1:6000/: bad port');
+  });
+
   test('plugins - http: a request past the action timeout is aborted and the attempt fails', async () => {
     let aborted = 0;
     const server = http.createServer((req) => {

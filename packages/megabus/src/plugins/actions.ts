@@ -72,6 +72,25 @@ export function httpHeaders(message: Message, ctx: ActionContext): Record<string
   return h;
 }
 
+/** Connection failures (the system's and undici's codes): the server is away or unreachable for now. */
+const NETWORK_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+
 /** HTTP statuses that mean "later" (the server is busy or away), not "this message is wrong". */
 function retryable(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
@@ -109,7 +128,10 @@ const http: ActionFactory = (config, env) => {
       } catch (err) {
         if (ctx.signal.aborted) throw err;
         const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-        throw later(`POST ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`, undefined, err);
+        const why = `POST ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`;
+        // Only the network is "later"; anything else (a port fetch refuses to use, a bad header) would fail again.
+        if (cause?.code !== undefined && NETWORK_ERRORS.has(cause.code)) throw later(why, undefined, err);
+        throw new ActionError('ERR_MEGABUS_ACTION', why, { cause: err });
       }
       // The body is read (and dropped) so that the connection can be used again.
       await res.arrayBuffer().catch(() => undefined);
