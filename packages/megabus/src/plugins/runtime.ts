@@ -209,32 +209,35 @@ export class PluginRunner {
     const destination = p.destination ?? this.config.consumer.destination ?? this.config.destination;
     // The plugin's own consumer: its destination, written to its spool (acknowledged once durable there).
     const writer = new DQS(queuePath, { fsync: true });
-    const consumer = new Consumer({
-      config: { ...this.config, consumer: { ...this.config.consumer, destination, spool: undefined } },
-      filtering: p.filter ?? this.config.filter,
-      ...(this.options.resolver === undefined ? {} : { resolver: this.options.resolver }),
-      handler: async (m) => {
-        const element = await writer.addMessage(m);
-        counters.received++;
-        this.emit({ type: 'received', plugin: p.name, element });
-      },
-      onEvent: (event) => {
-        if (event.type === 'filtered') tally.filtered++;
-        trackBrokers(brokers, event);
-        counters.connected = brokers.size;
-        this.emit({ type: 'megabus', plugin: p.name, event });
-      },
-    });
-    const r: Running = { config: p, counters, consumer, runner, actions, brokers };
+    let consumer: Consumer | undefined;
     try {
+      consumer = new Consumer({
+        config: { ...this.config, consumer: { ...this.config.consumer, destination, spool: undefined } },
+        filtering: p.filter ?? this.config.filter,
+        ...(this.options.resolver === undefined ? {} : { resolver: this.options.resolver }),
+        handler: async (m) => {
+          const element = await writer.addMessage(m);
+          counters.received++;
+          this.emit({ type: 'received', plugin: p.name, element });
+        },
+        onEvent: (event) => {
+          if (event.type === 'filtered') tally.filtered++;
+          trackBrokers(brokers, event);
+          counters.connected = brokers.size;
+          this.emit({ type: 'megabus', plugin: p.name, event });
+        },
+      });
       await consumer.start();
     } catch (err) {
+      // Not in `running` yet: its runner is stopped here (settings a broker connection cannot use, a destination).
+      await consumer?.stop().catch(() => undefined);
       runner.stop({ now: true });
       await runner.done.catch(() => undefined);
+      for (const a of actions) await Promise.resolve(a.close?.()).catch(() => undefined);
       throw err;
     }
     this.emit({ type: 'plugin-started', plugin: p.name, destination: consumer.destination, queue: queuePath });
-    return r;
+    return { config: p, counters, consumer, runner, actions, brokers };
   }
 
   private forward(plugin: string, runner: Runner): void {
