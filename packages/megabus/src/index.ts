@@ -16,7 +16,24 @@ export type { ConsumerBroker, ConsumerOptions, MessageContext, MessageHandler } 
 export { Consumer } from './consumer';
 export { ClosedError, NoBrokerError, ResolveError } from './errors';
 export type { MegabusEvent, MegabusEventListener } from './events';
+export type { ActionConfig, ActionContext, ActionFn } from './plugins/types';
 export type { PublisherOptions } from './publisher';
 export { Publisher } from './publisher';
 export type { Endpoint, ResolvedAddress, Resolver } from './resolver';
 export { dnsResolver, parseAddress, resolveBrokers, staticResolver } from './resolver';
+export type { Clock, Timer } from './schedule/clock';
+export { ManualClock, systemClock } from './schedule/clock';
+export type { EventFields } from './schedule/event';
+export { eventOf, fieldValue, parseEventTime, ScheduleError } from './schedule/event';
+export type { EventRecord, EventState, StepRecord, StepState } from './schedule/record';
+export { recordName } from './schedule/record';
+export type {
+  CancelResult,
+  ScheduleCounters,
+  ScheduleEvent,
+  ScheduleInput,
+  SchedulerOptions,
+  ScheduleStep,
+  SubmitResult,
+} from './schedule/scheduler';
+export { Scheduler } from './schedule/scheduler';
