@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { RetryLaterError } from '@msgbricks/handler';
@@ -426,7 +427,7 @@ describe('megabus schedule', () => {
     expect(layout(join(dir.path, 'schedule'))).toEqual(['active.json', 'done.json', 'gone.json']);
     await clock.advance(600 * S);
     expect(layout(join(dir.path, 'schedule'))).toEqual(['active.json']);
-    expect(events.filter((e) => e.type === 'removed').map((e) => e.type === 'removed' && e.key)).toEqual(['done', 'gone']);
+    expect(events.flatMap((e) => (e.type === 'removed' ? [e.key] : [])).sort()).toEqual(['done', 'gone']);
     expect(s.record('done')).toBeUndefined();
     expect(s.record('active')?.state).toBe('active');
     await s.stop();
@@ -482,5 +483,103 @@ describe('megabus schedule', () => {
     expect(() => eventOf(m, { key: 'id', time: 'body.event.id' }, 5)).toThrow(
       'event h1: body.event.id: "b1" is neither epoch seconds nor ISO 8601',
     );
+  });
+});
+
+describe('megabus schedule in real time', () => {
+  test('schedule - real time: steps a few hundred ms apart run in order, none early', async () => {
+    const t0 = Date.now() + 100;
+    const ran: [string, number][] = [];
+    const step = (name: string, at: number): ScheduleStep => ({
+      name,
+      at,
+      action: async () => void ran.push([name, Date.now() - t0]),
+    });
+    const done = new Promise<void>((resolve) => {
+      const s = new Scheduler({
+        dir: join(dir.path, 'schedule'),
+        plugin: 'rt',
+        steps: [step('a', 0), step('b', 0.2), step('c', 0.4)],
+        onEvent: (e) => {
+          if (e.type === 'completed') resolve();
+        },
+      });
+      void s.start().then(() => s.submit({ key: 'rt', time: t0, message: message('rt') }));
+    });
+    await done;
+    expect(ran.map(([n]) => n)).toEqual(['a', 'b', 'c']);
+    for (const [i, [, late]] of ran.entries()) {
+      expect(late).toBeGreaterThanOrEqual(i * 200);
+      expect(late).toBeLessThan(i * 200 + 1000); // a loaded 2-core machine's slack
+    }
+    expect(readRecord('rt').state).toBe('completed');
+  });
+
+  test('schedule - a Scheduler killed (SIGKILL) in the middle of a step: after a restart done steps are not repeated, the interrupted and due ones run', async () => {
+    const root = join(__dirname, '..', '..', '..');
+    const script = join(dir.path, 'child.js');
+    const log = join(dir.path, 'log');
+    const sched = join(dir.path, 'schedule');
+    fs.writeFileSync(
+      script,
+      `const fs = require('node:fs');
+const { Scheduler } = require(${JSON.stringify(join(root, 'packages/megabus'))});
+const { Message } = require(${JSON.stringify(join(root, 'packages/message'))});
+const [dir, log, t0, block] = process.argv.slice(2);
+const note = (line) => fs.appendFileSync(log, line + '\\n');
+const step = (name, at, slow) => ({ name, at, action: async (m, c) => {
+  note(name + ' ' + c.attempt + ' ' + process.pid);
+  if (slow && block === '1') await new Promise((r) => setTimeout(r, 60000));
+} });
+const keep = setInterval(() => {}, 1000);
+const s = new Scheduler({ dir, plugin: 'kill', steps: [step('log', 0), step('script', 0.2), step('email', 0.4, true), step('shutdown', 0.6)],
+  onEvent: (e) => { if (e.type === 'duplicate' || e.type === 'completed') note(e.type); if (e.type === 'completed') { clearInterval(keep); s.stop(); } } });
+s.start().then(() => s.submit({ key: 'pc', time: Number(t0), message: new Message({ header: { event_id: 'pc' } }) }));
+`,
+    );
+    const run = (block: string, t0: number) =>
+      spawn(process.execPath, [script, sched, log, String(t0), block], { stdio: 'inherit' });
+    const lines = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : []);
+    const waitFor = async (pred: () => boolean) => {
+      while (!pred()) await new Promise((r) => setTimeout(r, 20));
+    };
+    const t0 = Date.now() + 300; // the child needs a moment to start
+    const first = run('1', t0);
+    const exited = new Promise((resolve) => first.on('exit', (code, signal) => resolve(signal ?? code)));
+    await waitFor(() => lines().some((l) => l.startsWith('email ')));
+    first.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const r = readRecord('pc');
+    expect(r.steps.map((s) => [s.name, s.state, s.attempts])).toEqual([
+      ['log', 'done', 1],
+      ['script', 'done', 1],
+      ['email', 'started', 1],
+      ['shutdown', 'pending', 0],
+    ]);
+    // Down until the shutdown step fell due.
+    await waitFor(() => Date.now() > t0 + 700);
+    const second = run('0', t0);
+    const code = await new Promise((resolve) => second.on('exit', resolve));
+    expect(code).toBe(0);
+    const pid1 = String(first.pid);
+    const pid2 = String(second.pid);
+    expect(lines()).toEqual([
+      `log 1 ${pid1}`,
+      `script 1 ${pid1}`,
+      `email 1 ${pid1}`,
+      'duplicate', // the announcement delivered again after the restart changes nothing
+      `email 2 ${pid2}`,
+      `shutdown 1 ${pid2}`,
+      'completed',
+    ]);
+    const after = readRecord('pc');
+    expect(after.state).toBe('completed');
+    expect(after.steps.map((s) => [s.name, s.state, s.attempts])).toEqual([
+      ['log', 'done', 1],
+      ['script', 'done', 1],
+      ['email', 'done', 2],
+      ['shutdown', 'done', 1],
+    ]);
+    expect(layout(sched)).toEqual(['pc.json']);
   });
 });

@@ -510,8 +510,9 @@ export class Scheduler {
       const now = this.clock.now();
       if (now < Math.max(s.due, s.retryAt ?? 0)) return;
       const following = r.steps[i + 1];
-      if (s.attempts > 0 && following !== undefined && following.due <= now) {
-        // A retry would run into the next step's time: the schedule goes on without it.
+      if (s.error !== undefined && following !== undefined && following.due <= now) {
+        // A retry would run into the next step's time: the schedule goes on without it. (An attempt interrupted by
+        // a crash has no error: it is not the step's failure, and runs once more.)
         await this.giveUp(
           live,
           s,
