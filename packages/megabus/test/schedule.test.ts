@@ -433,6 +433,28 @@ describe('megabus schedule', () => {
     await s.stop();
   });
 
+  test('schedule - a record that cannot be written: submit rejects naming the syscall and path; the same message again schedules it', async () => {
+    const clock = new ManualClock();
+    const t0 = clock.now();
+    const { calls, step } = recorder(clock, t0);
+    const { s } = scheduler(clock, [step('log', 0), step('later', 10)]);
+    await s.start();
+    const file = join(dir.path, 'schedule', 'pc.json');
+    fs.mkdirSync(file); // rename() over a directory fails
+    const err = await s.submit({ key: 'pc', time: t0, message: message('pc') }).catch((e) => e);
+    expect(err).toMatchObject({ code: 'ERR_DIRQ_SYSCALL', syscall: 'rename', path: `${file}.tmp`, errno: 'EISDIR' });
+    await clock.advance(0);
+    expect(calls).toEqual([]);
+    expect(layout(join(dir.path, 'schedule'))).toEqual(['pc.json/']);
+    fs.rmdirSync(file);
+    // Not acknowledged, the message comes again: recognised, written, armed.
+    expect(await s.submit({ key: 'pc', time: t0, message: message('pc') })).toBe('duplicate');
+    await clock.advance(10 * S);
+    expect(calls).toEqual(['log@0#1', 'later@10#1']);
+    expect(readRecord('pc').state).toBe('completed');
+    await s.stop();
+  });
+
   test('schedule - bad options are refused, every problem named; submit needs start and refuses after stop', async () => {
     expect(
       () =>

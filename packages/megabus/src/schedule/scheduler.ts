@@ -31,7 +31,16 @@ import { Message } from '@msgbricks/message';
 import type { ActionContext, ActionFn } from '../plugins/types';
 import { type Clock, systemClock, type Timer } from './clock';
 import { ScheduleError } from './event';
-import { type EventRecord, loadRecords, moveAside, recordName, removeRecord, type StepRecord, writeRecord } from './record';
+import {
+  type EventRecord,
+  type EventState,
+  loadRecords,
+  moveAside,
+  recordName,
+  removeRecord,
+  type StepRecord,
+  writeRecord,
+} from './record';
 
 /** One step of a schedule. */
 export interface ScheduleStep {
@@ -258,6 +267,10 @@ export class Scheduler {
     const r = live?.record;
     if (live !== undefined && r !== undefined) {
       if (r.time === time) {
+        // Written again: the first submit may have failed to write it (the caller did not acknowledge, this is the
+        // message again), and the caller acknowledges once this resolves.
+        if (live.removing !== true) await this.persist(live);
+        this.arm(live);
         this.counters.duplicates++;
         this.emit({ type: 'duplicate', key });
         return 'duplicate';
@@ -296,9 +309,9 @@ export class Scheduler {
     const fresh: Live = { record, message, timer: undefined, running: undefined, busy: false, writing: Promise.resolve() };
     if (live !== undefined) fresh.writing = live.writing;
     this.events.set(key, fresh);
-    await this.persist(fresh);
     this.counters.scheduled++;
     this.counters.active++;
+    await this.persist(fresh);
     this.emit({ type: 'scheduled', key, time, steps: record.steps.length });
     this.arm(fresh);
     return 'scheduled';
@@ -340,7 +353,11 @@ export class Scheduler {
       return 'cancelled-early';
     }
     const r = live.record;
-    if (r.state !== 'active') return 'finished';
+    if (r.state !== 'active') {
+      // Written again for the same reason as a duplicate's: this may be the cancel whose first write failed.
+      if (live.removing !== true) await this.persist(live);
+      return 'finished';
+    }
     let steps = 0;
     for (const s of r.steps)
       if (s.state === 'pending') {
@@ -549,6 +566,13 @@ export class Scheduler {
       this.emit({ type: 'problem', key, error: errorOf(err) });
       return;
     }
+    if (live.record.state !== 'active' || this.stopping) {
+      // RACE: cancelled or stopped while `started` was being written: the action must not run.
+      s.state = live.record.state === 'active' ? 'pending' : 'cancelled';
+      s.attempts--;
+      await this.persistOrSay(live);
+      return;
+    }
     const attempt = s.attempts;
     this.emit({ type: 'step-started', key, step: s.name, attempt, late });
     const ctl = new AbortController();
@@ -606,7 +630,8 @@ export class Scheduler {
     }
     const error = errorOf(failure);
     s.error = error.message;
-    if (live.record.state === 'cancelled') {
+    // N.B. the state may have changed while the action ran (cancel): TypeScript's narrowing does not know.
+    if ((live.record.state as EventState) === 'cancelled') {
       s.state = 'cancelled';
       s.finished = now;
     } else if (this.stopping && (error as ScheduleError).code === 'ERR_SCHEDULE_STOPPED') {
