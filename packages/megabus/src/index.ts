@@ -16,7 +16,6 @@ export type { ConsumerBroker, ConsumerOptions, MessageContext, MessageHandler } 
 export { Consumer } from './consumer';
 export { ClosedError, NoBrokerError, ResolveError } from './errors';
 export type { MegabusEvent, MegabusEventListener } from './events';
-export type { ActionConfig, ActionContext, ActionFn } from './plugins/types';
 export type { PublisherOptions } from './publisher';
 export { Publisher } from './publisher';
 export type { Endpoint, ResolvedAddress, Resolver } from './resolver';

@@ -3,7 +3,6 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { RetryLaterError } from '@msgbricks/handler';
 import {
-  type ActionFn,
   type EventRecord,
   eventOf,
   fieldValue,
@@ -17,6 +16,8 @@ import {
 } from '@msgbricks/megabus';
 import { Message } from '@msgbricks/message';
 import { layout, useTempDir } from '@msgbricks/test-support';
+// The action contract, exported by the package's index once the plugins land (mb-plugins' branch).
+import type { ActionFn } from '../src/plugins/types';
 
 const dir = useTempDir('megabus-schedule-');
 const S = 1000;
