@@ -560,11 +560,23 @@ const s = new Scheduler({ dir, plugin: 'kill', steps: [step('log', 0), step('scr
 s.start().then(() => s.submit({ key: 'pc', time: Number(t0), message: new Message({ header: { event_id: 'pc' } }) }));
 `,
     );
-    const run = (block: string, t0: number) =>
-      spawn(process.execPath, [script, sched, log, String(t0), block], { stdio: 'inherit' });
+    let exits: string[] = [];
+    const run = (block: string, t0: number) => {
+      const child = spawn(process.execPath, [script, sched, log, String(t0), block], { stdio: ['ignore', 'inherit', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      child.on('exit', (code, signal) => exits.push(`${child.pid} exited ${signal ?? code}: ${stderr}`));
+      return child;
+    };
     const lines = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : []);
     const waitFor = async (pred: () => boolean) => {
-      while (!pred()) await new Promise((r) => setTimeout(r, 20));
+      while (!pred()) {
+        // A child that died (it could not load the built package, say) is a failure now, not a time-out later.
+        if (exits.length > 0) throw new Error(`waiting for the log: ${exits.join('; ')}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
     };
     const t0 = Date.now() + 300; // the child needs a moment to start
     const first = run('1', t0);
@@ -572,6 +584,7 @@ s.start().then(() => s.submit({ key: 'pc', time: Number(t0), message: new Messag
     await waitFor(() => lines().some((l) => l.startsWith('email ')));
     first.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
+    exits = [];
     const r = readRecord('pc');
     expect(r.steps.map((s) => [s.name, s.state, s.attempts])).toEqual([
       ['log', 'done', 1],
