@@ -6,11 +6,12 @@
 //   npm run bench:handler -- --quick       # 5,000 messages, 1 round, msghandle on 200: a smoke test
 //   options: --count N --reps R --exec-count N --dir PATH (default /dev/shm)
 
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { DQS, Message } = require('../packages/message/dist');
+const rounds = require('./lib/rounds');
 
 const BODY_SIZE = 1024;
 const TARGETS = { rate: 0.9, cpu: 1.2 };
@@ -19,11 +20,7 @@ const MSGHANDLE = path.join(__dirname, '..', 'agents', 'msghandle', 'bin', 'msgh
 
 function parseArgs(argv) {
   const o = { count: 100_000, reps: 3, execCount: 2000, dir: fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir() };
-  const int = (flag, v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer`);
-    return n;
-  };
+  const int = rounds.positiveInt;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--count') o.count = int(a, argv[++i]);
@@ -44,25 +41,7 @@ async function fill(dir, n) {
   for (let i = 0; i < n; i += 1000) await q.addMany(i + 1000 <= n ? batch : batch.slice(0, n - i));
 }
 
-function runCase(spec) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CASE, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
-    child.on('close', (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${spec.case}: exit ${code}\n${err}`)),
-    );
-  });
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const fmt = (v, d = 0) => v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+const runCase = (spec) => rounds.runCase(CASE, spec);
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
@@ -75,12 +54,7 @@ async function main() {
   ];
   const results = Object.fromEntries(cases.map((c) => [c.key, []]));
   console.log(`${o.count} messages of ${BODY_SIZE} B per case, ${o.reps} alternating rounds, spool on ${o.dir}`);
-  console.log(
-    `node ${process.version}, ${os.cpus().length} CPUs, load average ${os
-      .loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' ')}\n`,
-  );
+  console.log(`node ${process.version}, ${os.cpus().length} CPUs, load average ${rounds.loadavg()}\n`);
   try {
     for (let r = 0; r < o.reps; r++) {
       for (const c of cases) {
@@ -90,22 +64,7 @@ async function main() {
         results[c.key].push(m);
       }
     }
-    const rows = [['case', 'msg/s', 'CPU us/msg', 'of which sys', 'peak RSS MB']];
-    const summary = {};
-    for (const c of cases) {
-      const ms = results[c.key];
-      const rate = median(ms.map((m) => (m.count / m.wallMs) * 1000));
-      const cpu = median(ms.map((m) => m.cpuUs / m.count));
-      const sys = median(ms.map((m) => m.sysUs / m.count));
-      const rss = Math.max(...ms.map((m) => m.maxRssKb)) / 1024;
-      summary[c.key] = { rate, cpu };
-      rows.push([c.label, fmt(rate), fmt(cpu, 1), fmt(sys, 1), fmt(rss, 1)]);
-    }
-    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-    for (const [i, row] of rows.entries()) {
-      console.log(row.map((c, j) => (j === 0 ? String(c).padEnd(widths[j]) : String(c).padStart(widths[j]))).join('  '));
-      if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-    }
+    const summary = rounds.report(cases, results);
     const rr = summary.runner.rate / summary.raw.rate;
     const cr = summary.runner.cpu / summary.raw.cpu;
     console.log(
@@ -124,7 +83,7 @@ async function main() {
       const s = (performance.now() - t0) / 1000;
       if (r.status !== 0) throw new Error(`msghandle exited ${r.status}`);
       console.log(
-        `msghandle --exec true: ${o.execCount} messages in ${s.toFixed(1)} s: ${fmt(o.execCount / s)} msg/s (a process per message; start-up included)`,
+        `msghandle --exec true: ${o.execCount} messages in ${s.toFixed(1)} s: ${rounds.fmt(o.execCount / s)} msg/s (a process per message; start-up included)`,
       );
     }
   } finally {

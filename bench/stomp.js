@@ -8,25 +8,12 @@
 // --big adds a backlog of 1,000,000 messages (a few minutes); --port uses a broker already running (its STOMP port);
 // --profile DIR writes a --cpu-prof profile of every stompclt run into DIR.
 
-const net = require('node:net');
 const path = require('node:path');
-const Client = require('stompit/lib/Client');
 const { startRabbitMQ } = require('../packages/test-support');
 const { BODY_SIZE, run } = require('./lib/harness');
+const { connect } = require('./lib/stompit');
 
 const HOST = '127.0.0.1';
-
-function connect(port) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: HOST, port });
-    const client = new Client(socket, {});
-    client.once('error', reject);
-    socket.once('connect', () =>
-      client.connect({ 'accept-version': '1.2', host: '/', login: 'guest', passcode: 'guest', 'heart-beat': '0,0' }),
-    );
-    client.once('connect', () => resolve(client));
-  });
-}
 
 /** Declares `destination` (a SUBSCRIBE does; RabbitMQ drops what is sent to an undeclared queue) and puts n messages in it. */
 async function fillBroker(port, destination, n) {

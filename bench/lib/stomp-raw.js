@@ -7,30 +7,12 @@
 // in:         SUBSCRIBE with ack client-individual and prefetch-count `prefetch`, an ACK per MESSAGE, nothing kept.
 // in-spool:   the same, each message added to the spool at `dir` with fsync before its ACK.
 
-const net = require('node:net');
-const Client = require('stompit/lib/Client');
 const { consumeSpool, spoolWriter } = require('./spool-raw');
+const { connect: stompitConnect, headersOf, subscribe } = require('./stompit');
 
 const o = JSON.parse(process.argv[2]);
 
-function connect() {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: o.host ?? '127.0.0.1', port: o.port });
-    const client = new Client(socket, {});
-    client.once('error', reject);
-    socket.once('connect', () =>
-      client.connect({ 'accept-version': '1.2', host: '/', login: 'guest', passcode: 'guest', 'heart-beat': '0,0' }),
-    );
-    client.once('connect', () => {
-      client.removeListener('error', reject);
-      client.on('error', (err) => {
-        console.error(err);
-        process.exit(1);
-      });
-      resolve(client);
-    });
-  });
-}
+const connect = () => stompitConnect(o.port, o.host);
 
 /** A SEND with a receipt; resolves on the RECEIPT. */
 function send(client, headers, body) {
@@ -62,23 +44,20 @@ async function outFromMemory(client) {
 function consume(client, sink) {
   return new Promise((resolve, reject) => {
     let acked = 0;
-    const headers = { destination: o.destination, ack: 'client-individual', 'prefetch-count': o.prefetch };
-    client.subscribe(headers, (err, msg) => {
-      if (err) return reject(err);
-      const chunks = [];
-      msg.on('data', (c) => chunks.push(c));
-      msg.on('end', () => {
-        const body = Buffer.concat(chunks);
+    subscribe(
+      client,
+      o.destination,
+      o.prefetch,
+      (msg, body) => {
         const done = () => {
           client.ack(msg);
           if (++acked === o.count) resolve(acked);
         };
         if (sink === undefined) return done();
-        const header = {};
-        for (const [k, v] of Object.entries(msg.headers)) if (k !== 'content-length') header[k] = String(v);
-        sink(header, body).then(done, reject);
-      });
-    });
+        sink(headersOf(msg), body).then(done, reject);
+      },
+      reject,
+    );
   });
 }
 

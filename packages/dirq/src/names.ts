@@ -20,7 +20,7 @@ let hrOffset = performance.timeOrigin;
  * process's can sort before it. The result always stays within Date.now()'s millisecond, so a
  * clock step or drift between the two clocks is absorbed.
  */
-function wallClockMicros(): number {
+export function wallClockMicros(): number {
   const ms = Date.now();
   let t = hrOffset + performance.now();
   if (t < ms || t >= ms + 1) {

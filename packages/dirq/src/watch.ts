@@ -1,11 +1,15 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { DIR_RE, ELT_RE } from './names';
+import { DIR_RE, ELT_RE, wallClockMicros } from './names';
 
 export interface WatchOptions {
   /** Milliseconds between full rescans, the source of truth (events are only hints). Default 2000. */
   rescanInterval?: number;
-  /** Also yield the elements already in the queue when the watch starts. Default false. */
+  /**
+   * Also yield the elements already in the queue when the watch starts. Default false: only the elements named at
+   * or after the watch() call (an element's name is its creation time), including those that land while the first
+   * scan is still listing.
+   */
   fromStart?: boolean;
   /** Stops the watch; the iterator then ends. */
   signal?: AbortSignal;
@@ -21,6 +25,11 @@ export interface Watchable {
 }
 
 const HINT_DELAY_MS = 2;
+
+/** The creation time an element name carries (`SSSSSSSSMMMMMR`: seconds and microseconds in hex), in microseconds. */
+function nameMicros(element: string): number {
+  return Number.parseInt(element.slice(0, 8), 16) * 1e6 + Number.parseInt(element.slice(8, 13), 16);
+}
 
 /**
  * Watches a queue: fs.watch on the top directory and on each intermediate
@@ -42,6 +51,13 @@ class QueueWatcher implements AsyncIterableIterator<string> {
   private hintTimer: NodeJS.Timeout | undefined;
   private readonly rescanTimer: NodeJS.Timeout;
   private readonly onAbort = () => void this.return();
+  /**
+   * When watch() was called, in the microseconds element names use (the names' own clock, so that an element named
+   * just before, in the same millisecond, is not taken for a new one). The first
+   * scan of a watch without fromStart yields only names from then on: taking every name it lists as "already there"
+   * swallowed elements added between a caller's last pass and that scan.
+   */
+  private readonly startMicros = wallClockMicros();
 
   constructor(
     private readonly queue: Watchable,
@@ -132,13 +148,13 @@ class QueueWatcher implements AsyncIterableIterator<string> {
   }
 
   /** Runs a scan now, or right after the one in progress. */
-  private kick(silent = false): void {
+  private kick(first = false): void {
     if (this.closed) return;
     if (this.scanning) {
       void this.scanning.then(() => this.kick());
       return;
     }
-    this.scanning = this.scan(silent)
+    this.scanning = this.scan(first)
       .catch((err) => {
         this.failure = err;
       })
@@ -148,7 +164,7 @@ class QueueWatcher implements AsyncIterableIterator<string> {
       });
   }
 
-  private async scan(silent: boolean): Promise<void> {
+  private async scan(first: boolean): Promise<void> {
     const full = this.fullScanDue;
     this.fullScanDue = false;
     const dirty = new Set(this.dirty);
@@ -169,10 +185,16 @@ class QueueWatcher implements AsyncIterableIterator<string> {
       if (!full && known !== undefined && !dirty.has(dir)) continue;
       this.watchDir(dir);
       const names = await this.queue.listForWatch(dir);
-      for (const n of names) if (known === undefined || !known.has(n)) found.push(`${dir}/${n}`);
+      for (const n of names) {
+        if (known?.has(n)) continue;
+        // RACE: an add that made its name before watch() and lands during this first scan is not yielded; it was
+        // in flight before the watch began, so the caller's own pass (or fromStart) is what covers it.
+        if (first && nameMicros(n) < this.startMicros) continue;
+        found.push(`${dir}/${n}`);
+      }
       this.seen.set(dir, new Set(names));
     }
-    if (!silent) this.pending.push(...found.sort());
+    this.pending.push(...found.sort());
   }
 
   private deliver(): void {

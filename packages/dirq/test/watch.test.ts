@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Queue, QueueSimple } from '@msgbricks/dirq';
 import { useTempDir } from '@msgbricks/test-support';
+import { type Watchable, watchQueue } from '../src/watch';
 
 async function take(it: AsyncIterator<string>, n: number, ms = 5000): Promise<string[]> {
   const out: string[] = [];
@@ -44,6 +45,27 @@ describe('dirq watch', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     await it.return?.();
     expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+
+  test('dirq watch - an element added while the first scan lists is yielded, one named before the watch is not', async () => {
+    const q = new QueueSimple(join(tmp.path, 'q'), { granularity: 1 });
+    const before = await q.add('before');
+    let during: string | undefined;
+    // The add lands between watch() and the first scan's listing: the window in which elements were swallowed.
+    const racing: Watchable = {
+      path: q.path,
+      listDirsForWatch: async () => {
+        if (during === undefined) during = await q.add('during');
+        return q.listDirsForWatch();
+      },
+      listForWatch: (dir) => q.listForWatch(dir),
+    };
+    const it = watchQueue(racing, { rescanInterval: 60_000 });
+    const got = await take(it, 1);
+    expect(got).toEqual([during]);
+    expect(got).not.toContain(before);
+    expect(await q.count()).toBe(2);
+    await it.return?.();
   });
 
   test('dirq watch - fromStart yields existing elements first', async () => {

@@ -14,6 +14,7 @@ import { type ConfigSource, configOf, emitter } from './common';
 import type { MegabusConfig } from './config/types';
 import { ClosedError } from './errors';
 import type { MegabusEvent, MegabusEventListener } from './events';
+import { buildFilter, type Filter, type FilterConfig } from './filter';
 import { dnsResolver, type Endpoint, type Resolver, resolveBrokers } from './resolver';
 
 /** What the handler learns besides the message: the broker it came from (`host:port`). */
@@ -31,10 +32,15 @@ export interface ConsumerOptions extends ConfigSource {
   resolver?: Resolver;
   onEvent?: MegabusEventListener;
   /**
-   * Client-side filtering: a message it returns false for is acknowledged without reaching the handler (where a
-   * selector is evaluated when the broker does not filter).
+   * Client-side filtering in code: a message it returns false for is acknowledged without reaching the handler (and
+   * counted as filtered), as one the selectors do not select.
    */
   filter?: (message: Message) => boolean;
+  /**
+   * The selectors of this consumer instead of the configuration's top-level ones (a plugin's, read with
+   * parseFilterKeys).
+   */
+  filtering?: FilterConfig;
   /**
    * Milliseconds stop() waits for the handler call in progress (default 10000); past it, the connections close
    * anyway and the message is delivered again later (its acknowledgement can no longer be sent).
@@ -83,11 +89,15 @@ export class Consumer {
   private readonly abort = new AbortController();
   private readonly stopTimeout: number;
   private readonly filter: ((message: Message) => boolean) | undefined;
+  /** The configured selectors, evaluated on every message (the broker may have applied them already). */
+  readonly selection: Filter;
+  private filteredCount = 0;
 
   constructor(options: ConsumerOptions = {}) {
     this.config = configOf(options);
     this.stopTimeout = options.stopTimeout ?? 10_000;
     this.filter = options.filter;
+    this.selection = buildFilter(options.filtering ?? this.config.filter);
     this.protocol = protocolOf(this.config);
     this.resolver = options.resolver ?? dnsResolver;
     this.emit = emitter(options.onEvent);
@@ -104,6 +114,11 @@ export class Consumer {
         await q.addMessage(m);
       };
     } else throw new MsgbricksError('ERR_MEGABUS_HANDLER', 'a Consumer needs a handler, or consumer.spool to write messages to');
+  }
+
+  /** Messages consumed without reaching the handler: the selectors or the filter did not select them. */
+  get filtered(): number {
+    return this.filteredCount;
   }
 
   /** The brokers subscribed to now. */
@@ -197,8 +212,11 @@ export class Consumer {
     const settings = brokerSettings(c, e, { maxAttempts: -1, maxDelay: c.maxReconnectDelay }, (event) =>
       this.emit({ type: 'broker-event', broker: e.id, event }),
     );
+    // With use_broker_filtering the broker gets the selector: the STOMP `selector` header, the AMQP `jms-selector`
+    // source filter (the broker modules' subscription key, as stompclt's --filter-on-broker).
+    const selector = this.selection.brokerSelector;
     const incoming = this.protocol.incoming(settings, {
-      subscribe: [{ destination: this.destination }],
+      subscribe: [selector === undefined ? { destination: this.destination } : { destination: this.destination, selector }],
       prefetch: c.consumer.prefetch,
       ack: 'client',
     });
@@ -244,8 +262,11 @@ export class Consumer {
         continue;
       }
       m.lastActivity = Date.now();
-      if (this.filter !== undefined && !this.filter(d.message)) {
+      // Checked even when the broker filtered: a broker that ignores selectors (RabbitMQ) lets everything through.
+      if (!this.selection.matches(d.message) || (this.filter !== undefined && !this.filter(d.message))) {
         // Not for this consumer: consumed, as a broker-side selector would never have delivered it.
+        this.filteredCount++;
+        this.emit({ type: 'filtered', broker: m.endpoint.id });
         await m.incoming.ack(d.id).catch(() => undefined);
         continue;
       }

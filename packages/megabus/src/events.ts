@@ -26,6 +26,8 @@ export type MegabusEvent =
   | { readonly type: 'drained'; readonly broker: string }
   /** Consumer: the handler (or the spool write) failed: the message is given back to its broker. */
   | { readonly type: 'handler-failed'; readonly broker: string; readonly error: Error }
+  /** Consumer: a message the selectors (or the filter) did not select was acknowledged without reaching the handler. */
+  | { readonly type: 'filtered'; readonly broker: string }
   /** An event of one broker connection (the agent's connection events: connect-failed, lost, reconnected...). */
   | { readonly type: 'broker-event'; readonly broker: string; readonly event: { readonly type: string } };
 

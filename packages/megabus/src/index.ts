@@ -16,6 +16,18 @@ export type { ConsumerBroker, ConsumerOptions, MessageContext, MessageHandler } 
 export { Consumer } from './consumer';
 export { ClosedError, NoBrokerError, ResolveError } from './errors';
 export type { MegabusEvent, MegabusEventListener } from './events';
+export type { Filter, FilterConfig } from './filter';
+export {
+  buildFilter,
+  expandPattern,
+  FILTER_KEYS,
+  filterSelector,
+  HOST_HEADER,
+  HOSTGROUP_HEADER,
+  LIKE_ESCAPE,
+  NO_FILTER,
+  parseFilterKeys,
+} from './filter';
 export type { PublisherOptions } from './publisher';
 export { Publisher } from './publisher';
 export type { Endpoint, ResolvedAddress, Resolver } from './resolver';

@@ -1,27 +1,12 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '@msgbricks/config-general';
 import { CONFIG_ENV, findConfigFile, loadConfig } from '@msgbricks/megabus';
 import { useTempDir } from '@msgbricks/test-support';
+import { problemsOf, writer } from './helpers/config';
 
 const dir = useTempDir('megabus-config-');
 
-function write(name: string, text: string): string {
-  const file = join(dir.path, name);
-  fs.mkdirSync(join(file, '..'), { recursive: true });
-  fs.writeFileSync(file, text);
-  return file;
-}
-
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message.split('\n');
-  }
-  throw new Error('no ConfigError');
-}
+const write = writer(() => dir.path);
 
 describe('megabus config', () => {
   test('config - the same settings in YAML, JSON and Apache style give the same configuration', () => {

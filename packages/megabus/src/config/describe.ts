@@ -39,6 +39,11 @@ export function describeConfig(c: MegabusConfig): Record<string, unknown> {
     receipt_timeout: seconds(c.receiptTimeout),
     max_reconnect_delay: seconds(c.maxReconnectDelay),
   });
+  const f = c.filter;
+  if (f.selector !== undefined) out.selector = f.selector;
+  if (f.hostgroupSelector !== undefined) out.hostgroup_selector = f.hostgroupSelector;
+  if (f.hostSelector !== undefined) out.host_selector = f.hostSelector;
+  out.use_broker_filtering = f.useBrokerFiltering;
   const p = c.publisher;
   out.publisher = {
     ...(p.spool === undefined ? {} : { spool: p.spool }),

@@ -8,8 +8,10 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, type ConfigProblem, readTree, type Tree } from '@msgbricks/config-general';
 import { errnoOf } from '@msgbricks/errors';
+import { FILTER_KEYS, parseFilterKeys } from '../filter';
 import { parseAddress } from '../resolver';
 import type { MegabusAuth, MegabusConfig, MegabusProtocol } from './types';
+import { coerce, type Kind } from './values';
 
 /** The environment variable naming the configuration file. */
 export const CONFIG_ENV = 'MEGABUS_CONFIG';
@@ -74,8 +76,6 @@ export function loadConfig(options: LoadConfigOptions = {}): MegabusConfig {
 // ---------------------------------------------------------------------------------------------------------------
 // The schema: every key, its type, and whether it may be given more than once.
 
-type Kind = 'string' | 'bool' | 'count' | 'seconds' | 'port' | 'list' | readonly string[];
-
 const TOP: Readonly<Record<string, Kind>> = {
   server: 'string',
   servers: 'list',
@@ -111,47 +111,6 @@ interface Given {
   readonly where: string;
 }
 
-const TRUE = ['1', 'true', 'yes', 'on'];
-const FALSE = ['0', 'false', 'no', 'off'];
-
-function shown(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
-}
-
-/** A raw value as its kind, or the problem with it. */
-function coerce(kind: Kind, v: unknown): { value: unknown } | { problem: string } {
-  if (typeof kind !== 'string') {
-    const s = String(v).trim().toLowerCase();
-    return kind.includes(s) ? { value: s } : { problem: `expected ${kind.join(' or ')}, got ${shown(v)}` };
-  }
-  switch (kind) {
-    case 'string':
-    case 'list': {
-      const s = typeof v === 'number' ? String(v) : v;
-      return typeof s === 'string' && s.trim() !== '' ? { value: s.trim() } : { problem: `expected a string, got ${shown(v)}` };
-    }
-    case 'bool': {
-      if (typeof v === 'boolean') return { value: v };
-      const s = String(v).trim().toLowerCase();
-      if (TRUE.includes(s)) return { value: true };
-      if (FALSE.includes(s)) return { value: false };
-      return { problem: `expected a boolean (true/false, yes/no, on/off, 1/0), got ${shown(v)}` };
-    }
-    default: {
-      const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
-      if (kind === 'seconds') {
-        return Number.isFinite(n) && n >= 0
-          ? { value: Math.round(n * 1000) }
-          : { problem: `expected seconds >= 0, got ${shown(v)}` };
-      }
-      const [min, max] = kind === 'port' ? [1, 65535] : [1, 1_000_000];
-      return Number.isInteger(n) && n >= min && n <= max
-        ? { value: n }
-        : { problem: `expected an integer from ${min} to ${max}, got ${shown(v)}` };
-    }
-  }
-}
-
 /**
  * Normalises and validates a configuration tree read from `file`. Unknown keys, repeated single keys, values of the
  * wrong type and inconsistent settings are all reported together.
@@ -170,6 +129,8 @@ export function parseConfig(tree: Tree, file: string): MegabusConfig {
         else problems.push({ where: node.where, key: name, message: 'expected a block of settings' });
         continue;
       }
+      // The filter keys are read by parseFilterKeys, as in every block that takes them.
+      if (prefix === '' && Object.hasOwn(FILTER_KEYS, key)) continue;
       if (!Object.hasOwn(schema, key)) {
         problems.push({ where: node.where, key: name, message: 'unknown key' });
         continue;
@@ -203,6 +164,7 @@ export function parseConfig(tree: Tree, file: string): MegabusConfig {
     }
   };
   if (tree.kind === 'block') collect(tree, TOP, '');
+  const filter = parseFilterKeys(tree, '', problems);
 
   const get = <T>(key: string): T | undefined => values.get(key)?.value as T | undefined;
   // Paths in a file are relative to its directory, as Puppet writes them next to each other.
@@ -323,5 +285,6 @@ export function parseConfig(tree: Tree, file: string): MegabusConfig {
       drainQuiet: seconds('consumer.drain_quiet', 30),
       spool: path('consumer.spool'),
     },
+    filter,
   };
 }

@@ -3,6 +3,8 @@
  * Times are in milliseconds here (seconds in the files).
  */
 
+import type { FilterConfig } from '../filter';
+
 export type MegabusProtocol = 'stomp' | 'amqp';
 
 /** How the brokers are found. */
@@ -76,4 +78,6 @@ export interface MegabusConfig {
   readonly maxReconnectDelay: number;
   readonly publisher: PublisherConfig;
   readonly consumer: ConsumerConfig;
+  /** The consumer's filter: selector, hostgroup_selector, host_selector, use_broker_filtering (filter.ts). */
+  readonly filter: FilterConfig;
 }
