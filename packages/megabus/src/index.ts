@@ -43,3 +43,24 @@ export type { PublisherOptions } from './publisher';
 export { Publisher } from './publisher';
 export type { Endpoint, ResolvedAddress, Resolver } from './resolver';
 export { dnsResolver, parseAddress, resolveBrokers, staticResolver } from './resolver';
+export type { Clock, Timer } from './schedule/clock';
+export { ManualClock, systemClock } from './schedule/clock';
+export { CommandError, runCommand } from './schedule/command';
+export type { EventFields } from './schedule/event';
+export { eventOf, fieldValue, parseEventTime, ScheduleError } from './schedule/event';
+export type { EventRecord, EventState, StepRecord, StepState } from './schedule/record';
+export { recordName } from './schedule/record';
+export type {
+  CancelResult,
+  ScheduleCounters,
+  ScheduleEvent,
+  ScheduleInput,
+  SchedulerOptions,
+  ScheduleStep,
+  SubmitResult,
+} from './schedule/scheduler';
+export { Scheduler } from './schedule/scheduler';
+export type { SmtpOptions } from './schedule/smtp';
+export { SmtpError, sendSmtp } from './schedule/smtp';
+export type { StdEmailOptions, StdLogEntry, StdShutdownOptions } from './schedule/std';
+export { composeEmail, DEFAULT_SENDMAIL, defaultShutdownCommand, stdEmail, stdLog, stdShutdown } from './schedule/std';
