@@ -25,7 +25,10 @@ export async function health(runner: PluginRunner): Promise<{ ok: boolean; plugi
   return { ok, plugins };
 }
 
-function registry(runner: PluginRunner): { register: PromClient.Registry; duration: PromClient.Histogram<'plugin'> } {
+function registry(
+  runner: PluginRunner,
+  more?: (register: PromClient.Registry, client: typeof PromClient) => void,
+): { register: PromClient.Registry; duration: PromClient.Histogram<'plugin'> } {
   const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = require('prom-client') as typeof PromClient;
   const register = new Registry();
   collectDefaultMetrics({ register });
@@ -82,15 +85,20 @@ function registry(runner: PluginRunner): { register: PromClient.Registry; durati
     buckets: DURATION_BUCKETS,
     registers: [register],
   });
+  more?.(register, require('prom-client') as typeof PromClient);
   return { register, duration };
 }
 
-/** Serves /metrics and /healthz; resolves with the server once it listens, and `observe` for the durations. */
+/**
+ * Serves /metrics and /healthz; resolves with the server once it listens, and `observe` for the durations. `more`
+ * adds metrics (the timed schedules', schedules.ts).
+ */
 export async function serveHttp(
   address: MetricsAddress,
   runner: PluginRunner,
+  more?: (register: PromClient.Registry, client: typeof PromClient) => void,
 ): Promise<{ server: http.Server; observe: (plugin: string, seconds: number) => void }> {
-  const { register, duration } = registry(runner);
+  const { register, duration } = registry(runner, more);
   const server = http.createServer((req, res) => {
     res.shouldKeepAlive = false;
     const url = (req.url ?? '/').split('?')[0];

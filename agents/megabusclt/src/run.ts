@@ -12,10 +12,13 @@ import {
   type MetricsAddress,
   type PluginEvent,
   PluginRunner,
+  PluginSchedules,
   parseMetricsAddress,
+  STD_ACTIONS,
 } from '@msgbricks/megabus';
 import { type Logger, makeLogger, STOMPCLT, setProgram } from '@msgbricks/transfer-cli';
 import { serveHttp } from './http';
+import { logScheduleEvent, scheduleMetrics, scheduleStatistics } from './schedules';
 
 export interface RunOptions {
   config?: string;
@@ -118,6 +121,9 @@ function logEvent(logger: Logger, e: PluginEvent): void {
     case 'megabus':
       brokerEvent(logger, e.plugin, e.event);
       break;
+    case 'schedule':
+      logScheduleEvent(logger, e.plugin, e.event);
+      break;
   }
 }
 
@@ -156,12 +162,16 @@ export async function runPlugins(o: RunOptions): Promise<number> {
   const logger = makeLogger({ 'log-format': o.logFormat, debug: o.debug });
   let server: http.Server | undefined;
   let observe: ((plugin: string, seconds: number) => void) | undefined;
+  // The plugins' timed schedules: started first (steps that fell due while down run at once), stopped last.
+  const schedules = new PluginSchedules({ config, onEvent: (e) => logEvent(logger, e) });
   const runner = new PluginRunner({
     config,
     onEvent: (e) => {
       if (e.type === 'handled') observe?.(e.plugin, e.seconds);
       logEvent(logger, e);
     },
+    actions: STD_ACTIONS,
+    extraSteps: schedules.steps,
   });
   let stopping: Promise<void> | undefined;
   let requested: () => void = () => undefined;
@@ -180,7 +190,10 @@ export async function runPlugins(o: RunOptions): Promise<number> {
         process.exit(1);
       }, STOP_BOUND_MS);
       bound.unref();
-      stopping = runner.stop().finally(() => clearTimeout(bound));
+      stopping = runner
+        .stop()
+        .then(() => schedules.stop())
+        .finally(() => clearTimeout(bound));
     }
     return stopping;
   };
@@ -201,13 +214,19 @@ export async function runPlugins(o: RunOptions): Promise<number> {
       { config: config.file, stateDir: config.stateDir, plugins: config.plugins.map((p) => p.name) },
       'megabusclt started',
     );
+    await schedules.start();
     await runner.start();
     if (metrics !== undefined) {
-      ({ server, observe } = await serveHttp(metrics, runner));
+      ({ server, observe } = await serveHttp(metrics, runner, (register, client) =>
+        scheduleMetrics(register, client, schedules),
+      ));
       logger.info({ address: metrics.host, port: metrics.port }, 'serving /metrics and /healthz');
     }
     if (o.statsInterval > 0) {
-      timer = setInterval(() => void statistics(logger, runner), o.statsInterval * 1000);
+      timer = setInterval(() => {
+        void statistics(logger, runner);
+        scheduleStatistics(logger, schedules);
+      }, o.statsInterval * 1000);
       timer.unref();
     }
     const failed = await Promise.race([stopRequested.then(() => undefined), runner.failure.catch((err: unknown) => err)]);
@@ -218,6 +237,7 @@ export async function runPlugins(o: RunOptions): Promise<number> {
     }
     await stopping;
     await statistics(logger, runner);
+    scheduleStatistics(logger, schedules);
     logger.info('stopped');
     return 0;
   } catch (err) {

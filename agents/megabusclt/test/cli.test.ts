@@ -71,7 +71,7 @@ describe('megabusclt', () => {
     expect(r).toMatchObject({
       status: 2,
       out: '',
-      err: `${file}:9: plugins.p.actions[0].type: expected one of command, http, spool, log, got "mail"\n`,
+      err: `${file}:9: plugins.p.actions[0].type: expected one of command, http, spool, log, std_log, std_email, std_shutdown, got "mail"\n`,
     });
     const none = write('none.yaml', `${NOWHERE.map((l) => l.replace(' ', ': ')).join('\n')}\n`);
     expect(megabusclt(['run', '--config', none])).toMatchObject({

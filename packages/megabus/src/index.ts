@@ -14,6 +14,8 @@ export type {
   OnChangeConfig,
   PluginConfig,
   PublisherConfig,
+  ScheduleConfig,
+  ScheduleStepConfig,
   TlsConfig,
 } from './config/types';
 export type { ConsumerBroker, ConsumerOptions, MessageContext, MessageHandler } from './consumer';
@@ -47,7 +49,9 @@ export type { Clock, Timer } from './schedule/clock';
 export { ManualClock, systemClock } from './schedule/clock';
 export { CommandError, runCommand } from './schedule/command';
 export type { EventFields } from './schedule/event';
-export { eventOf, fieldValue, parseEventTime, ScheduleError } from './schedule/event';
+export { eventOf, parseEventTime, ScheduleError } from './schedule/event';
+export type { PluginSchedulesOptions } from './schedule/plugin';
+export { arrivalOf, PluginSchedules, SCHEDULE_DIR, STD_ACTIONS } from './schedule/plugin';
 export type { EventRecord, EventState, StepRecord, StepState } from './schedule/record';
 export { recordName } from './schedule/record';
 export type {

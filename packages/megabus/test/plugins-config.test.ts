@@ -227,11 +227,11 @@ describe('megabus plugins config', () => {
       `${file}:10: plugins.roger.on_change.field: missing: a header name or body.PATH`,
       `${file}:13: plugins.roger.actions[0].command: missing: a command action needs command`,
       `${file}:15: plugins.roger.actions[1].url: expected an http:// or https:// URL, got "ftp://x"`,
-      `${file}:16: plugins.roger.actions[2].type: expected one of command, http, spool, log, got "mail"`,
+      `${file}:16: plugins.roger.actions[2].type: expected one of command, http, spool, log, std_log, std_email, std_shutdown, got "mail"`,
       `${file}:18: plugins.roger.actions[3].level: expected debug or info or warning or error, got "loud"`,
-      `${file}:19: plugins.roger.schedule: not supported yet (timed schedules come next)`,
+      `${file}:19: plugins.roger.schedule.steps: missing: at least one step`,
       `${file}:21: plugins.bad/name: a plugin name is letters, digits, _, . and - only`,
-      `${file}:24: plugins.empty.actions: missing: at least one action`,
+      `${file}:24: plugins.empty.actions: missing: at least one action (or a schedule)`,
       `${file}:26: colour: unknown key`,
     ]);
   });

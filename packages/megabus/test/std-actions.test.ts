@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import { RetryLaterError } from '@msgbricks/handler';
 import {
+  type ActionContext,
   CommandError,
   defaultShutdownCommand,
   SmtpError,
@@ -13,8 +14,6 @@ import {
 } from '@msgbricks/megabus';
 import { Message } from '@msgbricks/message';
 import { freePorts, useTempDir } from '@msgbricks/test-support';
-// The action contract, exported by the package's index once the plugins land (mb-plugins' branch).
-import type { ActionContext } from '../src/plugins/types';
 
 const dir = useTempDir('megabus-std-');
 const DUE = Date.UTC(2026, 2, 1, 6, 0, 0);

@@ -1,4 +1,5 @@
 import type { FilterConfig } from '../filter';
+import { describeSchedule } from './schedule';
 import type { MegabusConfig } from './types';
 
 const seconds = (ms: number) => ms / 1000;
@@ -82,6 +83,7 @@ export function describeConfig(c: MegabusConfig): Record<string, unknown> {
         ...(p.onChange === undefined ? {} : { on_change: { ...p.onChange } }),
         ...(p.filter === undefined ? {} : describeFilter(p.filter)),
         actions: p.actions.map((a) => ({ ...a, timeout: a.timeout ?? seconds(p.timeout) })),
+        ...(p.schedule === undefined ? {} : { schedule: describeSchedule(p.schedule, seconds(p.timeout)) }),
       };
     }
     out.plugins = plugins;

@@ -11,7 +11,9 @@ import { resolve } from 'node:path';
 import type { ConfigProblem, Tree } from '@msgbricks/config-general';
 import { FILTER_KEYS, parseFilterKeys } from '../filter';
 import type { ActionConfig } from '../plugins/types';
-import type { MetricsAddress, OnChangeConfig, PluginConfig } from './types';
+import { parseSchedule } from './schedule';
+import { SCHEDULE_ONLY_ACTIONS, STD_ACTION_SCHEMAS } from './std-actions';
+import type { MetricsAddress, OnChangeConfig, PluginConfig, ScheduleConfig } from './types';
 import { type Kind, readBlock, type Value } from './values';
 
 /** Where the plugins keep their state unless state_dir says. */
@@ -27,9 +29,8 @@ export interface ActionSchema {
 }
 
 /**
- * The action types and their keys. The timed schedules' predefined actions (std_log, std_email, std_shutdown) are
- * added here by the schedule block's parser when it lands; the runtime's action factories (plugins/actions.ts)
- * follow the same names.
+ * The action types and their keys, with the timed schedules' predefined actions (std_log, std_email, std_shutdown:
+ * std-actions.ts); the runtime's action factories (plugins/actions.ts, schedule/plugin.ts) follow the same names.
  */
 export const ACTION_SCHEMAS: Readonly<Record<string, ActionSchema>> = {
   command: { keys: { command: 'string', timeout: 'seconds' }, required: ['command'] },
@@ -39,6 +40,7 @@ export const ACTION_SCHEMAS: Readonly<Record<string, ActionSchema>> = {
     keys: { headers: 'list', body: 'bool', level: ['debug', 'info', 'warning', 'error'], text: 'string', timeout: 'seconds' },
     required: [],
   },
+  ...STD_ACTION_SCHEMAS,
 };
 
 const PLUGIN_KEYS: Readonly<Record<string, Kind>> = {
@@ -84,7 +86,7 @@ function parseMetrics(v: Value, problems: Problems): MetricsAddress | undefined 
 }
 
 /** A header name, or `body.PATH` (dot-separated, each part a property name or an array index) into a JSON body. */
-const FIELD = /^(?:body(?:\.[^.\s]+)+|(?!body$)[^\s]+)$/;
+export const FIELD = /^(?:body(?:\.[^.\s]+)+|(?!body$)[^\s]+)$/;
 
 function parseOnChange(node: Tree, prefix: string, problems: Problems): OnChangeConfig | undefined {
   if (node.kind !== 'block') {
@@ -110,7 +112,14 @@ function parseOnChange(node: Tree, prefix: string, problems: Problems): OnChange
   return ok ? { key: values.get('key')?.value as string, field: values.get('field')?.value as string } : undefined;
 }
 
-function parseAction(node: Tree, prefix: string, base: string, problems: Problems): ActionConfig | undefined {
+/** One action's block; `inSchedule`: a schedule's step (where std_shutdown may run). Shared with config/schedule.ts. */
+export function parseAction(
+  node: Tree,
+  prefix: string,
+  base: string,
+  problems: Problems,
+  inSchedule = false,
+): ActionConfig | undefined {
   if (node.kind !== 'block') {
     problems.push({ where: node.where, key: prefix, message: 'expected a block with a type (command, http, spool, log)' });
     return undefined;
@@ -130,6 +139,12 @@ function parseAction(node: Tree, prefix: string, base: string, problems: Problem
     return undefined;
   }
   const before = problems.length;
+  if (SCHEDULE_ONLY_ACTIONS.has(type as string) && !inSchedule)
+    problems.push({
+      where: typeNode?.where ?? node.where,
+      key: `${prefix}.type`,
+      message: `${type} runs only as a step of a schedule (at most once, with max_late)`,
+    });
   const { values } = readBlock(node, { type: 'string', ...schema.keys }, `${prefix}.`, problems);
   for (const k of schema.required) {
     if (!values.has(k) && !node.entries.some(([e]) => e === k))
@@ -191,6 +206,8 @@ function parsePlugin(
   let onChange: OnChangeConfig | undefined;
   let onChangeAt: string | undefined;
   const actions: ActionConfig[] = [];
+  let schedule: ScheduleConfig | undefined;
+  let scheduleAt: string | undefined;
   let n = 0;
   for (const [key, sub] of subs) {
     if (Object.hasOwn(FILTER_KEYS, key)) continue;
@@ -202,15 +219,19 @@ function parsePlugin(
         onChange = parseOnChange(sub, `${prefix}.on_change`, problems);
       }
     } else if (key === 'schedule') {
-      // The timed schedules' hook: their parser reads this block here (into a PluginConfig field of theirs), and
-      // PluginRunnerOptions.extraSteps runs what it registers, after the actions, in the same attempt. Until then:
-      problems.push({ where: sub.where, key: `${prefix}.schedule`, message: 'not supported yet (timed schedules come next)' });
+      if (scheduleAt !== undefined)
+        problems.push({ where: sub.where, key: `${prefix}.schedule`, message: `given more than once (first at ${scheduleAt})` });
+      else {
+        scheduleAt = sub.where;
+        schedule = parseSchedule(sub, `${prefix}.schedule`, base, problems);
+      }
     } else {
       const a = parseAction(sub, `${prefix}.actions[${n++}]`, base, problems);
       if (a !== undefined) actions.push(a);
     }
   }
-  if (n === 0) problems.push({ where: node.where, key: `${prefix}.actions`, message: 'missing: at least one action' });
+  if (n === 0 && scheduleAt === undefined)
+    problems.push({ where: node.where, key: `${prefix}.actions`, message: 'missing: at least one action (or a schedule)' });
   const get = <T>(k: string): T | undefined => values.get(k)?.value as T | undefined;
   if (get('destination') === undefined && !hasDefaultDestination && !node.entries.some(([k]) => k === 'destination'))
     problems.push({
@@ -248,6 +269,7 @@ function parsePlugin(
     ...(onChange === undefined ? {} : { onChange }),
     ...(filter === undefined ? {} : { filter }),
     actions,
+    ...(schedule === undefined ? {} : { schedule }),
   };
 }
 

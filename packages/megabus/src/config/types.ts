@@ -117,10 +117,42 @@ export interface PluginConfig {
   readonly filter?: FilterConfig;
   /** Run in order for each message. */
   readonly actions: readonly ActionConfig[];
+  /** Timed steps from the event each message announces (config/schedule.ts). */
+  readonly schedule?: ScheduleConfig;
 }
 
 /** Where megabusclt serves /metrics and /healthz. */
 export interface MetricsAddress {
   readonly host: string;
   readonly port: number;
+}
+
+/** A plugin's timed schedule (`schedule`): steps at offsets from the time of the event a message announces. */
+export interface ScheduleConfig {
+  /** The field naming the event (a header, or body.PATH). */
+  readonly key: string;
+  /** The field carrying the event time; undefined: the message's arrival. */
+  readonly time?: string;
+  /** A selector on the header: a message matching it cancels its event. */
+  readonly cancel?: string;
+  /** What a step that failed for good does to the following ones. */
+  readonly onFailure: 'continue' | 'stop';
+  /** Milliseconds finished records are kept. */
+  readonly retention: number;
+  /** Multiplies every step's at and max_late (1: as written). */
+  readonly timeScale: number;
+  /** In time order. */
+  readonly steps: readonly ScheduleStepConfig[];
+}
+
+export interface ScheduleStepConfig {
+  /** Unique in the schedule (default TYPE@AT): records find their steps by it. */
+  readonly name: string;
+  /** Milliseconds after the event time (before time_scale). */
+  readonly at: number;
+  /** Milliseconds past its due time beyond which a step that fell due while down is recorded missed. */
+  readonly maxLate?: number;
+  /** FILE:LINE of the step. */
+  readonly where: string;
+  readonly action: ActionConfig;
 }

@@ -1,5 +1,6 @@
 /** What the plugins report (megabusclt logs them and counts them; the library prints nothing). */
 import type { MegabusEvent } from '../events';
+import type { ScheduleEvent } from '../schedule/scheduler';
 
 export type PluginEvent =
   /** A plugin consumes its destination into its spool, and runs its actions over that spool. */
@@ -47,6 +48,8 @@ export type PluginEvent =
   /** Something that did not stop the plugin (an element that cannot be read, a purge that failed...). */
   | { readonly type: 'problem'; readonly plugin: string; readonly error: Error; readonly element?: string }
   /** An event of the plugin's Megabus Consumer (brokers resolved, connected, lost...). */
-  | { readonly type: 'megabus'; readonly plugin: string; readonly event: MegabusEvent };
+  | { readonly type: 'megabus'; readonly plugin: string; readonly event: MegabusEvent }
+  /** An event of the plugin's timed schedule (scheduled, step-done, cancelled...). */
+  | { readonly type: 'schedule'; readonly plugin: string; readonly event: ScheduleEvent };
 
 export type PluginEventListener = (event: PluginEvent) => void;
