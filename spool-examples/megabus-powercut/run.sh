@@ -1,6 +1,6 @@
 #!/bin/sh
 # The power-cut schedule with one command, against a private RabbitMQ (scripts/brokers/run.js):
-#   spool-examples/megabus-powercut/run.sh          (TIME_SCALE=0.01: the 6-minute schedule in 3.6 s; Ctrl-C stops)
+#   spool-examples/megabus-powercut/run.sh          (TIME_SCALE=0.1: the 6-minute schedule in 36 s; Ctrl-C stops)
 # It starts megabusclt on megabus.yaml, announces a power cut (megabusclt publish) and, with CANCEL_AFTER=SECONDS,
 # the all-clear after that long. With BROKER_STOMP_PORT (and BROKER_HOST, BROKER_USER, BROKER_PASSWORD) set, that
 # broker is used. Everything goes to $WORK: megabus.yaml, state/ (spool, schedule records), prepare.log, outbox.
@@ -8,7 +8,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 WORK=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/msgbricks-powercut-XXXXXX")}
-TIME_SCALE=${TIME_SCALE:-0.01}
+TIME_SCALE=${TIME_SCALE:-0.1}
 EVENT_ID=${EVENT_ID:-pc-$(date -u +%Y%m%d%H%M%S)}
 megabusclt="node $root/agents/megabusclt/dist/main.js"
 mkdir -p "$WORK"
@@ -23,16 +23,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ -z "${BROKER_STOMP_PORT:-}" ]; then
-  echo "run.sh: starting a private RabbitMQ..."
-  node "$root/scripts/brokers/run.js" rabbitmq --write-env "$WORK/broker.env" >"$WORK/broker.json" &
-  broker_pid=$!
-  while [ ! -f "$WORK/broker.env" ]; do
-    kill -0 "$broker_pid" 2>/dev/null || { echo "run.sh: the broker did not start (see above)" >&2; exit 1; }
-    sleep 0.5
-  done
-  . "$WORK/broker.env"
-fi
+. "$root/scripts/brokers/private-broker.sh"
+start_private_broker rabbitmq "$WORK"
 
 sed -e "s|@BROKER_PORT@|$BROKER_STOMP_PORT|" -e "s|@BROKER_USER@|${BROKER_USER:-guest}|" \
   -e "s|@BROKER_PASSWORD@|${BROKER_PASSWORD:-guest}|" -e "s|@WORK@|$WORK|g" -e "s|@HERE@|$here|g" \

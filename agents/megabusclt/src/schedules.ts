@@ -12,10 +12,11 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 export function logScheduleEvent(logger: Logger, plugin: string, e: ScheduleEvent): void {
   switch (e.type) {
     case 'scheduled':
-      logger.info({ plugin, key: e.key, time: iso(e.time), steps: e.steps }, 'event scheduled');
+      // N.B. not `time`: the log line's own time has that name.
+      logger.info({ plugin, key: e.key, eventTime: iso(e.time), steps: e.steps }, 'event scheduled');
       break;
     case 'rescheduled':
-      logger.info({ plugin, key: e.key, time: iso(e.time), previous: iso(e.previous) }, 'event rescheduled');
+      logger.info({ plugin, key: e.key, eventTime: iso(e.time), previous: iso(e.previous) }, 'event rescheduled');
       break;
     case 'duplicate':
       logger.debug({ plugin, key: e.key }, 'event already scheduled');

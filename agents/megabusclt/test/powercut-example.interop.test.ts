@@ -86,7 +86,13 @@ describe('megabus power-cut example', () => {
     expect(read('prepare.log')).toMatch(/^\S+ prepare: event pc-example room 513: stopping batch jobs, syncing disks\n$/);
     expect(read('outbox')).toContain('To: ops@example.org\nSubject: [megabus] powercut: event pc-example, step warn\n');
     expect(output()).toContain('shutdown: dry run (enabled: false), would run: /sbin/shutdown -h +1');
-    expect(output()).toMatch(/plugin powercut event pc-example step announce due \S+ .*room="513"/);
+    // std_log: one line naming the event and the step, with the header fields the step chose (not the broker's).
+    const announce = output()
+      .split('\n')
+      .find((l) => l.includes('info: plugin powercut event pc-example step announce due '));
+    expect(announce).toMatch(/ plugin=powercut key=pc-example step=announce header=\{.*"room":"513".*\}$/);
+    expect(announce).toContain('"event_id":"pc-example"');
+    expect(announce).not.toContain('message-id');
   });
 
   test('powercut example - run.sh with CANCEL_AFTER: the all-clear cancels what is left', async () => {

@@ -84,7 +84,7 @@ describe('megabus std actions', () => {
         step: 'email',
         due: DUE,
         header: { room: '513' },
-        text: 'plugin powercut event pc-1 step email due 2026-03-01T06:00:00.000Z room="513"',
+        text: 'plugin powercut event pc-1 step email due 2026-03-01T06:00:00.000Z',
       },
     ]);
   });

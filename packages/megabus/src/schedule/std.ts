@@ -19,7 +19,7 @@ export interface StdLogEntry {
   readonly due?: number;
   /** The header fields chosen (all by default). */
   readonly header: Readonly<Record<string, string>>;
-  /** One line: where it comes from and the header fields, `k=v` blank-separated. */
+  /** One line: the plugin, the event, the step and its due time (the header is in `header`). */
   readonly text: string;
 }
 
@@ -28,14 +28,13 @@ export function stdLog(options: { onLog: (entry: StdLogEntry) => void; headers?:
   return async (message, context) => {
     const header: Record<string, string> = {};
     for (const [k, v] of message.headerEntries()) if (options.headers === undefined || options.headers.includes(k)) header[k] = v;
-    const fields = Object.entries(header).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
     options.onLog({
       plugin: context.plugin,
       key: context.step?.key,
       step: context.step?.name,
       due: context.step?.due,
       header,
-      text: [where(context), ...fields].join(' '),
+      text: where(context),
     });
   };
 }
