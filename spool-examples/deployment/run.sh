@@ -19,16 +19,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-if [ -z "${BROKER_STOMP_PORT:-}" ]; then
-  echo "run.sh: starting a private RabbitMQ..."
-  node "$root/scripts/brokers/run.js" rabbitmq --write-env "$WORK/broker.env" >"$WORK/broker.json" &
-  broker_pid=$!
-  while [ ! -f "$WORK/broker.env" ]; do
-    kill -0 "$broker_pid" 2>/dev/null || { echo "run.sh: the broker did not start (see above)" >&2; exit 1; }
-    sleep 0.5
-  done
-  . "$WORK/broker.env"
-fi
+. "$root/scripts/brokers/private-broker.sh"
+start_private_broker rabbitmq "$WORK"
 
 # The site's values, as supervise.conf's variables.
 cat >"$WORK/site.conf" <<SITE
