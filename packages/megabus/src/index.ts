@@ -35,7 +35,7 @@ export {
 export type { ActionEnv, ActionFactory, BuiltAction } from './plugins/actions';
 export { ABORT_GRACE_MS, ACTIONS, boundAction, HTTP_HEADER_JSON, HTTP_HEADER_PREFIX, httpHeaders } from './plugins/actions';
 export type { PluginEvent, PluginEventListener } from './plugins/events';
-export { ChangeState, fieldOf, ON_CHANGE_FILE } from './plugins/onchange';
+export { ChangeState, ON_CHANGE_FILE } from './plugins/onchange';
 export type { PluginCounters, PluginRunnerOptions } from './plugins/runtime';
 export { PID_FILE, PluginRunner, QUEUE_DIR } from './plugins/runtime';
 export type { ActionConfig, ActionContext, ActionFn } from './plugins/types';
