@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import type * as net from 'node:net';
 import { errnoOf, UsageError } from '@msgbricks/errors';
-import { Supervision, type SupervisionConfig } from '@msgbricks/supervisor';
-import { handle, serve } from './control';
+import { type ReloadChange, Supervision, type SupervisionConfig } from '@msgbricks/supervisor';
+import { handle, type Reply, serve } from './control';
 import { serveHttp } from './http';
 import { makeLogger } from './logger';
 
@@ -22,20 +22,19 @@ function writePidfile(file: string): void {
 /** Global keys a reload does not apply: they belong to the running process (its socket, endpoint, pid file, log). */
 const FIXED_KEYS = ['control', 'http', 'pidfile', 'log', 'logfile', 'loglevel', 'logname'] as const;
 
-/** `load` reads the configuration again (SIGHUP) with the command line's overrides. */
+function describe(c: ReloadChange): string {
+  if (c.path === '') return `${c.detail}: applied`;
+  return `${c.path}: ${c.change}${c.detail === undefined ? '' : ` (${c.detail})`}`;
+}
+
+/** `load` reads the configuration again (SIGHUP, `reload`) with the command line's overrides. */
 export async function runDaemon(config: SupervisionConfig, socket: string, load: () => SupervisionConfig): Promise<number> {
   const log = makeLogger(config.global);
-  let observe: ((s: Supervision) => void) | undefined;
-  const make = (c: SupervisionConfig): Supervision => {
-    const s = new Supervision(c, {
-      log,
-      output: (_path, source, chunk) => (source === 'out' ? process.stdout : process.stderr).write(chunk),
-    });
-    s.on('gave-up', () => void end('gave-up'));
-    observe?.(s);
-    return s;
-  };
-  let sup = make(config);
+  const sup = new Supervision(config, {
+    log,
+    output: (_path, source, chunk) => (source === 'out' ? process.stdout : process.stderr).write(chunk),
+  });
+  sup.on('gave-up', () => void end('gave-up'));
   let finish: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => {
     finish = resolve;
@@ -60,44 +59,47 @@ export async function runDaemon(config: SupervisionConfig, socket: string, load:
     finish(how === 'gave-up' ? 1 : 0);
   };
   // The socket first: a second supervisor on the same configuration stops here, before starting any child.
+  // The configuration read again. Invalid: every problem logged (and answered), the running tree kept. Valid: the
+  // difference applied to the running tree (Supervision.reload: what did not change keeps running).
+  const reload = async (why: string): Promise<Reply> => {
+    if (ending) return { ok: false, code: 1, lines: ['the supervisor is stopping'] };
+    let next: SupervisionConfig;
+    try {
+      next = load();
+    } catch (err) {
+      const message = (err as Error).message;
+      log('error', `${why}: configuration not reloaded, the running tree is kept:\n${message}`);
+      return { ok: false, code: 2, lines: ['configuration not reloaded, the running tree is kept:', ...message.split('\n')] };
+    }
+    for (const k of FIXED_KEYS) {
+      if (next.global[k] !== config.global[k])
+        log('warning', `${why}: ${k} changed: applied at the next start of the supervisor only`);
+    }
+    const fixed = Object.fromEntries(FIXED_KEYS.map((k) => [k, config.global[k]]));
+    const changes = await sup.reload({ ...next, global: { ...next.global, ...fixed } });
+    const lines = changes.length === 0 ? ['nothing changed'] : changes.map(describe);
+    for (const l of lines) log('info', `${why}: ${l}`);
+    return { ok: true, code: 0, lines };
+  };
   control = await serve(socket, (req) =>
-    handle(sup, req, (how) => {
-      // Answered first, then stopped: the client gets its reply before the socket goes.
-      setImmediate(() => void end(how));
-    }),
+    handle(
+      sup,
+      req,
+      (how) => {
+        // Answered first, then stopped: the client gets its reply before the socket goes.
+        setImmediate(() => void end(how));
+      },
+      () => reload('reload'),
+    ),
   );
   if (config.global.pidfile !== undefined) writePidfile(config.global.pidfile);
   if (config.global.http !== undefined) {
     const served = await serveHttp(config.global.http, () => sup);
     web = served.server;
-    observe = served.observe;
-    observe(sup);
+    served.observe(sup);
   }
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void end('stop'));
-  // SIGHUP: the configuration read again. Invalid: every problem logged, the running tree kept. Valid: the running
-  // tree stopped (reverse order) and the new one started; reloads run one after the other.
-  let reloading = Promise.resolve();
-  process.on('SIGHUP', () => {
-    reloading = reloading.then(async () => {
-      if (ending) return;
-      let next: SupervisionConfig;
-      try {
-        next = load();
-      } catch (err) {
-        log('error', `SIGHUP: configuration not reloaded, the running tree is kept:\n${(err as Error).message}`);
-        return;
-      }
-      for (const k of FIXED_KEYS) {
-        if (next.global[k] !== config.global[k])
-          log('warning', `SIGHUP: ${k} changed: applied at the next start of the supervisor only`);
-      }
-      log('info', 'SIGHUP: configuration reloaded: stopping the running tree, starting the new one');
-      await sup.stop();
-      if (ending) return;
-      sup = make({ ...next, global: { ...next.global, ...Object.fromEntries(FIXED_KEYS.map((k) => [k, config.global[k]])) } });
-      await sup.start();
-    });
-  });
+  process.on('SIGHUP', () => void reload('SIGHUP'));
   log('info', `supervising ${config.file} (control socket ${socket})`);
   await sup.start();
   return finished;

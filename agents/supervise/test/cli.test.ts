@@ -220,7 +220,7 @@ describe('msgsupervise command', () => {
     expect(alive(pid)).toBe(false);
     expect(fs.existsSync(pidfile)).toBe(false);
   });
-  test('cli - SIGHUP reloads the configuration; an invalid one is reported and the running tree kept', async () => {
+  test('cli - SIGHUP and reload apply the difference (unchanged children keep running); an invalid file is reported and the tree kept', async () => {
     const socket = path.join(dir.path, 'ctl.sock');
     const entry = (n: string) => `<entry>\ntype = service\nname = ${n}\ncommand = sleep 1004\n</entry>\n`;
     const tree = (...names: string[]) =>
@@ -242,13 +242,26 @@ describe('msgsupervise command', () => {
       return c?.length === 2 && c.every((x) => x.state === 'running') ? c : undefined;
     });
     expect(two.map((c) => c.path)).toEqual(['top/a', 'top/b']);
-    // The whole tree was stopped and started with the new configuration.
-    expect(two[0]?.pid).not.toBe(a);
-    expect(alive(a)).toBe(false);
+    // Only the difference: a, unchanged, kept running.
+    expect(two[0]?.pid).toBe(a);
+    await until('reload logged', () => output.text.includes('SIGHUP: top/b: added'));
+    // The same through the control socket, with the changes as the answer: b's command changed, b alone restarted.
+    fs.writeFileSync(file, tree('a', 'b').replace('sleep 1004\n</entry>\n</children>', 'sleep 1005\n</entry>\n</children>'));
+    expect(cmd(['--conf', file, '--control', socket, 'reload'])).toMatchObject({
+      code: 0,
+      out: 'top/b: restarted (command changed)\n',
+    });
+    const three = children();
+    expect(three?.[0]?.pid).toBe(a);
+    expect(three?.[1]?.pid).not.toBe(two[1]?.pid);
+    expect(alive(two[1]?.pid as number)).toBe(false);
     fs.writeFileSync(file, tree('a', 'b').replace('type = supervisor', 'type = supervisor\nstrategy = bogus'));
     daemon?.kill('SIGHUP');
     await until('reload refused', () => output.text.includes('SIGHUP: configuration not reloaded, the running tree is kept:'));
     expect(output.text).toContain(`${file}:7: strategy: must be one of one_for_one, one_for_all, rest_for_one, not "bogus"`);
-    expect(children()?.map((c) => c.pid)).toEqual(two.map((c) => c.pid));
+    expect(children()?.map((c) => c.pid)).toEqual(three?.map((c) => c.pid));
+    const refused = cmd(['--conf', file, '--control', socket, 'reload']);
+    expect(refused.code).toBe(2);
+    expect(refused.out).toContain('configuration not reloaded, the running tree is kept:');
   });
 });

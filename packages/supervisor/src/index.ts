@@ -20,5 +20,14 @@ export { Backoff, IntensityTracker, STABLE_MS } from './intensity';
 export type { RotatingLogOptions } from './logs';
 export { LogError, RotatingLog } from './logs';
 export { alive } from './proc';
-export type { Log, LogLevel, NodeStatus, OutputSink, State, SupervisionEvents, SupervisionOptions } from './tree';
+export type {
+  Log,
+  LogLevel,
+  NodeStatus,
+  OutputSink,
+  ReloadChange,
+  State,
+  SupervisionEvents,
+  SupervisionOptions,
+} from './tree';
 export { checkLines, Supervision } from './tree';
