@@ -20,6 +20,9 @@ export { Backoff, IntensityTracker, STABLE_MS } from './intensity';
 export type { RotatingLogOptions } from './logs';
 export { LogError, RotatingLog } from './logs';
 export { alive } from './proc';
+export type { SingleResult } from './single';
+export { single } from './single';
+export { StoreError } from './store';
 export type {
   Log,
   LogLevel,

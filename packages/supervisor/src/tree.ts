@@ -93,7 +93,8 @@ class Waits {
   }
 }
 
-abstract class Node {
+/** An entry of the running tree (exported for ./single only; not part of the package's API). */
+export abstract class Node {
   state: State = 'stopped';
   since = Date.now();
   restarts = 0;
@@ -147,7 +148,7 @@ abstract class Node {
   }
 }
 
-class ProcessNode extends Node {
+export class ProcessNode extends Node {
   declare spec: ProcessServiceSpec;
   private child: ChildProcess | undefined;
   private exited: Promise<void> | undefined;
@@ -445,7 +446,7 @@ class ProcessNode extends Node {
   }
 }
 
-class LsbNode extends Node {
+export class LsbNode extends Node {
   declare spec: LsbServiceSpec;
   private poll: NodeJS.Timeout | undefined;
   private lastStatus: number | undefined;
@@ -559,7 +560,7 @@ class LsbNode extends Node {
   }
 }
 
-class SupervisorNode extends Node {
+export class SupervisorNode extends Node {
   declare spec: SupervisorSpec;
   children: Node[];
   private readonly intensity: IntensityTracker;
@@ -879,7 +880,7 @@ function build(spec: EntrySpec, ctx: Context): Node {
   return spec.kind === 'process' ? new ProcessNode(spec, ctx) : new LsbNode(spec, ctx);
 }
 
-function walk(n: Node): Node[] {
+export function walk(n: Node): Node[] {
   return n instanceof SupervisorNode ? [n, ...n.children.flatMap(walk)] : [n];
 }
 
@@ -1069,39 +1070,6 @@ export class Supervision extends EventEmitter<SupervisionEvents> {
     } else {
       await node.parent.serialize(run);
     }
-  }
-
-  /**
-   * `single`: one supervision cycle of the LSB services and exit, for cron, as simplevisor's: each one's status
-   * compared with what is expected, and started, stopped or restarted (a dirty status) to match. Services run as
-   * children exist only while a supervisor runs: they are reported, not started.
-   */
-  async single(): Promise<{ ok: boolean; lines: string[] }> {
-    const lines: string[] = [];
-    let ok = true;
-    for (const n of walk(this.root)) {
-      if (n instanceof ProcessNode) {
-        lines.push(`${n.path}: runs only under a running supervisor (msgsupervise start), skipped`);
-        continue;
-      }
-      if (!(n instanceof LsbNode)) continue;
-      const code = await n.status();
-      const want = n.expectedRunning;
-      if ((code === 0) === want && (code === 0 || code === 3)) {
-        lines.push(`${n.path}: OK, as expected (status ${code})`);
-        continue;
-      }
-      try {
-        if (code !== 3) await n.stop();
-        if (want) await n.start();
-        lines.push(`${n.path}: status ${code}, ${want ? 'started' : 'stopped'}`);
-      } catch (err) {
-        ok = false;
-        lines.push(`${n.path}: status ${code}, ${(err as Error).message}`);
-      }
-      n.detach();
-    }
-    return { ok, lines };
   }
 
   /** wake_up: every LSB service polled now. */
