@@ -81,8 +81,16 @@ export async function runDaemon(config: SupervisionConfig, socket: string, load:
     for (const l of lines) log('info', `${why}: ${l}`);
     return { ok: true, code: 0, lines };
   };
-  control = await serve(socket, (req) =>
-    handle(
+  // Requests wait until the pid file and the HTTP endpoint are set up: an answer (`start --daemon` waits for one)
+  // means the supervisor runs; if they fail, the requests get that failure and the supervisor exits.
+  let setUp: (err?: unknown) => void = () => undefined;
+  const initialised = new Promise<void>((resolve, reject) => {
+    setUp = (err) => (err === undefined ? resolve() : reject(err));
+  });
+  initialised.catch(() => undefined);
+  control = await serve(socket, async (req) => {
+    await initialised;
+    return handle(
       sup,
       req,
       (how) => {
@@ -90,14 +98,22 @@ export async function runDaemon(config: SupervisionConfig, socket: string, load:
         setImmediate(() => void end(how));
       },
       () => reload('reload'),
-    ),
-  );
-  if (config.global.pidfile !== undefined) writePidfile(config.global.pidfile);
-  if (config.global.http !== undefined) {
-    const served = await serveHttp(config.global.http, () => sup);
-    web = served.server;
-    served.observe(sup);
+    );
+  });
+  try {
+    if (config.global.pidfile !== undefined) writePidfile(config.global.pidfile);
+    if (config.global.http !== undefined) {
+      const served = await serveHttp(config.global.http, () => sup);
+      web = served.server;
+      served.observe(sup);
+    }
+  } catch (err) {
+    setUp(err);
+    control.close();
+    fs.rmSync(socket, { force: true });
+    throw err;
   }
+  setUp();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void end('stop'));
   process.on('SIGHUP', () => void reload('SIGHUP'));
   log('info', `supervising ${config.file} (control socket ${socket})`);

@@ -10,6 +10,8 @@ jest.setTimeout(60_000);
 const BIN = path.join(__dirname, '..', 'bin');
 const dir = { path: '' };
 let daemon: ChildProcess | undefined;
+/** Processes a test left behind (a detached daemon, its children) if it failed midway. */
+const leftover: number[] = [];
 
 beforeEach(() => {
   dir.path = tempDir('msgsupervise-cli-');
@@ -21,6 +23,7 @@ afterEach(async () => {
     await new Promise((r) => daemon?.once('exit', r));
   }
   daemon = undefined;
+  for (const pid of leftover.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
   removeDir(dir.path);
 });
 
@@ -195,6 +198,49 @@ describe('msgsupervise command', () => {
     expect(alive(pid)).toBe(true);
     process.kill(-pid, 'SIGKILL');
   });
+  test('cli - --daemon: returns once the detached daemon answers; pid file, socket, stop ends it and its children, nothing left', async () => {
+    const pidfile = path.join(dir.path, 'msgsupervise.pid');
+    const file = conf(
+      `<simplevisor>\npidfile = ${pidfile}\n</simplevisor>\n<entry>\ntype = supervisor\nname = top\n<children>\n` +
+        '<entry>\ntype = service\nname = a\ncommand = sleep 1006\n</entry>\n</children>\n</entry>\n',
+    );
+    const started = cmd(['--conf', file, '--daemon', 'start']);
+    expect(started).toMatchObject({ code: 0, err: '' });
+    const pid = Number(/^msgsupervise started in the background \(pid (\d+)\)\n$/.exec(started.out)?.[1]);
+    leftover.push(pid);
+    // It answered before the command returned: no waiting needed for the socket or the pid file.
+    expect(fs.readFileSync(pidfile, 'utf8')).toBe(`${pid}\n`);
+    expect(fs.statSync(`${pidfile}.sock`).isSocket()).toBe(true);
+    // Detached: a session of its own (setsid), no longer a child of the command that started it.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    expect(Number(stat[3])).toBe(pid);
+    expect(cmd(['--conf', file, '--daemon', 'start'])).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('a supervisor is already running on'),
+    });
+    const child = await until('a running', () => {
+      const r = cmd(['--conf', file, 'status', '--json']);
+      const a = r.code === 0 ? (JSON.parse(r.out) as { children: { pid?: number; state: string }[] }).children[0] : undefined;
+      return a?.state === 'running' ? a.pid : undefined;
+    });
+    leftover.push(child);
+    expect(Number(fs.readFileSync(`/proc/${child}/stat`, 'utf8').split(') ')[1]?.split(' ')[1])).toBe(pid);
+    expect(cmd(['--conf', file, 'stop'])).toMatchObject({ code: 0 });
+    // The daemon reaped its child; the daemon itself, an orphan, is reaped by whatever adopted it (init here).
+    await until(
+      'daemon and child gone from the process table',
+      () => !fs.existsSync(`/proc/${pid}`) && !fs.existsSync(`/proc/${child}`),
+    );
+    expect(fs.readdirSync(dir.path)).toEqual(['supervise.conf']);
+    // A daemon that cannot start says so, with its exit code: here its pid file cannot be written.
+    const bad = conf(fs.readFileSync(file, 'utf8').replace(pidfile, path.join(dir.path, 'none', 'x.pid')));
+    const failed = cmd(['--conf', bad, '--control', path.join(dir.path, 'ctl.sock'), '--daemon', 'start']);
+    expect(failed.code).toBe(2);
+    expect(failed.err).toMatch(
+      /^msgsupervise: the daemon exited with 2 before answering on .*ctl\.sock \(run start without --daemon to see why\)\n$/,
+    );
+  });
+
   test('cli - single: one cycle over the LSB services, from cron, as simplevisor', () => {
     const pidfile = path.join(dir.path, 'daemon.pid');
     const init = path.join(dir.path, 'init.sh');
