@@ -231,8 +231,9 @@ export class ProcessNode extends Node {
     const target = this.logTarget();
     try {
       if (target === undefined) this.closeLog();
-      else if (this.logFile === undefined) this.openLog();
-      else this.logFile.retarget(target.file, target.options);
+      else if (this.logFile !== undefined) this.logFile.retarget(target.file, target.options);
+      // Not open yet: its next start opens it; a running child's lines go there from now on.
+      else if (this.child !== undefined) this.openLog();
     } catch (err) {
       // The lines go to the supervisor's own output meanwhile: nothing is lost, and the next start tries again.
       this.logFile = undefined;
@@ -619,6 +620,8 @@ export class SupervisorNode extends Node {
 
   private async handleFailure(child: Node, reason: string): Promise<void> {
     if (this.state !== 'running' || child.state === 'running' || !child.expectedRunning) return;
+    // A reload removed or replaced it after it failed: its replacement, if any, was started by the reload.
+    if (!this.children.includes(child)) return;
     const epoch = this.epoch;
     this.ctx.log('warning', `${child.path} ${reason}`);
     if (this.intensity.record(Date.now())) {
@@ -794,6 +797,10 @@ export class SupervisorNode extends Node {
     this.waits.cancel();
     for (const c of this.children) c.detach();
   }
+
+  override async retire(): Promise<void> {
+    await Promise.all(this.children.map((c) => c.retire()));
+  }
 }
 
 /** One change a reload made, as `reload` reports it. */
@@ -944,9 +951,10 @@ export class Supervision extends EventEmitter<SupervisionEvents> {
    * changed once every started entry is ready (or has failed and is being handled).
    */
   reload(next: SupervisionConfig): Promise<ReloadChange[]> {
-    const notes = new ReloadNotes(this.current.global);
+    let notes: ReloadNotes | undefined;
     return this.exclusive(async () => {
       const before = this.current.global;
+      notes = new ReloadNotes(before);
       for (const k of Object.keys(next.global) as (keyof GlobalSpec)[]) {
         if (before[k] !== next.global[k])
           notes.add(
@@ -970,10 +978,10 @@ export class Supervision extends EventEmitter<SupervisionEvents> {
       clearTimeout(this.holdTimer);
       if (root instanceof SupervisorNode) root.interrupt();
       await root.stop();
-      await Promise.all(walk(root).map((n) => n.retire()));
+      await root.retire();
       this.top = this.build(next.root);
       if (wasUp && !this.stopping) await this.startRoot();
-    }).then(() => notes.changes);
+    }).then(() => notes?.changes ?? []);
   }
 
   private rootFailed(): void {
@@ -1045,31 +1053,34 @@ export class Supervision extends EventEmitter<SupervisionEvents> {
 
   /** Restarts one child through its parent's queue (not counted as a failure). */
   async restartChild(entry: string): Promise<void> {
-    const node = this.find(entry);
-    const run = async () => {
+    await this.inTurn(entry, async (node) => {
       await node.stop();
       node.expectedRunning = true;
       await node.start();
-    };
-    if (node.parent === undefined) await this.exclusive(run);
-    else await node.parent.serialize(run);
+    });
   }
 
   /** `start PATH` / `stop PATH`: the entry is now expected running (started) or stopped (stopped). */
   async setExpected(entry: string | undefined, running: boolean): Promise<void> {
-    const node = this.find(entry);
-    const run = async () => {
+    if (this.find(entry).parent === undefined) {
+      this.stopping = !running;
+      clearTimeout(this.holdTimer);
+    }
+    await this.inTurn(entry, async (node) => {
       node.expectedRunning = running;
       if (running && node.state !== 'running') await node.start();
       if (!running && node.state !== 'stopped') await node.stop();
-    };
-    if (node.parent === undefined) {
-      this.stopping = !running;
-      clearTimeout(this.holdTimer);
-      await this.exclusive(run);
-    } else {
-      await node.parent.serialize(run);
-    }
+    });
+  }
+
+  /**
+   * Runs `op` on the entry in its parent's queue (the root's: after root starts and reloads). The entry is looked up
+   * again when its turn comes: a reload before it may have replaced it (or removed it: a ControlError then).
+   */
+  private inTurn(entry: string | undefined, op: (node: Node) => Promise<void>): Promise<void> {
+    const parent = this.find(entry).parent;
+    const run = () => op(this.find(entry));
+    return parent === undefined ? this.exclusive(run) : parent.serialize(run);
   }
 
   /** wake_up: every LSB service polled now. */

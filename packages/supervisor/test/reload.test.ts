@@ -129,6 +129,30 @@ describe('supervise reload', () => {
     expect(find(sup.status(), 'top/sub').state).toBe('running');
   });
 
+  test('reload - under a stopped supervisor nothing starts until it does; another root replaces the whole tree', async () => {
+    const journal = path.join(dir.path, 'journal');
+    const { sup } = tree(dir.path, conf(journal, 'one_for_one', [{ name: 'a' }]));
+    running = sup;
+    await sup.start();
+    await sup.stopChildren();
+    fs.writeFileSync(journal, '');
+    expect(await reloadWith(sup, conf(journal, 'one_for_one', [{ name: 'a' }, { name: 'b' }]))).toEqual([
+      { path: 'top/b', change: 'added' },
+    ]);
+    expect(readLines(journal)).toEqual([]);
+    expect(find(sup.status(), 'top/b').state).toBe('stopped');
+    await sup.setExpected('top', true);
+    expect(startsAndStops(journal)).toEqual(['start a', 'start b']);
+    const old = pids(sup);
+    fs.writeFileSync(journal, '');
+    const other = conf(journal, 'one_for_one', [{ name: 'a' }]).replace('name = top', 'name = site');
+    expect(await reloadWith(sup, other)).toEqual([{ path: 'site', change: 'restarted', detail: 'another root' }]);
+    expect(startsAndStops(journal)).toEqual(['stop b', 'stop a', 'start a']);
+    expect(sup.status().path).toBe('site');
+    expect(find(sup.status(), 'site/a').state).toBe('running');
+    expect(alive(old.a as number)).toBe(false);
+  });
+
   test('reload - a new log_dir takes a running child output at once, no line split, no restart', async () => {
     const one = path.join(dir.path, 'one');
     const two = path.join(dir.path, 'two');
