@@ -6,7 +6,14 @@ import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import type * as net from 'node:net';
 import { errnoOf, UsageError } from '@msgbricks/errors';
-import { type ReloadChange, Supervision, type SupervisionConfig } from '@msgbricks/supervisor';
+import {
+  type LeftChild,
+  type ReloadChange,
+  readStore,
+  Supervision,
+  type SupervisionConfig,
+  writeStore,
+} from '@msgbricks/supervisor';
 import { handle, type Reply, serve } from './control';
 import { serveHttp } from './http';
 import { makeLogger } from './logger';
@@ -21,6 +28,28 @@ function writePidfile(file: string): void {
 
 /** Global keys a reload does not apply: they belong to the running process (its socket, endpoint, pid file, log). */
 const FIXED_KEYS = ['control', 'http', 'pidfile', 'log', 'logfile', 'loglevel', 'logname'] as const;
+
+/** Where stop_supervisor lists the processes it leaves running, for the next supervisor on the same socket. */
+const leftFile = (socket: string): string => `${socket}.children.json`;
+
+/** The processes a previous supervisor left (stop_supervisor), read once; a file that is not valid is reported. */
+function readLeft(file: string, log: ReturnType<typeof makeLogger>): LeftChild[] {
+  const { data, problem } = readStore(file);
+  if (problem !== undefined) log('warning', problem);
+  const list = Array.isArray(data.children) ? data.children : [];
+  const valid = list.filter(
+    (l): l is LeftChild =>
+      typeof l === 'object' &&
+      l !== null &&
+      typeof l.path === 'string' &&
+      Number.isInteger(l.pid) &&
+      l.pid > 0 &&
+      typeof l.start === 'string' &&
+      typeof l.run === 'string',
+  );
+  if (valid.length !== list.length) log('warning', `${file}: ${list.length - valid.length} entries not valid: ignored`);
+  return valid;
+}
 
 function describe(c: ReloadChange): string {
   if (c.path === '') return `${c.detail}: applied`;
@@ -47,7 +76,12 @@ export async function runDaemon(config: SupervisionConfig, socket: string, load:
     ending = true;
     if (how === 'detach') {
       log('info', 'stop_supervisor: leaving the children running');
-      sup.detach();
+      const left = sup.detach();
+      try {
+        writeStore(leftFile(socket), { children: left });
+      } catch (err) {
+        log('error', `stop_supervisor: ${(err as Error).message}: the next supervisor will not adopt the children`);
+      }
     } else {
       log('info', how === 'stop' ? 'stopping the children in reverse order' : 'supervision failed: exiting');
       await sup.stop();
@@ -117,6 +151,10 @@ export async function runDaemon(config: SupervisionConfig, socket: string, load:
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void end('stop'));
   process.on('SIGHUP', () => void reload('SIGHUP'));
   log('info', `supervising ${config.file} (control socket ${socket})`);
+  // The socket is ours: no other supervisor of this configuration runs, what the last one left is ours to take.
+  const left = readLeft(leftFile(socket), log);
+  fs.rmSync(leftFile(socket), { force: true });
+  for (const line of await sup.adopt(left)) log('info', line);
   await sup.start();
   return finished;
 }

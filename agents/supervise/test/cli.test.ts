@@ -180,24 +180,71 @@ describe('msgsupervise command', () => {
     });
   });
 
-  test('cli - stop_supervisor leaves the children running; a second supervisor on the same socket is refused', async () => {
-    const file = conf(
-      `<simplevisor>\ncontrol = ${dir.path}/ctl.sock\n</simplevisor>\n<entry>\ntype = supervisor\nname = top\n<children>\n<entry>\ntype = service\nname = a\ncommand = sleep 1002\noutput = null\n</entry>\n</children>\n</entry>\n`,
-    );
-    daemon = spawn(process.execPath, [path.join(BIN, 'msgsupervise.js'), '--conf', file, 'start'], { stdio: 'ignore' });
-    const pid = await until('running', () => {
+  test('cli - stop_supervisor leaves the children running; the next supervisor adopts the unchanged ones (inherit, null) and stops the others', async () => {
+    const socket = path.join(dir.path, 'ctl.sock');
+    const entry = (name: string, command: string, output: string) =>
+      `<entry>\ntype = service\nname = ${name}\ncommand = ${command}\noutput = ${output}\n</entry>\n`;
+    const text = (cCommand: string) =>
+      `<simplevisor>\ncontrol = ${socket}\nloglevel = info\n</simplevisor>\n<entry>\ntype = supervisor\nname = top\n<children>\n` +
+      entry('a', 'sleep 1002', 'null') +
+      entry('b', 'sleep 1003', 'log') +
+      entry('c', cCommand, 'null') +
+      '</children>\n</entry>\n';
+    const file = conf(text('sleep 1007'));
+    const children = () => {
       const r = cmd(['--conf', file, 'status', '--json']);
-      return r.code === 0 ? ((JSON.parse(r.out) as { children: { pid?: number }[] }).children[0]?.pid ?? undefined) : undefined;
-    });
+      return r.code === 0
+        ? (JSON.parse(r.out) as { children: { path: string; pid?: number; state: string; lastExit?: string }[] }).children
+        : undefined;
+    };
+    const pids = (c: { pid?: number }[] | undefined) => c?.map((x) => x.pid as number) ?? [];
+    startDaemon(file);
+    const first = pids(await until('running', () => children()?.every((c) => c.state === 'running') && children()));
+    leftover.push(...first);
     expect(cmd(['--conf', file, 'start'])).toMatchObject({
       code: 2,
       err: expect.stringContaining('a supervisor is already running on'),
     });
     expect(cmd(['--conf', file, 'stop_supervisor'])).toMatchObject({ code: 0 });
     expect(await new Promise((r) => daemon?.once('exit', r))).toBe(0);
-    expect(alive(pid)).toBe(true);
-    process.kill(-pid, 'SIGKILL');
+    expect(first.map(alive)).toEqual([true, true, true]);
+    const left = JSON.parse(fs.readFileSync(`${socket}.children.json`, 'utf8')) as { children: { path: string; pid: number }[] };
+    expect(left.children.map((l) => [l.path, l.pid])).toEqual([
+      ['top/a', first[0]],
+      ['top/b', first[1]],
+      ['top/c', first[2]],
+    ]);
+    // c's command changed meanwhile; b's output went through the old supervisor: both replaced, a adopted.
+    fs.writeFileSync(file, text('sleep 1008'));
+    const output = startDaemon(file);
+    const second = await until('running again', () => children()?.every((c) => c.state === 'running') && children());
+    leftover.push(...pids(second));
+    expect(pids(second)[0]).toBe(first[0]);
+    expect(pids(second)[1]).not.toBe(first[1]);
+    expect(pids(second)[2]).not.toBe(first[2]);
+    expect([alive(first[1] as number), alive(first[2] as number)]).toEqual([false, false]);
+    expect(fs.existsSync(`${socket}.children.json`)).toBe(false);
+    await until('adoption logged', () => output.text.includes(`top/a: pid ${first[0]} adopted`));
+    expect(output.text).toContain(
+      `top/b: pid ${first[1]} left by the previous supervisor not adopted (its output went through the previous supervisor): stopped`,
+    );
+    expect(output.text).toContain(
+      `top/c: pid ${first[2]} left by the previous supervisor not adopted (changed in the configuration): stopped`,
+    );
+    // The adopted process is watched: its death is seen (by polling, it is not our child) and it is restarted.
+    process.kill(first[0] as number, 'SIGKILL');
+    const third = await until('a restarted', () => {
+      const a = children()?.[0];
+      return a?.state === 'running' && a.pid !== first[0] ? a : undefined;
+    });
+    leftover.push(third.pid as number);
+    expect(third.lastExit).toBe('ended (adopted from a previous supervisor: exit status unknown)');
+    // And stop ends them all, the new child included.
+    expect(cmd(['--conf', file, 'stop']).code).toBe(0);
+    expect(await new Promise((r) => daemon?.once('exit', r))).toBe(0);
+    await until('all gone', () => [third.pid, ...pids(second).slice(1)].every((p) => !alive(p as number)));
   });
+
   test('cli - --daemon: returns once the detached daemon answers; pid file, socket, stop ends it and its children, nothing left', async () => {
     const pidfile = path.join(dir.path, 'msgsupervise.pid');
     const file = conf(

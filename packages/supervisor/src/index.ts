@@ -22,8 +22,9 @@ export { LogError, RotatingLog } from './logs';
 export { alive } from './proc';
 export type { SingleResult } from './single';
 export { single } from './single';
-export { StoreError } from './store';
+export { readStore, type StoreData, StoreError, writeStore } from './store';
 export type {
+  LeftChild,
   Log,
   LogLevel,
   NodeStatus,

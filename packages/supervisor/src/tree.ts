@@ -27,7 +27,7 @@ import type {
 import { ControlError, StartError } from './errors';
 import { Backoff, IntensityTracker } from './intensity';
 import { RotatingLog } from './logs';
-import { alive, envWithPath, findProcesses, killGroup, runCommand } from './proc';
+import { alive, envWithPath, findProcesses, killGroup, processIdentity, runCommand, waitGone } from './proc';
 
 export type State = 'stopped' | 'starting' | 'running' | 'stopping' | 'backoff' | 'exited' | 'failed' | 'held';
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
@@ -58,6 +58,20 @@ export interface SupervisionEvents {
   held: [ms: number];
   'gave-up': [];
 }
+
+/**
+ * A process stop_supervisor left running, as the next supervisor reads it: the entry's path, the pid and its start
+ * time (so that a reused pid is not taken for it), and how it was run (`runKey`: adopted only if unchanged).
+ */
+export interface LeftChild {
+  readonly path: string;
+  readonly pid: number;
+  readonly start: string;
+  readonly run: string;
+}
+
+/** How often an adopted process (not our child: no exit event) is looked for in /proc. */
+const ADOPTED_POLL_MS = 100;
 
 /** Where a child's output goes when it is captured but there is no log directory. */
 export type OutputSink = (path: string, source: 'out' | 'err', chunk: Buffer) => void;
@@ -158,10 +172,47 @@ export class ProcessNode extends Node {
   private lastExit: string | undefined;
   private backoff: Backoff;
   private logFile: RotatingLog | undefined;
+  /** A process a previous supervisor left running, taken over: not our child, so its end is seen by polling. */
+  private adopted: { pid: number; start: string; poll: NodeJS.Timeout } | undefined;
 
   constructor(spec: ProcessServiceSpec, ctx: Context) {
     super(spec, ctx);
     this.backoff = new Backoff(spec.backoffMin, spec.backoffMax);
+  }
+
+  /** What identifies how it runs, for a later supervisor to tell whether it may adopt it. */
+  runKey(): string {
+    return JSON.stringify(runFields(this.spec, this.ctx.global));
+  }
+
+  /**
+   * Takes over `pid` (started at `start`), left running by a previous supervisor: it counts as running and ready.
+   * Not being its parent, the supervisor cannot wait for it: /proc is polled every ADOPTED_POLL_MS, and its end is a
+   * failure like any other (restarted as a child of this supervisor), its exit status unknown.
+   */
+  adopt(pid: number, start: string): void {
+    const poll = setInterval(() => {
+      if (processIdentity(pid)?.start === start) return;
+      clearInterval(poll);
+      this.adopted = undefined;
+      this.removePidfile();
+      this.lastExit = 'ended (adopted from a previous supervisor: exit status unknown)';
+      if (this.state === 'stopping') return;
+      this.setState('exited');
+      this.failed(this.lastExit);
+    }, ADOPTED_POLL_MS);
+    poll.unref();
+    this.adopted = { pid, start, poll };
+    this.readyAt = Date.now();
+    this.setState('running');
+  }
+
+  /** The process it runs (child or adopted), for the next supervisor after stop_supervisor. */
+  left(): LeftChild | undefined {
+    const pid = this.child?.pid ?? this.adopted?.pid;
+    const id = pid === undefined ? undefined : processIdentity(pid);
+    if (pid === undefined || id === undefined) return undefined;
+    return { path: this.path, pid, start: id.start, run: this.runKey() };
   }
 
   resetBackoff(): void {
@@ -250,7 +301,7 @@ export class ProcessNode extends Node {
   }
 
   start(): Promise<void> {
-    if (this.child !== undefined) return Promise.resolve();
+    if (this.child !== undefined || this.adopted !== undefined) return Promise.resolve();
     this.setState('starting');
     // A start that fails before readiness counts as a run of no time (backoff grows), however long the last run was.
     this.readyAt = 0;
@@ -405,6 +456,10 @@ export class ProcessNode extends Node {
 
   /** TERM (or stop_signal) to the group, KILL after stop_timeout; resolves once the leader has exited. */
   async stop(): Promise<void> {
+    if (this.adopted !== undefined) {
+      await this.stopAdopted(this.adopted.pid, this.adopted.start);
+      return;
+    }
     const child = this.child;
     if (child?.pid === undefined) {
       this.setState('stopped');
@@ -420,20 +475,39 @@ export class ProcessNode extends Node {
     clearTimeout(kill);
   }
 
+  private async stopAdopted(pid: number, start: string): Promise<void> {
+    this.setState('stopping');
+    killGroup(pid, this.spec.stopSignal);
+    if (!(await waitGone(pid, start, this.spec.stopTimeout * 1000))) {
+      this.ctx.log('warning', `${this.path} still running ${this.spec.stopTimeout} s after ${this.spec.stopSignal}: KILL`);
+      killGroup(pid, 'SIGKILL');
+      await waitGone(pid, start, 5000);
+    }
+    if (this.adopted !== undefined) clearInterval(this.adopted.poll);
+    this.adopted = undefined;
+    this.removePidfile();
+    this.setState('stopped');
+  }
+
   snapshot(): NodeStatus {
+    const pid = this.child?.pid ?? this.adopted?.pid;
     return {
       ...this.base(),
       type: 'service',
-      ...(this.child?.pid !== undefined ? { pid: this.child.pid } : {}),
+      ...(pid !== undefined ? { pid } : {}),
       ...(this.lastExit !== undefined ? { lastExit: this.lastExit } : {}),
     };
   }
 
   detach(): void {
+    if (this.adopted !== undefined) clearInterval(this.adopted.poll);
     const child = this.child;
     if (child === undefined) return;
     child.removeAllListeners('exit');
     child.unref();
+    // Our ends of its pipes (captured output, readiness) would keep this process alive: closed, the child's next
+    // write to them fails (EPIPE), which is why only inherit and null children are meant to outlive the supervisor.
+    for (const stream of child.stdio) stream?.destroy();
   }
 
   closeLog(): void {
@@ -1033,11 +1107,58 @@ export class Supervision extends EventEmitter<SupervisionEvents> {
     } else await this.root.stop();
   }
 
-  /** stop_supervisor: forgets the children and leaves them running. */
-  detach(): void {
+  /**
+   * stop_supervisor: forgets the children and leaves them running; resolves with them, for `adopt` by the next
+   * supervisor.
+   */
+  detach(): LeftChild[] {
     this.stopping = true;
     clearTimeout(this.holdTimer);
+    const left = walk(this.root).flatMap((n) => (n instanceof ProcessNode ? (n.left() ?? []) : []));
     this.root.detach();
+    return left;
+  }
+
+  /**
+   * Before `start`: takes over the processes a previous supervisor left running (`detach`) that this tree would run
+   * the same way, with `output` inherit or null (whose output never went through that supervisor). The others (gone
+   * from the tree, changed, or whose output pipe was the previous supervisor's) are stopped, their process group
+   * TERM then KILL, so that `start` does not run a second copy. Resolves with one line per process.
+   */
+  async adopt(left: readonly LeftChild[]): Promise<string[]> {
+    const lines: string[] = [];
+    for (const l of left) {
+      const id = processIdentity(l.pid);
+      // Its own group leader, as a child of ours was: otherwise the pid names another process now.
+      if (id === undefined || id.start !== l.start || id.pgid !== l.pid) {
+        lines.push(`${l.path}: pid ${l.pid} left by the previous supervisor has ended`);
+        continue;
+      }
+      const node = walk(this.root).find((n) => n.path === l.path);
+      const why =
+        !(node instanceof ProcessNode) || node.spec.type !== 'service'
+          ? 'no longer in the configuration'
+          : node.runKey() !== l.run
+            ? 'changed in the configuration'
+            : node.spec.output !== 'inherit' && node.spec.output !== 'null'
+              ? 'its output went through the previous supervisor'
+              : !node.expectedRunning
+                ? 'expected stopped'
+                : undefined;
+      if (why === undefined && node instanceof ProcessNode) {
+        node.adopt(l.pid, l.start);
+        lines.push(`${l.path}: pid ${l.pid} adopted`);
+        continue;
+      }
+      const timeout = node instanceof ProcessNode ? node.spec.stopTimeout : 10;
+      killGroup(l.pid, 'SIGTERM');
+      if (!(await waitGone(l.pid, l.start, timeout * 1000))) {
+        killGroup(l.pid, 'SIGKILL');
+        await waitGone(l.pid, l.start, 5000);
+      }
+      lines.push(`${l.path}: pid ${l.pid} left by the previous supervisor not adopted (${why}): stopped`);
+    }
+    return lines;
   }
 
   find(entry: string | undefined): Node {
