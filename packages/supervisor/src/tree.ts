@@ -1108,7 +1108,7 @@ export class Supervision extends EventEmitter<SupervisionEvents> {
   }
 
   /**
-   * stop_supervisor: forgets the children and leaves them running; resolves with them, for `adopt` by the next
+   * stop_supervisor: forgets the children and leaves them running; returns them, for `adopt` by the next
    * supervisor.
    */
   detach(): LeftChild[] {
@@ -1135,16 +1135,15 @@ export class Supervision extends EventEmitter<SupervisionEvents> {
         continue;
       }
       const node = walk(this.root).find((n) => n.path === l.path);
-      const why =
-        !(node instanceof ProcessNode) || node.spec.type !== 'service'
-          ? 'no longer in the configuration'
-          : node.runKey() !== l.run
-            ? 'changed in the configuration'
-            : node.spec.output !== 'inherit' && node.spec.output !== 'null'
-              ? 'its output went through the previous supervisor'
-              : !node.expectedRunning
-                ? 'expected stopped'
-                : undefined;
+      const why = !(node instanceof ProcessNode)
+        ? 'no longer in the configuration'
+        : node.runKey() !== l.run
+          ? 'changed in the configuration'
+          : node.spec.output !== 'inherit' && node.spec.output !== 'null'
+            ? 'its output went through the previous supervisor'
+            : !node.expectedRunning
+              ? 'expected stopped'
+              : undefined;
       if (why === undefined && node instanceof ProcessNode) {
         node.adopt(l.pid, l.start);
         lines.push(`${l.path}: pid ${l.pid} adopted`);
