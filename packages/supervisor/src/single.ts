@@ -212,6 +212,10 @@ async function superviseRoot(
   if (afresh) c.lines.push(`${root.path}: hold-down over, starting afresh`);
   const r = afresh ? await supervise(root, undefined, c) : await supervise(root, raw, c, h);
   if (!r.failed) return r.stored;
+  if (storeFile === undefined) {
+    c.lines.push(`${root.path}: no store to remember it: the next run starts again`);
+    return r.stored;
+  }
   if (holdDown <= 0) return { ...r.stored, gave_up: true };
   c.lines.push(`${root.path}: held down for ${holdDown} s`);
   return { ...r.stored, held_until: c.now + holdDown };

@@ -147,6 +147,21 @@ describe('supervise single', () => {
     expect(w.lines.at(-1)).toBe(`store: cannot open(${nowhere}.${process.pid}.tmp): ENOENT: the history of this run is lost`);
   });
 
+  test('single - OTP intensity within one run; without a store nothing is remembered', async () => {
+    const text = `<entry>\ntype = supervisor\nname = top\nmax_restarts = 1\nmax_time = 60\n<children>\n${lsb('a')}${lsb('b')}</children>\n</entry>\n`;
+    const r = await run(text);
+    expect(r).toEqual({
+      ok: false,
+      lines: [
+        'top/a: status 3, started',
+        'top/b: status 3, started',
+        'top: more than 1 restarts within 60 s: giving up, its services stopped',
+        'top: no store to remember it: the next run starts again',
+      ],
+    });
+    expect([pidOf('a'), pidOf('b')]).toEqual([undefined, undefined]);
+  });
+
   test('single - one_for_all: a dead service restarts its siblings too, stopped in reverse, started in order', async () => {
     const text = `<entry>\ntype = supervisor\nname = top\nstrategy = one_for_all\n<children>\n${lsb('a')}${lsb('b')}${lsb('c')}</children>\n</entry>\n`;
     await run(text);
