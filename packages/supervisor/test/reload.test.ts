@@ -153,6 +153,27 @@ describe('supervise reload', () => {
     expect(alive(old.a as number)).toBe(false);
   });
 
+  test('reload - a restart waiting in its backoff is cut short: the reload starts the child', async () => {
+    const journal = path.join(dir.path, 'journal');
+    const slow = { name: 'a', extra: 'backoff_min = 30\nbackoff_max = 30\n' };
+    const { sup } = tree(dir.path, conf(journal, 'one_for_one', [slow]));
+    running = sup;
+    await sup.start();
+    process.kill(pids(sup).a as number, 'SIGKILL');
+    await waitFor(
+      'first restart',
+      () => find(sup.status(), 'top/a').restarts === 1 && find(sup.status(), 'top/a').state === 'running',
+    );
+    process.kill(pids(sup).a as number, 'SIGKILL');
+    await waitFor('backoff', () => find(sup.status(), 'top/a').state === 'backoff');
+    const t0 = Date.now();
+    expect(
+      await reloadWith(sup, conf(journal, 'one_for_one', [{ ...slow, extra: `${slow.extra}no_restart_exit = 7\n` }])),
+    ).toEqual([{ path: 'top/a', change: 'updated', detail: 'no_restart_exit' }]);
+    expect(find(sup.status(), 'top/a').state).toBe('running');
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
   test('reload - a new log_dir takes a running child output at once, no line split, no restart', async () => {
     const one = path.join(dir.path, 'one');
     const two = path.join(dir.path, 'two');
