@@ -1,6 +1,7 @@
 /**
- * megabusclt: Megabus from the shell. `check` validates a configuration and prints it resolved (every default
- * filled in); `publish` sends one message through a Publisher (failover, spool). Without --config the configuration is
+ * megabusclt: Megabus from the shell. `run` (the default) consumes and runs the configured plugins (run.ts); `check`
+ * validates a configuration and prints it resolved (every default filled in); `publish` sends one message through a
+ * Publisher (failover, spool). Without --config the configuration is
  * searched for as the library does (MEGABUS_CONFIG, ./megabus.*, /etc/megabus/). One top-level catch maps errors to
  * exit codes: 0 done, 1 failed (no broker took the message), 2 bad input (usage, configuration).
  */
@@ -12,6 +13,7 @@ import { describeConfig, loadConfig, type MegabusEvent, Publisher } from '@msgbr
 import { stringify } from 'yaml';
 import yargs from 'yargs/yargs';
 import { lines, message, out } from './logger';
+import { runPlugins } from './run';
 
 /** Settings that cannot be used as given: bad input, like a configuration problem. */
 const BAD_INPUT_CODES = new Set(['ERR_BROKER_CREDENTIAL', 'ERR_BROKER_TLS', 'ERR_BROKER_URI', 'ERR_MEGABUS_DESTINATION']);
@@ -30,12 +32,31 @@ interface Common {
 function parser(argv: string[]) {
   return yargs(argv)
     .scriptName('megabusclt')
-    .usage('$0 <command> [--config FILE] ...\n\nMegabus from the shell.')
+    .usage(
+      '$0 [run|check|publish] [--config FILE] ...\n\nMegabus from the shell: run the plugins (the default), check a configuration, publish.',
+    )
     .option('config', {
       describe: 'the configuration file (default: MEGABUS_CONFIG, ./megabus.*, /etc/megabus/)',
       type: 'string',
       requiresArg: true,
     })
+    .command(['run', '$0'], 'consume and run the plugins (the default command)', (y) =>
+      y
+        .option('metrics', {
+          describe:
+            "[host:]port of /metrics and /healthz (default: the configuration's metrics; loopback unless a host is given)",
+          type: 'string',
+          requiresArg: true,
+        })
+        .option('stats-interval', {
+          describe: 'seconds between two statistics log lines (0: none)',
+          type: 'number',
+          default: 300,
+          requiresArg: true,
+        })
+        .option('debug', { alias: 'd', describe: "more log lines: each message's outcome", type: 'count' })
+        .option('log-format', { describe: 'log line format', choices: ['text', 'json'], default: 'text' }),
+    )
     .command('check', 'validate the configuration and print it resolved (every default filled in)')
     .command('publish <body>', 'publish one message: BODY, or - to read it from stdin', (y) =>
       y
@@ -48,7 +69,6 @@ function parser(argv: string[]) {
           requiresArg: true,
         }),
     )
-    .demandCommand(1, 'a command is required: check or publish')
     .strict()
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
@@ -120,16 +140,33 @@ export async function run(argv: string[]): Promise<number> {
       body: string;
       header?: string | string[];
       linger: number;
+      metrics?: string;
+      'stats-interval': number;
+      debug?: number;
+      'log-format'?: string;
     };
     if (a.help === true) return 0;
     switch (a._[0]) {
+      case undefined:
+      case 'run': {
+        const interval = a['stats-interval'];
+        if (!Number.isFinite(interval) || interval < 0)
+          throw new UsageError(`invalid --stats-interval ${interval}: seconds >= 0`);
+        return await runPlugins({
+          config: a.config,
+          metrics: a.metrics,
+          statsInterval: interval,
+          debug: a.debug ?? 0,
+          logFormat: a['log-format'] === 'json' ? 'json' : 'text',
+        });
+      }
       case 'check':
         out(stringify(describeConfig(loadConfig({ file: a.config }))));
         return 0;
       case 'publish':
         return await publish(a);
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(a._[0])}: check or publish`);
+        throw new UsageError(`unknown command ${JSON.stringify(a._[0])}: run, check or publish`);
     }
   } catch (err) {
     if (err instanceof ConfigError) lines(err.message);

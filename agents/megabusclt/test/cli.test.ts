@@ -56,10 +56,32 @@ describe('megabusclt', () => {
   });
 
   test('megabusclt - usage errors exit 2 with one line', () => {
-    expect(megabusclt([])).toMatchObject({ status: 2, err: 'megabusclt: a command is required: check or publish\n' });
+    expect(megabusclt(['frobnicate'])).toMatchObject({ status: 2, err: 'megabusclt: Unknown argument: frobnicate\n' });
     write('megabus.conf', `${NOWHERE.join('\n')}\n`);
     const r = megabusclt(['publish', '--header', 'novalue', 'body']);
     expect(r).toMatchObject({ status: 2, err: 'megabusclt: invalid --header "novalue": expected name=value\n' });
+  });
+
+  test('megabusclt run - a plugin problem: every one with file, line and key, exit 2; no plugin at all: exit 2', () => {
+    const file = write(
+      'bad.yaml',
+      `${NOWHERE.map((l) => l.replace(' ', ': ')).join('\n')}\nplugins:\n  p:\n    actions:\n      - type: mail\n`,
+    );
+    const r = megabusclt(['--config', file]);
+    expect(r).toMatchObject({
+      status: 2,
+      out: '',
+      err: `${file}:9: plugins.p.actions[0].type: expected one of command, http, spool, log, got "mail"\n`,
+    });
+    const none = write('none.yaml', `${NOWHERE.map((l) => l.replace(' ', ': ')).join('\n')}\n`);
+    expect(megabusclt(['run', '--config', none])).toMatchObject({
+      status: 2,
+      err: `megabusclt: ${none}: no plugin configured (plugins: a name, a destination, actions; see docs/megabus.md)\n`,
+    });
+    expect(megabusclt(['run', '--config', none, '--metrics', 'x:y'])).toMatchObject({
+      status: 2,
+      err: 'megabusclt: invalid --metrics "x:y": expected [host:]port\n',
+    });
   });
 
   test('megabusclt publish - no broker and no spool: exit 1 saying why', () => {

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '@msgbricks/errors';
-import { type Consumer, consume, type Handler } from '@msgbricks/handler';
+import { type Consumer, commandHandler, consume, type Handler } from '@msgbricks/handler';
 import { type MessageQueue, MessageQueueNull, newMessageQueue } from '@msgbricks/message';
 import {
   keepYoungGenerationSmall,
@@ -18,7 +18,6 @@ import {
   serveMetrics,
   setProgram,
 } from '@msgbricks/transfer-cli';
-import { execHandler } from './exec';
 import { registerMetrics } from './metrics';
 import { loadModule } from './module';
 import { helpText, type Options, OptionsError, parseOptions } from './options';
@@ -81,8 +80,8 @@ async function handle(o: Options, logger: Logger): Promise<number> {
   let handler: Handler;
   let close = (): void => undefined;
   if (o.exec !== undefined) {
-    const h = execHandler(o.exec);
-    handler = h.handler;
+    const h = commandHandler(o.exec);
+    handler = h;
     close = h.close;
   } else handler = await loadModule(o.module as string);
   try {

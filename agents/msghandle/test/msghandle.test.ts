@@ -3,10 +3,9 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { join } from 'node:path';
-import { DEAD_LETTER_ATTEMPTS, DEAD_LETTER_ERROR, DEAD_LETTER_REASON } from '@msgbricks/handler';
+import { DEAD_LETTER_ATTEMPTS, DEAD_LETTER_ERROR, DEAD_LETTER_REASON, envName, headerEnv } from '@msgbricks/handler';
 import { DQS, Message } from '@msgbricks/message';
 import { freePorts, useTempDir } from '@msgbricks/test-support';
-import { envName, headerEnv } from '../src/env';
 import { checkBuilt, drain, filesOf, fill, msghandle, until } from './helpers';
 
 jest.setTimeout(90_000);

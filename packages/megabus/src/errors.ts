@@ -27,3 +27,13 @@ export class ClosedError extends MsgbricksError {
     super('ERR_MEGABUS_CLOSED', `${what} is closed`);
   }
 }
+
+/**
+ * A plugin's action failed: code ERR_MEGABUS_ACTION (the action's own failure is the `cause`), or
+ * ERR_MEGABUS_ACTION_TIMEOUT (it ran past its timeout). Its message names the plugin's action (`action 2 (http)`), so
+ * that a log line and a dead-letter header say which one.
+ */
+export class ActionError extends MsgbricksError {}
+
+/** The plugins' state (state_dir, the on_change values) cannot be used: code ERR_MEGABUS_STATE. */
+export class StateError extends MsgbricksError {}

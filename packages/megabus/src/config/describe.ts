@@ -1,6 +1,17 @@
+import type { FilterConfig } from '../filter';
 import type { MegabusConfig } from './types';
 
 const seconds = (ms: number) => ms / 1000;
+
+/** The filter keys as the file says them (the top level's, a plugin's). */
+function describeFilter(f: FilterConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (f.selector !== undefined) out.selector = f.selector;
+  if (f.hostgroupSelector !== undefined) out.hostgroup_selector = f.hostgroupSelector;
+  if (f.hostSelector !== undefined) out.host_selector = f.hostSelector;
+  out.use_broker_filtering = f.useBrokerFiltering;
+  return out;
+}
 
 /**
  * A configuration as its file would say it, every default filled in and the password masked: the keys and units of
@@ -39,11 +50,7 @@ export function describeConfig(c: MegabusConfig): Record<string, unknown> {
     receipt_timeout: seconds(c.receiptTimeout),
     max_reconnect_delay: seconds(c.maxReconnectDelay),
   });
-  const f = c.filter;
-  if (f.selector !== undefined) out.selector = f.selector;
-  if (f.hostgroupSelector !== undefined) out.hostgroup_selector = f.hostgroupSelector;
-  if (f.hostSelector !== undefined) out.host_selector = f.hostSelector;
-  out.use_broker_filtering = f.useBrokerFiltering;
+  Object.assign(out, describeFilter(c.filter));
   const p = c.publisher;
   out.publisher = {
     ...(p.spool === undefined ? {} : { spool: p.spool }),
@@ -58,5 +65,26 @@ export function describeConfig(c: MegabusConfig): Record<string, unknown> {
     drain_quiet: seconds(k.drainQuiet),
     ...(k.spool === undefined ? {} : { spool: k.spool }),
   };
+  if (c.plugins.length > 0 || c.metrics !== undefined) out.state_dir = c.stateDir;
+  if (c.metrics !== undefined)
+    out.metrics = `${c.metrics.host.includes(':') ? `[${c.metrics.host}]` : c.metrics.host}:${c.metrics.port}`;
+  if (c.plugins.length > 0) {
+    const plugins: Record<string, unknown> = {};
+    for (const p of c.plugins) {
+      plugins[p.name] = {
+        destination: p.destination ?? k.destination ?? c.destination,
+        max_attempts: p.maxAttempts,
+        dead_letter: p.deadLetter,
+        retry_delay: seconds(p.retryDelay),
+        retry_delay_max: seconds(p.retryDelayMax),
+        timeout: seconds(p.timeout),
+        concurrency: p.concurrency,
+        ...(p.onChange === undefined ? {} : { on_change: { ...p.onChange } }),
+        ...(p.filter === undefined ? {} : describeFilter(p.filter)),
+        actions: p.actions.map((a) => ({ ...a, timeout: a.timeout ?? seconds(p.timeout) })),
+      };
+    }
+    out.plugins = plugins;
+  }
   return out;
 }

@@ -10,8 +10,9 @@ import { ConfigError, type ConfigProblem, readTree, type Tree } from '@msgbricks
 import { errnoOf } from '@msgbricks/errors';
 import { FILTER_KEYS, parseFilterKeys } from '../filter';
 import { parseAddress } from '../resolver';
+import { parsePluginKeys } from './plugins';
 import type { MegabusAuth, MegabusConfig, MegabusProtocol } from './types';
-import { coerce, type Kind } from './values';
+import { type Kind, readBlock } from './values';
 
 /** The environment variable naming the configuration file. */
 export const CONFIG_ENV = 'MEGABUS_CONFIG';
@@ -105,11 +106,8 @@ const BLOCKS: Readonly<Record<string, Readonly<Record<string, Kind>>>> = {
   consumer: { destination: 'string', prefetch: 'count', drain_quiet: 'seconds', spool: 'string' },
 };
 
-/** A key's value(s) as given, with where. */
-interface Given {
-  readonly values: unknown[];
-  readonly where: string;
-}
+/** Top-level keys read apart from TOP: the blocks, and the filter keys. */
+const TOP_APART: ReadonlySet<string> = new Set([...Object.keys(BLOCKS), ...Object.keys(FILTER_KEYS)]);
 
 /**
  * Normalises and validates a configuration tree read from `file`. Unknown keys, repeated single keys, values of the
@@ -121,49 +119,19 @@ export function parseConfig(tree: Tree, file: string): MegabusConfig {
   const whereOf = new Map<string, string>();
 
   const collect = (block: Tree & { kind: 'block' }, schema: Readonly<Record<string, Kind>>, prefix: string) => {
-    const given = new Map<string, Given>();
-    for (const [key, node] of block.entries) {
-      const name = `${prefix}${key}`;
-      if (prefix === '' && Object.hasOwn(BLOCKS, key)) {
-        if (node.kind === 'block') collect(node, BLOCKS[key] as Record<string, Kind>, `${key}.`);
-        else problems.push({ where: node.where, key: name, message: 'expected a block of settings' });
-        continue;
-      }
+    const read = readBlock(block, schema, prefix, problems, prefix === '' ? TOP_APART : undefined);
+    for (const [key, node] of read.subs) {
       // The filter keys are read by parseFilterKeys, as in every block that takes them.
-      if (prefix === '' && Object.hasOwn(FILTER_KEYS, key)) continue;
-      if (!Object.hasOwn(schema, key)) {
-        problems.push({ where: node.where, key: name, message: 'unknown key' });
-        continue;
-      }
-      if (node.kind === 'block') {
-        problems.push({ where: node.where, key: name, message: 'expected a value, not a block' });
-        continue;
-      }
-      const g = given.get(key);
-      if (g === undefined) given.set(key, { values: [node.value], where: node.where });
-      else if (schema[key] === 'list') g.values.push(node.value);
-      else problems.push({ where: node.where, key: name, message: `given more than once (first at ${g.where})` });
+      if (Object.hasOwn(FILTER_KEYS, key)) continue;
+      if (node.kind === 'block') collect(node, BLOCKS[key] as Record<string, Kind>, `${key}.`);
+      else problems.push({ where: node.where, key, message: 'expected a block of settings' });
     }
-    for (const [key, g] of given) {
-      const kind = schema[key] as Kind;
-      const name = `${prefix}${key}`;
-      whereOf.set(name, g.where);
-      // A list may also be written on one line, blank- or comma-separated (Apache style).
-      const raw =
-        kind === 'list'
-          ? g.values.flatMap((v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter((s) => s !== '') : [v]))
-          : g.values;
-      const out: unknown[] = [];
-      for (const v of raw) {
-        const r = coerce(kind, v);
-        if ('problem' in r) problems.push({ where: g.where, key: name, message: r.problem });
-        else out.push(r.value);
-      }
-      if (out.length === raw.length && out.length > 0)
-        values.set(name, { value: kind === 'list' ? out : out[0], where: g.where });
-    }
+    for (const [key, where] of read.given) whereOf.set(`${prefix}${key}`, where);
+    for (const [key, v] of read.values) values.set(`${prefix}${key}`, v);
   };
-  if (tree.kind === 'block') collect(tree, TOP, '');
+  // megabusclt's keys (state_dir, metrics, plugins): read apart, their problems joining these.
+  const { rest, ...pluginKeys } = parsePluginKeys(tree, dirname(file), problems);
+  if (rest.kind === 'block') collect(rest, TOP, '');
   const filter = parseFilterKeys(tree, '', problems);
 
   const get = <T>(key: string): T | undefined => values.get(key)?.value as T | undefined;
@@ -286,5 +254,6 @@ export function parseConfig(tree: Tree, file: string): MegabusConfig {
       spool: path('consumer.spool'),
     },
     filter,
+    ...pluginKeys,
   };
 }

@@ -2,8 +2,8 @@
  * The Megabus configuration once read, normalised and validated (load.ts): what Publisher and Consumer run on.
  * Times are in milliseconds here (seconds in the files).
  */
-
 import type { FilterConfig } from '../filter';
+import type { ActionConfig } from '../plugins/types';
 
 export type MegabusProtocol = 'stomp' | 'amqp';
 
@@ -80,4 +80,47 @@ export interface MegabusConfig {
   readonly consumer: ConsumerConfig;
   /** The consumer's filter: selector, hostgroup_selector, host_selector, use_broker_filtering (filter.ts). */
   readonly filter: FilterConfig;
+  /** megabusclt: where the plugins keep their spools and on_change values (default /var/lib/megabusclt). */
+  readonly stateDir: string;
+  /** megabusclt: Prometheus /metrics and /healthz (undefined: not served). */
+  readonly metrics?: MetricsAddress;
+  /** megabusclt's plugins, in file order (none: megabusclt has nothing to run). */
+  readonly plugins: readonly PluginConfig[];
+}
+
+/** on_change: the plugin's actions run only when `field` changed value for `key` (each a header name or body.PATH). */
+export interface OnChangeConfig {
+  readonly key: string;
+  readonly field: string;
+}
+
+/** One megabusclt plugin (`plugins.NAME`): what it consumes and the actions it runs, with the handler runner's rules. */
+export interface PluginConfig {
+  readonly name: string;
+  /** FILE:LINE of its block, for messages. */
+  readonly where: string;
+  /** The destination consumed (undefined: consumer.destination, then destination). */
+  readonly destination?: string;
+  /** Failed attempts before the dead-letter spool. */
+  readonly maxAttempts: number;
+  /** The dead-letter spool (a directory; default <state_dir>/<plugin>/dead-letter). */
+  readonly deadLetter: string;
+  /** Milliseconds before the first retry, doubled per failure up to retryDelayMax. */
+  readonly retryDelay: number;
+  readonly retryDelayMax: number;
+  /** Milliseconds an action may take unless it says (its `timeout`, in seconds, as ActionConfig). */
+  readonly timeout: number;
+  /** Messages handled at once. */
+  readonly concurrency: number;
+  readonly onChange?: OnChangeConfig;
+  /** Its own filter keys (selector, hostgroup_selector, host_selector, use_broker_filtering); undefined: the top level's. */
+  readonly filter?: FilterConfig;
+  /** Run in order for each message. */
+  readonly actions: readonly ActionConfig[];
+}
+
+/** Where megabusclt serves /metrics and /healthz. */
+export interface MetricsAddress {
+  readonly host: string;
+  readonly port: number;
 }

@@ -14,6 +14,8 @@ export interface ActionContext {
   readonly attempt: number;
   /** Fires at the action's timeout or when megabusclt stops; an action must give up soon after. */
   readonly signal: AbortSignal;
+  /** On arrival: the message's element in the plugin's spool (`XXXXXXXX/YYYYYYYYYYYYYY`), as a command's $MSG_NAME. */
+  readonly name?: string;
   /** For a schedule step: the step's name and the event's key; undefined on arrival. */
   readonly step?: { readonly name: string; readonly key: string; readonly due: number };
 }
