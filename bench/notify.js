@@ -3,7 +3,8 @@
 // (bench/lib/notify-clients.js, raw sockets, light parsing) and the same publisher. docs/benchmarks.md, "notify".
 //
 //   npm run bench:notify -- [--subscribers N] [--fanouts K] [--rate-subscribers N] [--rate P] [--duration S]
-//                           [--repos R] [--stalled F] [--only fanout,rate,stalled] [--servers gateway,raw] [--quick]
+//                           [--repos R] [--stalled F] [--only fanout,rate,stalled] [--servers raw,raw-socket,gateway]
+//                           [--client-procs N] [--profile DIR] [--quick]
 //
 // Cases: fanout (N=10,000 SSE subscribers of one repository: server RSS, then K=5 publishes one after the other,
 // each to all: delivery latency from the publisher's send to the subscriber's read), rate (1,000 subscribers spread
@@ -29,6 +30,8 @@ function parseArgs(argv) {
     stalled: 0.1,
     only: ['fanout', 'rate', 'stalled'],
     servers: ['raw', 'gateway'],
+    profile: undefined,
+    clientProcs: 2,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -43,6 +46,8 @@ function parseArgs(argv) {
     else if (k === '--stalled') a.stalled = Number(v());
     else if (k === '--only') a.only = v().split(',');
     else if (k === '--servers') a.servers = v().split(',');
+    else if (k === '--profile') a.profile = v();
+    else if (k === '--client-procs') a.clientProcs = Number(v());
     else {
       console.error(`unknown option ${k}`);
       process.exit(2);
@@ -126,15 +131,43 @@ class Clients {
   async received() {
     return (await this.ask('count')).reduce((s, r) => s + r.received, 0);
   }
+  /** The clients' CPU time so far, in seconds (all processes). */
+  cpu() {
+    return this.procs.reduce((s, p) => s + procStats(p.pid).cpu, 0);
+  }
+  /**
+   * How far each client process's clock (performance.timeOrigin + now(), what latencies are measured with) is from
+   * this one's: the largest |offset| over a few round trips each, taking the round trip with the smallest time.
+   */
+  async clockSkew() {
+    let worst = 0;
+    for (const p of this.procs) {
+      let best = { rtt: Number.POSITIVE_INFINITY, offset: 0 };
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.timeOrigin + performance.now();
+        const { now } = await new Promise((resolve) => {
+          p.once('message', resolve);
+          p.send({ cmd: 'clock' });
+        });
+        const t1 = performance.timeOrigin + performance.now();
+        if (t1 - t0 < best.rtt) best = { rtt: t1 - t0, offset: now - (t0 + t1) / 2 };
+      }
+      worst = Math.max(worst, Math.abs(best.offset) + best.rtt / 2);
+    }
+    return worst;
+  }
   async close() {
     for (const p of this.procs) p.send({ cmd: 'exit' });
     await Promise.all(this.procs.map((p) => new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)))));
   }
 }
 
-async function startServer(kind, broker, dir) {
-  if (kind === 'raw') {
-    const child = spawn(process.execPath, [path.join(__dirname, 'lib', 'notify-raw-server.js')], {
+async function startServer(kind, broker, dir, a) {
+  // --profile DIR: a V8 CPU profile of each server process, written when it exits (node --cpu-prof).
+  const prof = a.profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(a.profile)];
+  if (kind === 'raw' || kind === 'raw-socket') {
+    const args = [...prof, path.join(__dirname, 'lib', 'notify-raw-server.js'), ...(kind === 'raw-socket' ? ['--socket'] : [])];
+    const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const port = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(Number(d.toString().trim()))));
@@ -158,7 +191,7 @@ async function startServer(kind, broker, dir) {
   );
   const child = spawn(
     process.execPath,
-    [path.join(__dirname, '..', 'agents', 'msgnotify', 'dist', 'gateway-main.js'), '--config', config],
+    [...prof, path.join(__dirname, '..', 'agents', 'msgnotify', 'dist', 'gateway-main.js'), '--config', config],
     {
       stdio: ['ignore', 'inherit', 'inherit'],
     },
@@ -189,7 +222,7 @@ async function waitReceived(clients, expected, ms) {
 }
 
 async function fanout(kind, server, a) {
-  const procs = 4;
+  const procs = a.clientProcs;
   const clients = new Clients(procs);
   const per = Math.ceil(a.subscribers / procs);
   const t0 = Date.now();
@@ -205,11 +238,13 @@ async function fanout(kind, server, a) {
   const idle = procStats(server.child.pid);
   const all = [];
   const p99s = [];
-  let cpu0 = procStats(server.child.pid).cpu;
+  const firsts = [];
   // The first publish warms the server up (JIT, buffers) and is not counted.
   await post(server.port, body('fan.example.org', 1));
   await waitReceived(clients, connected, 30_000);
-  cpu0 = procStats(server.child.pid).cpu;
+  const skew = await clients.clockSkew();
+  const cpu0 = procStats(server.child.pid).cpu;
+  const clientCpu0 = clients.cpu();
   for (let k = 2; k <= a.fanouts + 1; k++) {
     await clients.ask('reset');
     await post(server.port, body('fan.example.org', k));
@@ -217,8 +252,11 @@ async function fanout(kind, server, a) {
     const lat = (await clients.ask('report')).flatMap((r) => r.latencies).sort((x, y) => x - y);
     all.push(...lat);
     p99s.push(pct(lat, 99));
+    // The first delivery is the publish's own path (HTTP, broker, cache); the rest is the fan-out behind it.
+    firsts.push(lat[0]);
   }
   const cpu = procStats(server.child.pid).cpu - cpu0;
+  const clientCpu = clients.cpu() - clientCpu0;
   const after = procStats(server.child.pid);
   all.sort((x, y) => x - y);
   await clients.close();
@@ -234,12 +272,15 @@ async function fanout(kind, server, a) {
     p99: pct(all, 99),
     max: all.at(-1),
     p99PerFanout: p99s,
+    firstPerFanout: firsts,
     cpuUsPerDelivery: (cpu * 1e6) / Math.max(1, all.length),
+    clientCpuUsPerDelivery: (clientCpu * 1e6) / Math.max(1, all.length),
+    clockSkewMs: skew,
   };
 }
 
 async function rate(kind, server, a, stalledFraction) {
-  const procs = 2;
+  const procs = a.clientProcs;
   const clients = new Clients(procs);
   const repos = Array.from({ length: a.repos }, (_, i) => `rate${i}.example.org`);
   const per = Math.ceil(a.rateSubscribers / procs);
@@ -251,7 +292,9 @@ async function rate(kind, server, a, stalledFraction) {
     stalled: stalledPer,
   }));
   await clients.ask('reset');
+  const skew = await clients.clockSkew();
   const cpu0 = procStats(server.child.pid).cpu;
+  const clientCpu0 = clients.cpu();
   const total = Math.round(a.rate * a.duration);
   const published = new Map(repos.map((r) => [r, 0]));
   const revision = new Map(repos.map((r) => [r, 0]));
@@ -283,6 +326,7 @@ async function rate(kind, server, a, stalledFraction) {
   await waitReceived(clients, live * (total / repos.length), 10_000);
   const reports = await clients.ask('report');
   const cpu = procStats(server.child.pid).cpu - cpu0;
+  const clientCpu = clients.cpu() - clientCpu0;
   const lat = reports.flatMap((r) => r.latencies).sort((x, y) => x - y);
   let missed = 0;
   for (const s of reports.flatMap((r) => r.subscribers)) missed += published.get(s.repo) - s.count;
@@ -302,6 +346,8 @@ async function rate(kind, server, a, stalledFraction) {
     p99: pct(lat, 99),
     max: lat.at(-1),
     cpuUsPerDelivery: (cpu * 1e6) / Math.max(1, lat.length),
+    clientCpuUsPerDelivery: (clientCpu * 1e6) / Math.max(1, lat.length),
+    clockSkewMs: skew,
     peakRssMB: stats.hwm,
   };
 }
@@ -311,13 +357,15 @@ async function main() {
   if (!fs.existsSync(path.join(__dirname, '..', 'agents', 'msgnotify', 'dist', 'gateway-main.js')))
     throw new Error('not built: npm run build');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-notify-'));
+  // Other work on the machine takes CPUs from the servers and the clients alike: the load is part of the result.
+  const loadBefore = os.loadavg();
   const broker = await startRabbitMQ({ exchanges: ['repository.activity'] });
   const results = [];
   try {
     for (const kind of a.servers) {
       for (const c of a.only) {
         // A fresh server per case: one case's memory and connections do not weigh on the next.
-        const server = await startServer(kind, broker, dir);
+        const server = await startServer(kind, broker, dir, a);
         try {
           const r = c === 'fanout' ? await fanout(kind, server, a) : await rate(kind, server, a, c === 'stalled' ? a.stalled : 0);
           results.push(r);
@@ -336,10 +384,13 @@ async function main() {
   }
   const f = (v, d = 1) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(d));
   console.log(
-    `\nnotify benchmark, ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`,
+    `\nnotify benchmark, ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${os.cpus().length} CPUs, load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} at the start, ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} at the end`,
   );
   console.log(
-    'case     server   subs    stalled  deliveries  missed  p50 ms  p99 ms  max ms  CPU us/delivery  RSS MB  peak RSS MB',
+    'case     server   subs    stalled  deliveries  missed  p50 ms  p99 ms  max ms  CPU us/delivery  clients us  RSS MB  peak RSS MB',
   );
   for (const r of results) {
     console.log(
@@ -354,11 +405,18 @@ async function main() {
         f(r.p99).padStart(7),
         f(r.max).padStart(7),
         f(r.cpuUsPerDelivery, 2).padStart(16),
+        f(r.clientCpuUsPerDelivery, 2).padStart(11),
         f(r.rssMB).padStart(7),
         f(r.peakRssMB).padStart(12),
       ].join(' '),
     );
   }
+  const skew = Math.max(...results.map((r) => r.clockSkewMs));
+  console.log(`clocks: client processes within ${f(skew, 3)} ms of the publisher's`);
+  for (const r of results.filter((x) => x.case === 'fanout'))
+    console.log(
+      `fanout ${r.server}: per publish, first delivery ${r.firstPerFanout.map((x) => f(x)).join(', ')} ms; p99 ${r.p99PerFanout.map((x) => f(x)).join(', ')} ms`,
+    );
   const get = (c, s) => results.find((r) => r.case === c && r.server === s);
   const fan = get('fanout', 'gateway');
   const rateG = get('rate', 'gateway');

@@ -8,7 +8,7 @@ import { Authorizer, type PublishPolicy, RateLimiter } from './auth';
 import type { NotifyBackend } from './broker';
 import { type CachedNotification, LastValueCache } from './cache';
 import { BrokerUnavailableError, InvalidMessageError } from './errors';
-import { feedFrame, sseFrame, summaryOf } from './frames';
+import { feedFrame, httpChunk, sseFrame, summaryOf } from './frames';
 import { EVERY_REPOSITORY, Hub, type HubOptions, type Sink } from './hub';
 import { parseNotification, parseSubscription, REPOSITORY_RE } from './message';
 import { PAGE_HTML } from './page';
@@ -65,7 +65,42 @@ const SSE_HEADERS = {
   'X-Accel-Buffering': 'no',
 };
 
+const HEARTBEAT = Buffer.from(':\n\n');
+
 class BodyTooLargeError extends Error {}
+
+/**
+ * Writes an SSE frame. Once node:http has handed the socket all it had (the headers, the retry advice) and the body
+ * is chunked, the frame goes straight to the socket as one pre-framed chunk, made once per notification: the same
+ * bytes as `res.write`, in one write instead of four and without its cork, uncork and next tick per subscriber
+ * (docs/benchmarks.md, notify). Otherwise (a HEAD, an HTTP/1.0 client, output still queued in the response)
+ * `res.write` keeps the order and the framing.
+ */
+function writeSse(res: http.ServerResponse, frame: Buffer): void {
+  const socket = res.socket;
+  if (socket !== null && res.chunkedEncoding && res.writableLength === socket.writableLength) socket.write(httpChunk(frame));
+  else res.write(frame);
+}
+
+/** An SSE response as a hub subscriber: no closures of its own, the frame made once per notification. */
+class SseSink implements Sink {
+  constructor(
+    private readonly res: http.ServerResponse,
+    private readonly frame: (n: CachedNotification) => Buffer,
+  ) {}
+
+  buffered(): number {
+    return this.res.writableLength;
+  }
+
+  write(n: CachedNotification): void {
+    writeSse(this.res, this.frame(n));
+  }
+
+  kill(): void {
+    this.res.destroy();
+  }
+}
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -351,16 +386,12 @@ export class Gateway {
     res.socket?.setNoDelay(true);
     this.sse.add(res);
     res.on('close', () => this.sse.delete(res));
-    return {
-      buffered: () => res.writableLength,
-      write: (n) => void res.write(frame(n)),
-      kill: () => res.destroy(),
-    };
+    return new SseSink(res, frame);
   }
 
   /** A comment on every idle-looking stream, instead of the cvmfs gateway's 2-hour cut with a bare JSON line. */
   private beat(): void {
-    for (const res of this.sse) if (res.writableLength === 0) res.write(':\n\n');
+    for (const res of this.sse) if (res.writableLength === 0) writeSse(res, HEARTBEAT);
   }
 
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
