@@ -162,6 +162,34 @@ class Clients {
   }
 }
 
+/**
+ * The server processes of one case: one, or with kind `gateway-N` N gateway nodes on the same broker (the
+ * deployment docs/notify.md describes, one node per core), the subscribers spread over them, the publishes sent
+ * to the first. CPU and memory are summed over the processes.
+ */
+class Servers {
+  constructor(children, ports) {
+    this.children = children;
+    this.ports = ports;
+    this.port = ports[0];
+  }
+  stats() {
+    const all = this.children.map((c) => procStats(c.pid));
+    return {
+      cpu: all.reduce((s, x) => s + x.cpu, 0),
+      rss: all.reduce((s, x) => s + x.rss, 0),
+      hwm: all.reduce((s, x) => s + x.hwm, 0),
+    };
+  }
+  subscribeUrl(i) {
+    return `http://127.0.0.1:${this.ports[i % this.ports.length]}/api/v1/notifications/subscribe`;
+  }
+  async stop() {
+    for (const c of this.children) c.kill('SIGTERM');
+    await Promise.all(this.children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.once('exit', r)))));
+  }
+}
+
 async function startServer(kind, broker, dir, a) {
   // --profile DIR: a V8 CPU profile of each server process, written when it exits (node --cpu-prof).
   const prof = a.profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(a.profile)];
@@ -171,45 +199,54 @@ async function startServer(kind, broker, dir, a) {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const port = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(Number(d.toString().trim()))));
-    return { child, port };
+    return new Servers([child], [port]);
   }
-  const port = 20000 + Math.floor(Math.random() * 10000);
-  const config = path.join(dir, `gateway-${port}.json`);
-  fs.writeFileSync(
-    config,
-    JSON.stringify({
-      host: '127.0.0.1',
-      port,
-      log_level: 'warn',
-      node: `bench${port}`,
-      cache: path.join(dir, `cache-${port}`),
-      broker: { uri: `stomp://127.0.0.1:${broker.ports.stomp}`, user: broker.user, pass: broker.password },
-      publish: { '*': { tokens: { bench: 'bench-token-0' } } },
-      rate_limit: { rate: 0 },
-      limits: { stall_timeout_seconds: 30 },
-    }),
-  );
-  const child = spawn(
-    process.execPath,
-    [...prof, path.join(__dirname, '..', 'agents', 'msgnotify', 'dist', 'gateway-main.js'), '--config', config],
-    {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    },
-  );
-  for (let i = 0; ; i++) {
-    const ok = await new Promise((resolve) => {
-      http
-        .get({ host: '127.0.0.1', port, path: '/healthz' }, (res) => {
-          res.resume();
-          resolve(res.statusCode === 200);
-        })
-        .on('error', () => resolve(false));
-    });
-    if (ok) break;
-    if (i > 300) throw new Error('the gateway did not come up');
-    await sleep(100);
+  const m = /^gateway(?:-(\d+))?$/.exec(kind);
+  if (m === null) throw new Error(`unknown server kind ${kind}`);
+  const nodes = Number(m[1] ?? 1);
+  const children = [];
+  const ports = [];
+  for (let n = 0; n < nodes; n++) {
+    const port = 20000 + Math.floor(Math.random() * 10000);
+    const config = path.join(dir, `gateway-${port}.json`);
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        host: '127.0.0.1',
+        port,
+        log_level: 'warn',
+        node: `bench${port}`,
+        cache: path.join(dir, `cache-${port}`),
+        broker: { uri: `stomp://127.0.0.1:${broker.ports.stomp}`, user: broker.user, pass: broker.password },
+        publish: { '*': { tokens: { bench: 'bench-token-0' } } },
+        rate_limit: { rate: 0 },
+        limits: { stall_timeout_seconds: 30 },
+      }),
+    );
+    const child = spawn(
+      process.execPath,
+      [...prof, path.join(__dirname, '..', 'agents', 'msgnotify', 'dist', 'gateway-main.js'), '--config', config],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
+    children.push(child);
+    ports.push(port);
+    for (let i = 0; ; i++) {
+      const ok = await new Promise((resolve) => {
+        http
+          .get({ host: '127.0.0.1', port, path: '/healthz' }, (res) => {
+            res.resume();
+            resolve(res.statusCode === 200);
+          })
+          .on('error', () => resolve(false));
+      });
+      if (ok) break;
+      if (i > 300) throw new Error('the gateway did not come up');
+      await sleep(100);
+    }
   }
-  return { child, port };
+  return new Servers(children, ports);
 }
 
 async function waitReceived(clients, expected, ms) {
@@ -226,8 +263,8 @@ async function fanout(kind, server, a) {
   const clients = new Clients(procs);
   const per = Math.ceil(a.subscribers / procs);
   const t0 = Date.now();
-  const conn = await clients.ask('connect', () => ({
-    url: `http://127.0.0.1:${server.port}/api/v1/notifications/subscribe`,
+  const conn = await clients.ask('connect', (i) => ({
+    url: server.subscribeUrl(i),
     count: per,
     repos: ['fan.example.org'],
     stalled: 0,
@@ -235,7 +272,7 @@ async function fanout(kind, server, a) {
   const connected = conn.reduce((s, r) => s + r.ok, 0);
   const connectSeconds = (Date.now() - t0) / 1000;
   await sleep(1000);
-  const idle = procStats(server.child.pid);
+  const idle = server.stats();
   const all = [];
   const p99s = [];
   const firsts = [];
@@ -243,7 +280,7 @@ async function fanout(kind, server, a) {
   await post(server.port, body('fan.example.org', 1));
   await waitReceived(clients, connected, 30_000);
   const skew = await clients.clockSkew();
-  const cpu0 = procStats(server.child.pid).cpu;
+  const cpu0 = server.stats().cpu;
   const clientCpu0 = clients.cpu();
   for (let k = 2; k <= a.fanouts + 1; k++) {
     await clients.ask('reset');
@@ -255,9 +292,9 @@ async function fanout(kind, server, a) {
     // The first delivery is the publish's own path (HTTP, broker, cache); the rest is the fan-out behind it.
     firsts.push(lat[0]);
   }
-  const cpu = procStats(server.child.pid).cpu - cpu0;
+  const cpu = server.stats().cpu - cpu0;
   const clientCpu = clients.cpu() - clientCpu0;
-  const after = procStats(server.child.pid);
+  const after = server.stats();
   all.sort((x, y) => x - y);
   await clients.close();
   return {
@@ -285,15 +322,15 @@ async function rate(kind, server, a, stalledFraction) {
   const repos = Array.from({ length: a.repos }, (_, i) => `rate${i}.example.org`);
   const per = Math.ceil(a.rateSubscribers / procs);
   const stalledPer = Math.round(per * stalledFraction);
-  await clients.ask('connect', () => ({
-    url: `http://127.0.0.1:${server.port}/api/v1/notifications/subscribe`,
+  await clients.ask('connect', (i) => ({
+    url: server.subscribeUrl(i),
     count: per,
     repos,
     stalled: stalledPer,
   }));
   await clients.ask('reset');
   const skew = await clients.clockSkew();
-  const cpu0 = procStats(server.child.pid).cpu;
+  const cpu0 = server.stats().cpu;
   const clientCpu0 = clients.cpu();
   const total = Math.round(a.rate * a.duration);
   const published = new Map(repos.map((r) => [r, 0]));
@@ -325,12 +362,12 @@ async function rate(kind, server, a, stalledFraction) {
   const live = per * procs - stalledPer * procs;
   await waitReceived(clients, live * (total / repos.length), 10_000);
   const reports = await clients.ask('report');
-  const cpu = procStats(server.child.pid).cpu - cpu0;
+  const cpu = server.stats().cpu - cpu0;
   const clientCpu = clients.cpu() - clientCpu0;
   const lat = reports.flatMap((r) => r.latencies).sort((x, y) => x - y);
   let missed = 0;
   for (const s of reports.flatMap((r) => r.subscribers)) missed += published.get(s.repo) - s.count;
-  const stats = procStats(server.child.pid);
+  const stats = server.stats();
   await clients.close();
   return {
     case: stalledFraction > 0 ? 'stalled' : 'rate',
@@ -373,8 +410,7 @@ async function main() {
             JSON.stringify(r, (k, v) => (typeof v === 'number' && k !== 'subscribers' ? Math.round(v * 10) / 10 : v)),
           );
         } finally {
-          server.child.kill('SIGTERM');
-          await new Promise((r) => (server.child.exitCode !== null ? r() : server.child.once('exit', r)));
+          await server.stop();
         }
       }
     }
@@ -390,15 +426,15 @@ async function main() {
       .join(' ')} at the end`,
   );
   console.log(
-    'case     server   subs    stalled  deliveries  missed  p50 ms  p99 ms  max ms  CPU us/delivery  clients us  RSS MB  peak RSS MB',
+    'case     server      subs  stalled  deliveries  missed  p50 ms  p99 ms  max ms  CPU us/delivery  clients us  RSS MB  peak RSS MB',
   );
   for (const r of results) {
     console.log(
       [
         r.case.padEnd(8),
-        r.server.padEnd(8),
+        r.server.padEnd(10),
         String(r.subscribers).padStart(5),
-        String(r.stalled ?? 0).padStart(9),
+        String(r.stalled ?? 0).padStart(8),
         String(r.deliveries).padStart(11),
         String(r.missed ?? '-').padStart(7),
         f(r.p50).padStart(7),
@@ -418,16 +454,15 @@ async function main() {
       `fanout ${r.server}: per publish, first delivery ${r.firstPerFanout.map((x) => f(x)).join(', ')} ms; p99 ${r.p99PerFanout.map((x) => f(x)).join(', ')} ms`,
     );
   const get = (c, s) => results.find((r) => r.case === c && r.server === s);
-  const fan = get('fanout', 'gateway');
   const rateG = get('rate', 'gateway');
   const stalledG = get('stalled', 'gateway');
-  console.log('\ntargets (gateway):');
-  if (fan) {
+  console.log('\ntargets (gateway; gateway-N: N nodes, memory summed):');
+  for (const fan of results.filter((r) => r.case === 'fanout' && r.server.startsWith('gateway'))) {
     console.log(
-      `  ${fan.subscribers} SSE subscribers, peak RSS ${f(fan.peakRssMB)} MB <= 250 MB: ${fan.peakRssMB <= 250 ? 'met' : 'NOT met'}`,
+      `  ${fan.server}: ${fan.subscribers} SSE subscribers, peak RSS ${f(fan.peakRssMB)} MB <= 250 MB: ${fan.peakRssMB <= 250 ? 'met' : 'NOT met'}`,
     );
     console.log(
-      `  one publish to all, p99 ${f(fan.p99)} ms <= 100 ms: ${fan.p99 <= 100 ? 'met' : 'NOT met'} (per publish: ${fan.p99PerFanout.map((x) => f(x)).join(', ')})`,
+      `  ${fan.server}: one publish to all, p99 ${f(fan.p99)} ms <= 100 ms: ${fan.p99 <= 100 ? 'met' : 'NOT met'} (per publish: ${fan.p99PerFanout.map((x) => f(x)).join(', ')})`,
     );
   }
   if (rateG)
