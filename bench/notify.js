@@ -9,7 +9,8 @@
 // Cases: fanout (N=10,000 SSE subscribers of one repository: server RSS, then K=5 publishes one after the other,
 // each to all: delivery latency from the publisher's send to the subscriber's read), rate (1,000 subscribers spread
 // over R=10 repositories, P=100 publishes/s round-robin for S=60 s: latency, missed, CPU per delivery), stalled
-// (the same with F=10% of the subscribers never reading).
+// (the same with F=10% of the subscribers never reading), writes (bench/lib/notify-writes.js: the CPU of one
+// delivery by way of writing, res.write against a pre-framed socket.write, in a bare process).
 
 const { fork, spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -28,7 +29,7 @@ function parseArgs(argv) {
     duration: 60,
     repos: 10,
     stalled: 0.1,
-    only: ['fanout', 'rate', 'stalled'],
+    only: ['writes', 'fanout', 'rate', 'stalled'],
     servers: ['raw', 'gateway'],
     profile: undefined,
     clientProcs: 2,
@@ -249,6 +250,32 @@ async function startServer(kind, broker, dir, a) {
   return new Servers(children, ports);
 }
 
+/** The `writes` case (bench/lib/notify-writes.js): the cost of one delivery by way of writing, alone. */
+function writeCosts(a) {
+  const child = spawn(
+    process.execPath,
+    [path.join(__dirname, 'lib', 'notify-writes.js'), String(a.subscribers), '10', String(a.clientProcs)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  return new Promise((resolve, reject) =>
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`notify-writes.js exited with ${code}`));
+      const lines = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      for (const l of lines) console.error(JSON.stringify(l));
+      resolve(lines);
+    }),
+  );
+}
+
 async function waitReceived(clients, expected, ms) {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -396,11 +423,13 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-notify-'));
   // Other work on the machine takes CPUs from the servers and the clients alike: the load is part of the result.
   const loadBefore = os.loadavg();
-  const broker = await startRabbitMQ({ exchanges: ['repository.activity'] });
+  const writes = a.only.includes('writes') ? await writeCosts(a) : [];
+  const cases = a.only.filter((x) => x !== 'writes');
+  const broker = cases.length > 0 ? await startRabbitMQ({ exchanges: ['repository.activity'] }) : undefined;
   const results = [];
   try {
     for (const kind of a.servers) {
-      for (const c of a.only) {
+      for (const c of cases) {
         // A fresh server per case: one case's memory and connections do not weigh on the next.
         const server = await startServer(kind, broker, dir, a);
         try {
@@ -415,7 +444,7 @@ async function main() {
       }
     }
   } finally {
-    await broker.stop();
+    await broker?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
   const f = (v, d = 1) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(d));
@@ -447,8 +476,22 @@ async function main() {
       ].join(' '),
     );
   }
-  const skew = Math.max(...results.map((r) => r.clockSkewMs));
-  console.log(`clocks: client processes within ${f(skew, 3)} ms of the publisher's`);
+  if (writes.length > 0) {
+    console.log(`\nwrites: one SSE event to ${writes[0].subscribers} subscribers, CPU of the writing process per delivery`);
+    console.log('variant  CPU us  user us  system us  loop ms');
+    for (const w of writes)
+      console.log(
+        [
+          w.variant.padEnd(8),
+          f(w.cpuUs, 2).padStart(6),
+          f(w.userUs, 2).padStart(8),
+          f(w.systemUs, 2).padStart(10),
+          f(w.loopMs).padStart(8),
+        ].join(' '),
+      );
+  }
+  const skew = Math.max(0, ...results.map((r) => r.clockSkewMs));
+  if (results.length > 0) console.log(`clocks: client processes within ${f(skew, 3)} ms of the publisher's`);
   for (const r of results.filter((x) => x.case === 'fanout'))
     console.log(
       `fanout ${r.server}: per publish, first delivery ${r.firstPerFanout.map((x) => f(x)).join(', ')} ms; p99 ${r.p99PerFanout.map((x) => f(x)).join(', ')} ms`,
