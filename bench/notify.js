@@ -3,7 +3,8 @@
 // (bench/lib/notify-clients.js, raw sockets, light parsing) and the same publisher. docs/benchmarks.md, "notify".
 //
 //   npm run bench:notify -- [--subscribers N] [--fanouts K] [--rate-subscribers N] [--rate P] [--duration S]
-//                           [--repos R] [--stalled F] [--only fanout,rate,stalled] [--servers raw,raw-socket,gateway]
+//                           [--repos R] [--stalled F] [--only writes,fanout,rate,stalled]
+//                           [--servers raw,raw-socket,gateway,gateway-N,gateway-wN]
 //                           [--client-procs N] [--profile DIR] [--quick]
 //
 // Cases: fanout (N=10,000 SSE subscribers of one repository: server RSS, then K=5 publishes one after the other,
@@ -66,6 +67,16 @@ function procStats(pid) {
   const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)[1]);
   const tick = 100;
   return { cpu: (Number(f[11]) + Number(f[12])) / tick, rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+/** `pid` and its descendants (/proc/PID/task/TID/children). */
+function processTree(pid) {
+  const out = [pid];
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    const children = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+    if (children !== '') for (const c of children.split(' ')) out.push(...processTree(Number(c)));
+  }
+  return out;
 }
 
 function pct(sorted, p) {
@@ -165,8 +176,9 @@ class Clients {
 
 /**
  * The server processes of one case: one, or with kind `gateway-N` N gateway nodes on the same broker (the
- * deployment docs/notify.md describes, one node per core), the subscribers spread over them, the publishes sent
- * to the first. CPU and memory are summed over the processes.
+ * deployment docs/notify.md describes), the subscribers spread over them, the publishes sent to the first; with
+ * `gateway-wN` one gateway with `workers: N` (a primary and N workers on one port). CPU and memory are summed over
+ * every process.
  */
 class Servers {
   constructor(children, ports) {
@@ -175,7 +187,8 @@ class Servers {
     this.port = ports[0];
   }
   stats() {
-    const all = this.children.map((c) => procStats(c.pid));
+    // A gateway with workers is a process tree: the primary and its workers, all counted.
+    const all = this.children.flatMap((c) => processTree(c.pid)).map((pid) => procStats(pid));
     return {
       cpu: all.reduce((s, x) => s + x.cpu, 0),
       rss: all.reduce((s, x) => s + x.rss, 0),
@@ -202,9 +215,10 @@ async function startServer(kind, broker, dir, a) {
     const port = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(Number(d.toString().trim()))));
     return new Servers([child], [port]);
   }
-  const m = /^gateway(?:-(\d+))?$/.exec(kind);
+  const m = /^gateway(?:-(\d+))?(?:-w(\d+))?$/.exec(kind);
   if (m === null) throw new Error(`unknown server kind ${kind}`);
   const nodes = Number(m[1] ?? 1);
+  const workers = Number(m[2] ?? 1);
   const children = [];
   const ports = [];
   for (let n = 0; n < nodes; n++) {
@@ -222,6 +236,7 @@ async function startServer(kind, broker, dir, a) {
         publish: { '*': { tokens: { bench: 'bench-token-0' } } },
         rate_limit: { rate: 0 },
         limits: { stall_timeout_seconds: 30 },
+        workers,
       }),
     );
     const child = spawn(
@@ -237,8 +252,12 @@ async function startServer(kind, broker, dir, a) {
       const ok = await new Promise((resolve) => {
         http
           .get({ host: '127.0.0.1', port, path: '/healthz' }, (res) => {
-            res.resume();
-            resolve(res.statusCode === 200);
+            let text = '';
+            res.on('data', (c) => {
+              text += c;
+            });
+            // With workers, up once every one of them answers for itself.
+            res.on('end', () => resolve(res.statusCode === 200 && (workers === 1 || JSON.parse(text).workers === workers)));
           })
           .on('error', () => resolve(false));
       });
@@ -499,7 +518,7 @@ async function main() {
   const get = (c, s) => results.find((r) => r.case === c && r.server === s);
   const rateG = get('rate', 'gateway');
   const stalledG = get('stalled', 'gateway');
-  console.log('\ntargets (gateway; gateway-N: N nodes, memory summed):');
+  console.log('\ntargets (gateway; gateway-N: N nodes, gateway-wN: N workers; memory summed):');
   for (const fan of results.filter((r) => r.case === 'fanout' && r.server.startsWith('gateway'))) {
     console.log(
       `  ${fan.server}: ${fan.subscribers} SSE subscribers, peak RSS ${f(fan.peakRssMB)} MB <= 250 MB: ${fan.peakRssMB <= 250 ? 'met' : 'NOT met'}`,

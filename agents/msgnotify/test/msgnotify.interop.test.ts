@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { formatManifest } from '@msgbricks/notify';
 import type { Broker } from '@msgbricks/test-support';
 import { freePorts, removeDir, startRabbitMQ, tempDir } from '@msgbricks/test-support';
+import { request, Subscriber } from '../../../packages/notify/test/helpers';
 import { makeSignedRepo } from '../../../packages/notify/test/signed-repo';
 import { type Running, run, start } from './run';
 
@@ -42,7 +43,7 @@ function launch(command: 'msgnotify' | 'msgnotify-gateway', args: string[]): Run
 }
 
 /** A gateway node from a YAML file, as an operator runs it. */
-async function gateway(node: string, port: number): Promise<Running> {
+async function gateway(node: string, port: number, extra: string[] = []): Promise<Running> {
   const file = path.join(tmp, `${node}.yaml`);
   fs.writeFileSync(
     file,
@@ -59,6 +60,7 @@ async function gateway(node: string, port: number): Promise<Running> {
       'publish:',
       "  '*':",
       '    tokens: { release: release-token-1 }',
+      ...extra,
       '',
     ].join('\n'),
   );
@@ -148,4 +150,64 @@ test('msgnotify - -s -k verifies each manifest: a forged signature is ignored, t
   expect((await pub(port, repo.dir)).code).toBe(0);
   expect(await sub.exited).toBe(0);
   expect(sub.stdout).toBe('repository signed.example.org is now at revision 6\n');
+});
+
+test('msgnotify-gateway - workers: 2 share the port; a killed worker is restarted with the cache; SIGTERM stops them all with 0', async () => {
+  const [port] = (await freePorts(1)) as [number];
+  const g = await gateway('cluster-a', port, ['workers: 2']);
+  await g.waitFor(/w1\[\d+\] info: listening on/);
+  await g.waitFor(/w2\[\d+\] info: listening on/);
+  const api = `http://127.0.0.1:${port}/api/v1`;
+  const subs: Subscriber[] = [];
+  const subscribe = async () => {
+    const s = new Subscriber(api, 'cluster.example.org', { query: true });
+    subs.push(s);
+    await s.until(() => s.status === 200);
+    return s;
+  };
+  try {
+    const first = [];
+    for (let i = 0; i < 8; i++) first.push(await subscribe());
+    expect((await pub(port, manifestFile('cluster.example.org', 1))).code).toBe(0);
+    for (const s of first) await s.until(() => s.revisions().includes(1));
+    // Every worker's figures, whichever worker answers; the broker side counted once, by the primary.
+    const metrics = (await request(`http://127.0.0.1:${port}/metrics`)).text;
+    expect(metrics).toMatch(/^msgnotify_workers 2$/m);
+    expect(metrics).toMatch(/^msgnotify_subscribers 8$/m);
+    expect(metrics).toMatch(/^msgnotify_deliveries_total 8$/m);
+    expect(metrics).toMatch(/^msgnotify_received_total\{outcome="stored"\} 1$/m);
+    expect(metrics).toMatch(/^msgnotify_publishes_total\{outcome="ok"\} 1$/m);
+    // One spool, the primary's: one element for the one repository.
+    const cache = path.join(tmp, 'cache-cluster-a');
+    const elements = fs.readdirSync(cache).flatMap((d) => fs.readdirSync(path.join(cache, d)).map((f) => `${d}/${f}`));
+    expect(elements).toEqual([expect.stringMatching(/^[0-9a-f]{8}\/[0-9a-f]{14}$/)]);
+
+    const w1 = Number(/w1\[(\d+)\] info: listening/.exec(g.stderr)?.[1]);
+    process.kill(w1, 'SIGKILL');
+    await g.waitFor(/worker 1 \(pid \d+\) exited \(SIGKILL\): restarting it/);
+    // Round-robin put subscribers on both: some went with worker 1, the others did not notice.
+    const deadline = Date.now() + 10_000;
+    while (!first.some((s) => s.closed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // The other closes of the same kill arrive together.
+    await new Promise((r) => setTimeout(r, 500));
+    const survivors = first.filter((s) => !s.closed);
+    expect(survivors.length).toBeGreaterThan(0);
+    expect(survivors.length).toBeLessThan(8);
+    await g.waitFor(/w1\[\d+\] info: listening on[\s\S]*w1\[\d+\] info: listening on/);
+    // The restarted worker has the cache (from the primary): new subscribers get revision 1 on either worker.
+    const late = [];
+    for (let i = 0; i < 4; i++) late.push(await subscribe());
+    for (const s of late) await s.until(() => s.revisions().length === 1);
+    expect(late.map((s) => s.revisions())).toEqual([[1], [1], [1], [1]]);
+    expect((await pub(port, manifestFile('cluster.example.org', 2))).code).toBe(0);
+    for (const s of [...survivors, ...late]) await s.until(() => s.revisions().includes(2));
+    expect(survivors.map((s) => s.revisions())).toEqual(survivors.map(() => [1, 2]));
+
+    const pids = [...g.stderr.matchAll(/w[12]\[(\d+)\] info: listening/g)].map((m) => Number(m[1]));
+    g.child.kill('SIGTERM');
+    expect(await g.exited).toBe(0);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+  } finally {
+    for (const s of subs) s.close();
+  }
 });
