@@ -102,6 +102,8 @@ class BodyTooLargeError extends Error {}
  */
 function writeSse(res: http.ServerResponse, frame: Buffer): void {
   const socket = res.socket;
+  // RACE: the peer may have gone since the sink was added; a write to a destroyed socket only fails through the
+  // socket's own error path (node:http handles it), and the response's `close` takes the sink out of the hub.
   if (socket !== null && res.chunkedEncoding && res.writableLength === socket.writableLength) socket.write(httpChunk(frame));
   else res.write(frame);
 }
