@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { formatManifest } from '@msgbricks/notify';
 import type { Broker } from '@msgbricks/test-support';
 import { freePorts, removeDir, startRabbitMQ, tempDir } from '@msgbricks/test-support';
+import WebSocket from 'ws';
 import { request, Subscriber } from '../../../packages/notify/test/helpers';
 import { makeSignedRepo } from '../../../packages/notify/test/signed-repo';
 import { type Running, run, start } from './run';
@@ -68,6 +69,14 @@ async function gateway(node: string, port: number, extra: string[] = []): Promis
   await g.waitFor(/listening on/);
   await g.waitFor(/broker session with/);
   return g;
+}
+
+async function until(pred: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 function manifestFile(repository: string, revision: number): string {
@@ -206,7 +215,19 @@ test('msgnotify-gateway - workers: 2 share the port; a killed worker is restarte
     await g.waitFor(/w2\[\d+\] info: listening on[\s\S]*w2\[\d+\] info: listening on/);
     const more = [await subscribe(), await subscribe()];
     for (const s of more) await s.until(() => s.revisions().length === 1);
+    // cvmfs-notify's WebSocket API through the workers too: the cached revision, then the next one.
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/subscribe`, ['json']);
+    const frames: string[] = [];
+    ws.on('message', (data: Buffer) => frames.push(data.toString()));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    ws.send(Buffer.from('{"version":1,"repository":"cluster.example.org"}'), { binary: true });
+    await until(() => frames.length === 1, 'the cached revision over the WebSocket');
     expect((await pub(port, manifestFile('cluster.example.org', 2))).code).toBe(0);
+    await until(() => frames.length === 2, 'revision 2 over the WebSocket');
+    const closed = new Promise((resolve) => ws.once('close', resolve));
+    ws.close();
+    await closed;
+    expect(frames.map((f) => JSON.parse(f).repository)).toEqual(['cluster.example.org', 'cluster.example.org']);
     for (const s of [...late, ...more]) await s.until(() => s.revisions().includes(2));
     expect([...late, ...more].map((s) => s.revisions())).toEqual([
       [1, 2],
@@ -214,7 +235,12 @@ test('msgnotify-gateway - workers: 2 share the port; a killed worker is restarte
       [1, 2],
       [1, 2],
     ]);
-    const after = (await request(`http://127.0.0.1:${port}/metrics`)).text;
+    // RACE: the server may see the WebSocket's close a moment after the client does.
+    let after = '';
+    for (let i = 0; i < 100 && !/^msgnotify_subscribers 4$/m.test(after); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      after = (await request(`http://127.0.0.1:${port}/metrics`)).text;
+    }
     expect(after).toMatch(/^msgnotify_subscribers 4$/m);
     expect(after).toMatch(/^msgnotify_received_total\{outcome="stored"\} 2$/m);
 
