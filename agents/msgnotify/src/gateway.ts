@@ -185,8 +185,6 @@ async function runWorker(config: GatewayConfig, log: Logger): Promise<number> {
   const gateway = await startGateway(config, log, new RelayBackend(process as unknown as Channel));
   await Promise.race([stopSignal(), new Promise((resolve) => process.once('disconnect', resolve))]);
   await gateway.close();
-  // The IPC channel would keep the process alive.
-  if (process.connected) process.disconnect();
   return 0;
 }
 
@@ -225,5 +223,9 @@ export async function runGateway(argv: readonly string[]): Promise<number> {
     log.error(`unexpected failure: ${errorOf(err).message}`);
     if (process.env.MSGNOTIFY_DEBUG === '1') process.stderr.write(`${errorOf(err).stack}\n`);
     return 1;
+  } finally {
+    // A cluster worker's IPC channel would keep it alive (after a failed start too: its primary then stops). Through
+    // the worker, not process.disconnect(): cluster takes that for its primary gone and exits 0 at once, losing the code.
+    if (cluster.isWorker && process.connected) cluster.worker?.disconnect();
   }
 }

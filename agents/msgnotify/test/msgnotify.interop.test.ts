@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { formatManifest } from '@msgbricks/notify';
 import type { Broker } from '@msgbricks/test-support';
@@ -251,5 +252,33 @@ test('msgnotify-gateway - workers: 2 share the port; a killed worker is restarte
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
   } finally {
     for (const s of subs) s.close();
+  }
+});
+
+test('msgnotify-gateway - workers: 2 on a port already taken exits 1, naming it, instead of restarting workers for ever', async () => {
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  try {
+    const port = (taken.address() as AddressInfo).port;
+    const file = path.join(tmp, 'taken.yaml');
+    fs.writeFileSync(
+      file,
+      [
+        'host: 127.0.0.1',
+        `port: ${port}`,
+        'node: taken-a',
+        `cache: ${path.join(tmp, 'cache-taken-a')}`,
+        `broker: { uri: "stomp://${rabbit.host}:${rabbit.ports.stomp}", user: ${rabbit.user}, pass: ${rabbit.password} }`,
+        'workers: 2',
+        '',
+      ].join('\n'),
+    );
+    const g = launch('msgnotify-gateway', ['--config', file]);
+    expect(await g.exited).toBe(1);
+    expect(g.stderr).toMatch(/EADDRINUSE/);
+    expect(g.stderr).toMatch(/worker \d exited \(1\) before it listened: stopping/);
+    expect(g.stderr).not.toMatch(/restarting/);
+  } finally {
+    taken.close();
   }
 });
