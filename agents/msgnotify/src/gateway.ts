@@ -104,7 +104,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, worker?: 
     ...(config.subscribeTokens !== undefined ? { subscribeTokens: config.subscribeTokens } : {}),
     rateLimit: config.rateLimit,
     maxBodyBytes: config.maxBodyBytes,
-    maxSubscribers: config.maxSubscribers,
+    // Round-robin spreads subscribers evenly: each worker takes its share of the gateway's bound.
+    maxSubscribers: worker === undefined ? config.maxSubscribers : Math.ceil(config.maxSubscribers / config.workers),
     heartbeatMs: config.heartbeatSeconds * 1000,
     hub: { maxBufferedBytes: config.maxBufferedBytes, stallTimeoutMs: config.stallTimeoutSeconds * 1000 },
     onEvent: (e) => {
