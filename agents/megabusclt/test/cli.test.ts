@@ -43,6 +43,37 @@ describe('megabusclt', () => {
     expect(r.out).toContain('publisher:\n  send_to_all: false\n  reconnect_interval: 600\n  persistent: true\n');
   });
 
+  test('megabusclt check - the plugins resolved: defaults filled in, paths absolute, action timeouts', () => {
+    const file = write(
+      'plugins.yaml',
+      `${NOWHERE.map((l) => l.replace(' ', ': ')).join('\n')}\nstate_dir: state\nplugins:\n  roger:\n    on_change: {key: host, field: state}\n    actions:\n      - {type: command, command: ./set-mode}\n`,
+    );
+    const r = megabusclt(['check', '--config', file]);
+    expect(r).toMatchObject({ status: 0, err: '' });
+    expect(r.out).toContain(
+      [
+        `state_dir: ${join(dir.path, 'state')}`,
+        'plugins:',
+        '  roger:',
+        '    destination: /queue/x',
+        '    max_attempts: 5',
+        `    dead_letter: ${join(dir.path, 'state', 'roger', 'dead-letter')}`,
+        '    retry_delay: 1',
+        '    retry_delay_max: 30',
+        '    timeout: 60',
+        '    concurrency: 1',
+        '    on_change:',
+        '      key: host',
+        '      field: state',
+        '    actions:',
+        '      - type: command',
+        '        command: ./set-mode',
+        '        timeout: 60',
+        '',
+      ].join('\n'),
+    );
+  });
+
   test('megabusclt check - every configuration problem on its own line with file, line and key, exit 2', () => {
     const file = write('bad.yaml', 'server: a b\nport: x\ncolour: red\n');
     const r = megabusclt(['check', '--config', file]);

@@ -23,6 +23,8 @@ export interface GatewayConfig {
   maxBufferedBytes: number;
   stallTimeoutSeconds: number;
   heartbeatSeconds: number;
+  /** Worker processes sharing the port (1: one process, no cluster). */
+  workers: number;
 }
 
 /**
@@ -183,6 +185,7 @@ const KNOWN = new Set([
   'limits.max_buffered_bytes',
   'limits.stall_timeout_seconds',
   'heartbeat_seconds',
+  'workers',
 ]);
 const PUBLISH_KEYS = new Set(['tokens', 'hmac', 'jwt', 'open']);
 
@@ -332,7 +335,10 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     maxBufferedBytes: num('limits.max_buffered_bytes', 256 * 1024, 1024, 1024 ** 3),
     stallTimeoutSeconds: num('limits.stall_timeout_seconds', 30, 0.1, 86_400),
     heartbeatSeconds: num('heartbeat_seconds', 15, 0.1, 3600),
+    workers: num('workers', 1, 1, 256),
   };
+  if (!Number.isInteger(config.workers))
+    problem(values.get('workers')?.where ?? 'configuration', 'workers', 'must be a whole number');
   if (!/^[A-Za-z0-9._-]+$/.test(config.node))
     problem(values.get('node')?.where ?? 'configuration', 'node', 'letters, digits, ".", "_" and "-" only');
   if (problems.length > 0) throw new ConfigError(problems);

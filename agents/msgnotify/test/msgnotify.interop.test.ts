@@ -3,10 +3,13 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { formatManifest } from '@msgbricks/notify';
 import type { Broker } from '@msgbricks/test-support';
 import { freePorts, removeDir, startRabbitMQ, tempDir } from '@msgbricks/test-support';
+import WebSocket from 'ws';
+import { request, Subscriber } from '../../../packages/notify/test/helpers';
 import { makeSignedRepo } from '../../../packages/notify/test/signed-repo';
 import { type Running, run, start } from './run';
 
@@ -42,7 +45,7 @@ function launch(command: 'msgnotify' | 'msgnotify-gateway', args: string[]): Run
 }
 
 /** A gateway node from a YAML file, as an operator runs it. */
-async function gateway(node: string, port: number): Promise<Running> {
+async function gateway(node: string, port: number, extra: string[] = []): Promise<Running> {
   const file = path.join(tmp, `${node}.yaml`);
   fs.writeFileSync(
     file,
@@ -59,6 +62,7 @@ async function gateway(node: string, port: number): Promise<Running> {
       'publish:',
       "  '*':",
       '    tokens: { release: release-token-1 }',
+      ...extra,
       '',
     ].join('\n'),
   );
@@ -66,6 +70,14 @@ async function gateway(node: string, port: number): Promise<Running> {
   await g.waitFor(/listening on/);
   await g.waitFor(/broker session with/);
   return g;
+}
+
+async function until(pred: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 function manifestFile(repository: string, revision: number): string {
@@ -148,4 +160,125 @@ test('msgnotify - -s -k verifies each manifest: a forged signature is ignored, t
   expect((await pub(port, repo.dir)).code).toBe(0);
   expect(await sub.exited).toBe(0);
   expect(sub.stdout).toBe('repository signed.example.org is now at revision 6\n');
+});
+
+test('msgnotify-gateway - workers: 2 share the port; a killed worker is restarted with the cache; SIGTERM stops them all with 0', async () => {
+  const [port] = (await freePorts(1)) as [number];
+  const g = await gateway('cluster-a', port, ['workers: 2']);
+  await g.waitFor(/w1\[\d+\] info: listening on/);
+  await g.waitFor(/w2\[\d+\] info: listening on/);
+  const api = `http://127.0.0.1:${port}/api/v1`;
+  const subs: Subscriber[] = [];
+  const subscribe = async () => {
+    const s = new Subscriber(api, 'cluster.example.org', { query: true });
+    subs.push(s);
+    await s.until(() => s.status === 200);
+    return s;
+  };
+  try {
+    const first = [];
+    for (let i = 0; i < 8; i++) first.push(await subscribe());
+    expect((await pub(port, manifestFile('cluster.example.org', 1))).code).toBe(0);
+    for (const s of first) await s.until(() => s.revisions().includes(1));
+    // Every worker's figures, whichever worker answers; the broker side counted once, by the primary.
+    const metrics = (await request(`http://127.0.0.1:${port}/metrics`)).text;
+    expect(metrics).toMatch(/^msgnotify_workers 2$/m);
+    expect(metrics).toMatch(/^msgnotify_subscribers 8$/m);
+    expect(metrics).toMatch(/^msgnotify_deliveries_total 8$/m);
+    expect(metrics).toMatch(/^msgnotify_received_total\{outcome="stored"\} 1$/m);
+    expect(metrics).toMatch(/^msgnotify_publishes_total\{outcome="ok"\} 1$/m);
+    // One spool, the primary's: one element for the one repository.
+    const cache = path.join(tmp, 'cache-cluster-a');
+    const elements = fs.readdirSync(cache).flatMap((d) => fs.readdirSync(path.join(cache, d)).map((f) => `${d}/${f}`));
+    expect(elements).toEqual([expect.stringMatching(/^[0-9a-f]{8}\/[0-9a-f]{14}$/)]);
+
+    const w1 = Number(/w1\[(\d+)\] info: listening/.exec(g.stderr)?.[1]);
+    process.kill(w1, 'SIGKILL');
+    await g.waitFor(/worker 1 \(pid \d+\) exited \(SIGKILL\): restarting it/);
+    // Round-robin put subscribers on both: some went with worker 1, the others stay.
+    const deadline = Date.now() + 10_000;
+    while (!first.some((s) => s.closed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // The other closes of the same kill arrive together.
+    await new Promise((r) => setTimeout(r, 500));
+    const survivors = first.filter((s) => !s.closed);
+    expect(survivors.length).toBeGreaterThan(0);
+    expect(survivors.length).toBeLessThan(8);
+    await g.waitFor(/w1\[\d+\] info: listening on[\s\S]*w1\[\d+\] info: listening on/);
+    expect(survivors.every((s) => !s.closed)).toBe(true);
+    // With worker 2 down for a second, new subscribers all land on the restarted worker 1: it got the cache from the
+    // primary when it started (revision 1 was published before).
+    const w2 = Number(/w2\[(\d+)\] info: listening/.exec(g.stderr)?.[1]);
+    process.kill(w2, 'SIGKILL');
+    await g.waitFor(/worker 2 \(pid \d+\) exited \(SIGKILL\): restarting it/);
+    const late = [await subscribe(), await subscribe()];
+    for (const s of late) await s.until(() => s.revisions().length === 1);
+    expect(late.map((s) => s.revisions())).toEqual([[1], [1]]);
+    await g.waitFor(/w2\[\d+\] info: listening on[\s\S]*w2\[\d+\] info: listening on/);
+    const more = [await subscribe(), await subscribe()];
+    for (const s of more) await s.until(() => s.revisions().length === 1);
+    // cvmfs-notify's WebSocket API through the workers too: the cached revision, then the next one.
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/subscribe`, ['json']);
+    const frames: string[] = [];
+    ws.on('message', (data: Buffer) => frames.push(data.toString()));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    ws.send(Buffer.from('{"version":1,"repository":"cluster.example.org"}'), { binary: true });
+    await until(() => frames.length === 1, 'the cached revision over the WebSocket');
+    expect((await pub(port, manifestFile('cluster.example.org', 2))).code).toBe(0);
+    await until(() => frames.length === 2, 'revision 2 over the WebSocket');
+    const closed = new Promise((resolve) => ws.once('close', resolve));
+    ws.close();
+    await closed;
+    expect(frames.map((f) => JSON.parse(f).repository)).toEqual(['cluster.example.org', 'cluster.example.org']);
+    for (const s of [...late, ...more]) await s.until(() => s.revisions().includes(2));
+    expect([...late, ...more].map((s) => s.revisions())).toEqual([
+      [1, 2],
+      [1, 2],
+      [1, 2],
+      [1, 2],
+    ]);
+    // RACE: the server may see the WebSocket's close a moment after the client does.
+    let after = '';
+    for (let i = 0; i < 100 && !/^msgnotify_subscribers 4$/m.test(after); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      after = (await request(`http://127.0.0.1:${port}/metrics`)).text;
+    }
+    expect(after).toMatch(/^msgnotify_subscribers 4$/m);
+    expect(after).toMatch(/^msgnotify_received_total\{outcome="stored"\} 2$/m);
+
+    const pids = [...g.stderr.matchAll(/w[12]\[(\d+)\] info: listening/g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(4);
+    g.child.kill('SIGTERM');
+    expect(await g.exited).toBe(0);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+  } finally {
+    for (const s of subs) s.close();
+  }
+});
+
+test('msgnotify-gateway - workers: 2 on a port already taken exits 1, naming it, instead of restarting workers for ever', async () => {
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  try {
+    const port = (taken.address() as AddressInfo).port;
+    const file = path.join(tmp, 'taken.yaml');
+    fs.writeFileSync(
+      file,
+      [
+        'host: 127.0.0.1',
+        `port: ${port}`,
+        'node: taken-a',
+        `cache: ${path.join(tmp, 'cache-taken-a')}`,
+        `broker: { uri: "stomp://${rabbit.host}:${rabbit.ports.stomp}", user: ${rabbit.user}, pass: ${rabbit.password} }`,
+        'workers: 2',
+        '',
+      ].join('\n'),
+    );
+    const g = launch('msgnotify-gateway', ['--config', file]);
+    expect(await g.exited).toBe(1);
+    expect(g.stderr).toMatch(/EADDRINUSE/);
+    expect(g.stderr).toMatch(/worker \d exited \(1\) before it listened: stopping/);
+    expect(g.stderr).not.toMatch(/restarting/);
+  } finally {
+    taken.close();
+  }
 });

@@ -90,6 +90,7 @@ describe('msgnotify-gateway - configuration', () => {
         '  r.org:',
         '    tokens: { ci: short }',
         '    colour: red',
+        'workers: 1.5',
         '',
       ].join('\n'),
     );
@@ -100,6 +101,7 @@ describe('msgnotify-gateway - configuration', () => {
     expect(r.stderr).toContain(`${file}:4: brokr.uri: unknown key`);
     expect(r.stderr).toContain(`${file}:7: publish.r.org.tokens: must map names to secrets`);
     expect(r.stderr).toContain(`${file}:8: publish.r.org.colour: unknown key`);
+    expect(r.stderr).toContain(`${file}:9: workers: must be a whole number`);
     const syntax = path.join(tmp.path, 'syntax.json');
     fs.writeFileSync(syntax, '{\n  "port": 4929,\n  "log_level": \n}\n');
     const s = await run('msgnotify-gateway', ['--config', syntax, '--check-config']);

@@ -22,6 +22,7 @@ export const DAEMON_COMMANDS = [
   'stop_supervisor',
   'stop_children',
   'wake_up',
+  'reload',
 ] as const;
 export type DaemonCommand = (typeof DAEMON_COMMANDS)[number];
 
@@ -75,8 +76,16 @@ function statusLines(s: NodeStatus, out: string[] = [], depth = 0): string[] {
   return out;
 }
 
-/** Carries out one request on the running tree; `exit` is called for stop and stop_supervisor once answered. */
-export async function handle(sup: Supervision, req: Request, exit: (how: 'stop' | 'detach') => void): Promise<Reply> {
+/**
+ * Carries out one request on the running tree; `exit` is called for stop and stop_supervisor once answered,
+ * `reload` reads the configuration again and applies it (as SIGHUP does).
+ */
+export async function handle(
+  sup: Supervision,
+  req: Request,
+  exit: (how: 'stop' | 'detach') => void,
+  reload: () => Promise<Reply>,
+): Promise<Reply> {
   const p = req.path;
   switch (req.command) {
     case 'status': {
@@ -112,6 +121,8 @@ export async function handle(sup: Supervision, req: Request, exit: (how: 'stop' 
     case 'wake_up':
       sup.wakeUp();
       return { ok: true, code: 0, lines: ['woken up'] };
+    case 'reload':
+      return reload();
   }
 }
 

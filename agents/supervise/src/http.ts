@@ -16,7 +16,7 @@ function flatten(s: NodeStatus, out: NodeStatus[] = []): NodeStatus[] {
   return out;
 }
 
-/** The registry, and `observe` to count the events of a tree (the first, and each one a reload makes). */
+/** The registry, and `observe` to count the events of a tree. */
 export function metricsRegistry(current: () => Supervision): { register: Registry; observe: (sup: Supervision) => void } {
   const register = new Registry();
   collectDefaultMetrics({ register, prefix: 'msgsupervise_' });

@@ -12,7 +12,7 @@ import { ConfigError } from '@msgbricks/config-general';
 import { MsgbricksError, UsageError } from '@msgbricks/errors';
 import { type ConfType, type GlobalOverrides, loadConfig, type SupervisionConfig } from '@msgbricks/supervisor';
 import yargs from 'yargs/yargs';
-import { DAEMON_COMMANDS, type DaemonCommand, NotRunningError, request, socketPath } from './control';
+import { AlreadyRunningError, DAEMON_COMMANDS, type DaemonCommand, NotRunningError, request, socketPath } from './control';
 import { runDaemon } from './daemon';
 import { single } from './single';
 
@@ -112,17 +112,65 @@ async function main(argv: string[]): Promise<number> {
   const socket = socketPath(config.global.control, config.global.pidfile, conf);
   if (command === 'start' && entry === undefined) {
     if (args.daemon === true) {
-      const child = spawn(process.execPath, [process.argv[1] as string, ...argv.filter((a) => a !== '--daemon')], {
-        detached: true,
-        stdio: 'ignore',
-      });
-      child.unref();
-      print([`${NAME} started in the background (pid ${child.pid})`]);
+      const pid = await daemonize(
+        argv.filter((a) => a !== '--daemon'),
+        socket,
+      );
+      print([`${NAME} started in the background (pid ${pid})`]);
       return 0;
     }
     return runDaemon(config, socket, load);
   }
   return ask(socket, command as DaemonCommand, entry, args.json === true);
+}
+
+/** The daemon ended before it answered on its socket, or never answered: exit with its code (or 1). */
+class DaemonStartError extends MsgbricksError {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super('ERR_SUPERVISE_DAEMON', message);
+  }
+}
+
+const DAEMON_READY_MS = 30_000;
+
+/**
+ * `start --daemon`: the same command run again without --daemon in a new session (setsid, no terminal, output to
+ * /dev/null: use `log = file` or `syslog`), and its pid once it answers on its control socket, so that a zero exit
+ * means it runs. One already answering there is refused first (exit 2): its answers must not be taken for the new one's.
+ */
+async function daemonize(args: string[], socket: string): Promise<number> {
+  const answers = () =>
+    request(socket, { command: 'status' }).then(
+      (reply) => reply.ok,
+      () => false,
+    );
+  if (await answers()) throw new AlreadyRunningError(`a supervisor is already running on ${socket}`);
+  const child = spawn(process.execPath, [process.argv[1] as string, ...args], { detached: true, stdio: 'ignore' });
+  let exited: number | undefined;
+  child.once('exit', (code, signal) => {
+    exited = code ?? (signal === null ? 1 : 128);
+  });
+  child.once('error', () => {
+    exited = 1;
+  });
+  const end = Date.now() + DAEMON_READY_MS;
+  try {
+    for (;;) {
+      if (exited !== undefined)
+        throw new DaemonStartError(
+          `the daemon exited with ${exited} before answering on ${socket} (run start without --daemon to see why)`,
+          exited,
+        );
+      if (await answers()) return child.pid as number;
+      if (Date.now() > end) throw new DaemonStartError(`the daemon did not answer on ${socket} within 30 s`, 1);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    child.unref();
+  }
 }
 
 /** A command for the running supervisor: sent, its answer printed, its code returned. */
@@ -135,7 +183,7 @@ async function ask(socket: string, command: DaemonCommand, entry: string | undef
 
 function exitCodeOf(err: unknown): number {
   if (err instanceof ConfigError) return 2;
-  if (err instanceof NotRunningError) return err.exitCode;
+  if (err instanceof NotRunningError || err instanceof DaemonStartError) return err.exitCode;
   if (err instanceof UsageError) return err.exitCode;
   return 1;
 }

@@ -10,6 +10,8 @@ jest.setTimeout(60_000);
 const BIN = path.join(__dirname, '..', 'bin');
 const dir = { path: '' };
 let daemon: ChildProcess | undefined;
+/** Processes a test left behind (a detached daemon, its children) if it failed midway. */
+const leftover: number[] = [];
 
 beforeEach(() => {
   dir.path = tempDir('msgsupervise-cli-');
@@ -21,6 +23,7 @@ afterEach(async () => {
     await new Promise((r) => daemon?.once('exit', r));
   }
   daemon = undefined;
+  for (const pid of leftover.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
   removeDir(dir.path);
 });
 
@@ -177,24 +180,114 @@ describe('msgsupervise command', () => {
     });
   });
 
-  test('cli - stop_supervisor leaves the children running; a second supervisor on the same socket is refused', async () => {
-    const file = conf(
-      `<simplevisor>\ncontrol = ${dir.path}/ctl.sock\n</simplevisor>\n<entry>\ntype = supervisor\nname = top\n<children>\n<entry>\ntype = service\nname = a\ncommand = sleep 1002\noutput = null\n</entry>\n</children>\n</entry>\n`,
-    );
-    daemon = spawn(process.execPath, [path.join(BIN, 'msgsupervise.js'), '--conf', file, 'start'], { stdio: 'ignore' });
-    const pid = await until('running', () => {
+  test('cli - stop_supervisor leaves the children running; the next supervisor adopts the unchanged ones (inherit, null) and stops the others', async () => {
+    const socket = path.join(dir.path, 'ctl.sock');
+    const entry = (name: string, command: string, output: string) =>
+      `<entry>\ntype = service\nname = ${name}\ncommand = ${command}\noutput = ${output}\n</entry>\n`;
+    const text = (cCommand: string) =>
+      `<simplevisor>\ncontrol = ${socket}\nloglevel = info\n</simplevisor>\n<entry>\ntype = supervisor\nname = top\n<children>\n` +
+      entry('a', 'sleep 1002', 'null') +
+      entry('b', 'sleep 1003', 'log') +
+      entry('c', cCommand, 'null') +
+      '</children>\n</entry>\n';
+    const file = conf(text('sleep 1007'));
+    const children = () => {
       const r = cmd(['--conf', file, 'status', '--json']);
-      return r.code === 0 ? ((JSON.parse(r.out) as { children: { pid?: number }[] }).children[0]?.pid ?? undefined) : undefined;
-    });
+      return r.code === 0
+        ? (JSON.parse(r.out) as { children: { path: string; pid?: number; state: string; lastExit?: string }[] }).children
+        : undefined;
+    };
+    const pids = (c: { pid?: number }[] | undefined) => c?.map((x) => x.pid as number) ?? [];
+    startDaemon(file);
+    const first = pids(await until('running', () => children()?.every((c) => c.state === 'running') && children()));
+    leftover.push(...first);
     expect(cmd(['--conf', file, 'start'])).toMatchObject({
       code: 2,
       err: expect.stringContaining('a supervisor is already running on'),
     });
     expect(cmd(['--conf', file, 'stop_supervisor'])).toMatchObject({ code: 0 });
     expect(await new Promise((r) => daemon?.once('exit', r))).toBe(0);
-    expect(alive(pid)).toBe(true);
-    process.kill(-pid, 'SIGKILL');
+    expect(first.map(alive)).toEqual([true, true, true]);
+    const left = JSON.parse(fs.readFileSync(`${socket}.children.json`, 'utf8')) as { children: { path: string; pid: number }[] };
+    expect(left.children.map((l) => [l.path, l.pid])).toEqual([
+      ['top/a', first[0]],
+      ['top/b', first[1]],
+      ['top/c', first[2]],
+    ]);
+    // c's command changed meanwhile; b's output went through the old supervisor: both replaced, a adopted.
+    fs.writeFileSync(file, text('sleep 1008'));
+    const output = startDaemon(file);
+    const second = await until('running again', () => children()?.every((c) => c.state === 'running') && children());
+    leftover.push(...pids(second));
+    expect(pids(second)[0]).toBe(first[0]);
+    expect(pids(second)[1]).not.toBe(first[1]);
+    expect(pids(second)[2]).not.toBe(first[2]);
+    expect([alive(first[1] as number), alive(first[2] as number)]).toEqual([false, false]);
+    expect(fs.existsSync(`${socket}.children.json`)).toBe(false);
+    await until('adoption logged', () => output.text.includes(`top/a: pid ${first[0]} adopted`));
+    expect(output.text).toContain(
+      `top/b: pid ${first[1]} left by the previous supervisor not adopted (its output went through the previous supervisor): stopped`,
+    );
+    expect(output.text).toContain(
+      `top/c: pid ${first[2]} left by the previous supervisor not adopted (changed in the configuration): stopped`,
+    );
+    // The adopted process is watched: its death is seen (by polling, it is not our child) and it is restarted.
+    process.kill(first[0] as number, 'SIGKILL');
+    const third = await until('a restarted', () => {
+      const a = children()?.[0];
+      return a?.state === 'running' && a.pid !== first[0] ? a : undefined;
+    });
+    leftover.push(third.pid as number);
+    expect(third.lastExit).toBe('ended (adopted from a previous supervisor: exit status unknown)');
+    // And stop ends them all, the new child included.
+    expect(cmd(['--conf', file, 'stop']).code).toBe(0);
+    expect(await new Promise((r) => daemon?.once('exit', r))).toBe(0);
+    await until('all gone', () => [third.pid, ...pids(second).slice(1)].every((p) => !alive(p as number)));
   });
+
+  test('cli - --daemon: returns once the detached daemon answers; pid file, socket, stop ends it and its children, nothing left', async () => {
+    const pidfile = path.join(dir.path, 'msgsupervise.pid');
+    const file = conf(
+      `<simplevisor>\npidfile = ${pidfile}\n</simplevisor>\n<entry>\ntype = supervisor\nname = top\n<children>\n` +
+        '<entry>\ntype = service\nname = a\ncommand = sleep 1006\n</entry>\n</children>\n</entry>\n',
+    );
+    const started = cmd(['--conf', file, '--daemon', 'start']);
+    expect(started).toMatchObject({ code: 0, err: '' });
+    const pid = Number(/^msgsupervise started in the background \(pid (\d+)\)\n$/.exec(started.out)?.[1]);
+    leftover.push(pid);
+    // It answered before the command returned: no waiting needed for the socket or the pid file.
+    expect(fs.readFileSync(pidfile, 'utf8')).toBe(`${pid}\n`);
+    expect(fs.statSync(`${pidfile}.sock`).isSocket()).toBe(true);
+    // Detached: a session of its own (setsid), no longer a child of the command that started it.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    expect(Number(stat[3])).toBe(pid);
+    expect(cmd(['--conf', file, '--daemon', 'start'])).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('a supervisor is already running on'),
+    });
+    const child = await until('a running', () => {
+      const r = cmd(['--conf', file, 'status', '--json']);
+      const a = r.code === 0 ? (JSON.parse(r.out) as { children: { pid?: number; state: string }[] }).children[0] : undefined;
+      return a?.state === 'running' ? a.pid : undefined;
+    });
+    leftover.push(child);
+    expect(Number(fs.readFileSync(`/proc/${child}/stat`, 'utf8').split(') ')[1]?.split(' ')[1])).toBe(pid);
+    expect(cmd(['--conf', file, 'stop'])).toMatchObject({ code: 0 });
+    // The daemon reaped its child; the daemon itself, an orphan, is reaped by whatever adopted it (init here).
+    await until(
+      'daemon and child gone from the process table',
+      () => !fs.existsSync(`/proc/${pid}`) && !fs.existsSync(`/proc/${child}`),
+    );
+    expect(fs.readdirSync(dir.path)).toEqual(['supervise.conf']);
+    // A daemon that cannot start says so, with its exit code: here its pid file cannot be written.
+    const bad = conf(fs.readFileSync(file, 'utf8').replace(pidfile, path.join(dir.path, 'none', 'x.pid')));
+    const failed = cmd(['--conf', bad, '--control', path.join(dir.path, 'ctl.sock'), '--daemon', 'start']);
+    expect(failed.code).toBe(2);
+    expect(failed.err).toMatch(
+      /^msgsupervise: the daemon exited with 2 before answering on .*ctl\.sock \(run start without --daemon to see why\)\n$/,
+    );
+  });
+
   test('cli - single: one cycle over the LSB services, from cron, as simplevisor', () => {
     const pidfile = path.join(dir.path, 'daemon.pid');
     const init = path.join(dir.path, 'init.sh');
@@ -220,7 +313,7 @@ describe('msgsupervise command', () => {
     expect(alive(pid)).toBe(false);
     expect(fs.existsSync(pidfile)).toBe(false);
   });
-  test('cli - SIGHUP reloads the configuration; an invalid one is reported and the running tree kept', async () => {
+  test('cli - SIGHUP and reload apply the difference (unchanged children keep running); an invalid file is reported and the tree kept', async () => {
     const socket = path.join(dir.path, 'ctl.sock');
     const entry = (n: string) => `<entry>\ntype = service\nname = ${n}\ncommand = sleep 1004\n</entry>\n`;
     const tree = (...names: string[]) =>
@@ -242,13 +335,26 @@ describe('msgsupervise command', () => {
       return c?.length === 2 && c.every((x) => x.state === 'running') ? c : undefined;
     });
     expect(two.map((c) => c.path)).toEqual(['top/a', 'top/b']);
-    // The whole tree was stopped and started with the new configuration.
-    expect(two[0]?.pid).not.toBe(a);
-    expect(alive(a)).toBe(false);
+    // Only the difference: a, unchanged, kept running.
+    expect(two[0]?.pid).toBe(a);
+    await until('reload logged', () => output.text.includes('SIGHUP: top/b: added'));
+    // The same through the control socket, with the changes as the answer: b's command changed, b alone restarted.
+    fs.writeFileSync(file, tree('a', 'b').replace('sleep 1004\n</entry>\n</children>', 'sleep 1005\n</entry>\n</children>'));
+    expect(cmd(['--conf', file, '--control', socket, 'reload'])).toMatchObject({
+      code: 0,
+      out: 'top/b: restarted (command changed)\n',
+    });
+    const three = children();
+    expect(three?.[0]?.pid).toBe(a);
+    expect(three?.[1]?.pid).not.toBe(two[1]?.pid);
+    expect(alive(two[1]?.pid as number)).toBe(false);
     fs.writeFileSync(file, tree('a', 'b').replace('type = supervisor', 'type = supervisor\nstrategy = bogus'));
     daemon?.kill('SIGHUP');
     await until('reload refused', () => output.text.includes('SIGHUP: configuration not reloaded, the running tree is kept:'));
     expect(output.text).toContain(`${file}:7: strategy: must be one of one_for_one, one_for_all, rest_for_one, not "bogus"`);
-    expect(children()?.map((c) => c.pid)).toEqual(two.map((c) => c.pid));
+    expect(children()?.map((c) => c.pid)).toEqual(three?.map((c) => c.pid));
+    const refused = cmd(['--conf', file, '--control', socket, 'reload']);
+    expect(refused.code).toBe(2);
+    expect(refused.out).toContain('configuration not reloaded, the running tree is kept:');
   });
 });

@@ -52,10 +52,12 @@ export class CommandFailedError extends HandlerError {
   constructor(
     readonly status: number | null,
     readonly signal: NodeJS.Signals | null,
+    /** With `capture`: the end of what the command wrote (stdout and stderr, blanks folded); else ''. */
+    readonly output = '',
   ) {
     super(
       'ERR_HANDLER_COMMAND',
-      signal !== null ? `the command was killed by ${signal}` : `the command exited with status ${status}`,
+      `${signal !== null ? `the command was killed by ${signal}` : `the command exited with status ${status}`}${output === '' ? '' : `: ${output}`}`,
     );
   }
 }
@@ -66,6 +68,11 @@ export interface CommandOptions {
   /** The command's standard output and error (default: inherited, the caller's own). */
   stdout?: 'inherit' | 'ignore';
   stderr?: 'inherit' | 'ignore';
+  /**
+   * Keep the last `capture` characters of what the command writes (stdout and stderr, instead of `stdout`/`stderr`)
+   * for CommandFailedError's message: for callers that must not print (a library's predefined actions). Default 0.
+   */
+  capture?: number;
   /** Milliseconds between SIGTERM and SIGKILL once the attempt's signal fired. Default 5000. */
   killAfter?: number;
   /** Where the $MSG_JSON files go: a directory made for this handler under the system's temporary directory. */
@@ -86,7 +93,9 @@ export function commandHandler(command: string, options: CommandOptions = {}): C
   // The directory is made on first use: a handler never called leaves nothing behind.
   let dir: string | undefined;
   let seq = 0;
-  const stdio: StdioOptions = ['pipe', options.stdout ?? 'inherit', options.stderr ?? 'inherit'];
+  const capture = options.capture ?? 0;
+  const stdio: StdioOptions =
+    capture > 0 ? ['pipe', 'pipe', 'pipe'] : ['pipe', options.stdout ?? 'inherit', options.stderr ?? 'inherit'];
   const killAfter = options.killAfter ?? KILL_AFTER_MS;
   const handler = async (message: Message, context: HandlerContext): Promise<void> => {
     dir ??= fs.mkdtempSync(join(options.tmpdir ?? os.tmpdir(), 'msgbricks-command-'));
@@ -102,7 +111,7 @@ export function commandHandler(command: string, options: CommandOptions = {}): C
         MSG_ATTEMPT: String(context.attempt),
         MSG_TEXT: message.text ? '1' : '0',
       };
-      await run(command, message, env, context.signal, stdio, killAfter);
+      await run(command, message, env, context.signal, stdio, killAfter, capture);
     } finally {
       fs.rmSync(file, { force: true });
     }
@@ -121,9 +130,16 @@ function run(
   signal: AbortSignal,
   stdio: StdioOptions,
   killAfter: number,
+  capture: number,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', command], { env, stdio });
+    let output = '';
+    const keep = (chunk: Buffer): void => {
+      output = (output + chunk.toString('utf8')).slice(-capture);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
     let killer: NodeJS.Timeout | undefined;
     const onAbort = (): void => {
       child.kill('SIGTERM');
@@ -146,7 +162,7 @@ function run(
       clearTimeout(killer);
       if (status === 0) resolve();
       else if (status === EX_TEMPFAIL) reject(new RetryLaterError('the command exited with status 75 (EX_TEMPFAIL)'));
-      else reject(new CommandFailedError(status, sig));
+      else reject(new CommandFailedError(status, sig, output.trim().replace(/\s+/g, ' ')));
     });
   });
 }

@@ -81,6 +81,20 @@ describe('commandHandler', () => {
     h.close();
   });
 
+  test('commandHandler - capture: nothing printed, the end of the output in the failure', async () => {
+    const h = commandHandler('echo one; printf "%0600d" 0; exit 4', { tmpdir: dir.path, capture: 20 });
+    await expect(h(new Message({ body: '' }), context())).rejects.toMatchObject({
+      status: 4,
+      output: '0'.repeat(20),
+      message: `the command exited with status 4: ${'0'.repeat(20)}`,
+    });
+    // Standard error too (the two pipes' order is the scheduler's: one of them here).
+    const short = commandHandler('echo "on  stderr" >&2; exit 4', { tmpdir: dir.path, capture: 100 });
+    await expect(short(new Message({ body: '' }), context())).rejects.toMatchObject({ output: 'on stderr' });
+    h.close();
+    short.close();
+  });
+
   test('commandHandler - an empty command is a HandlerError ERR_HANDLER_OPTION', () => {
     expect(() => commandHandler(' ')).toThrow(expect.objectContaining({ code: 'ERR_HANDLER_OPTION' }));
   });

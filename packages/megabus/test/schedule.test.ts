@@ -6,6 +6,7 @@ import {
   type ActionFn,
   type EventRecord,
   eventOf,
+  fieldValue,
   ManualClock,
   parseEventTime,
   recordName,
@@ -482,6 +483,12 @@ describe('megabus schedule', () => {
       header: { id: 'h1', t: '1767261600' },
       body: '{"event":{"id":"b1","at":"2026-01-01T10:00:00Z","n":7}}',
     });
+    expect(fieldValue(m, 'id')).toBe('h1');
+    expect(fieldValue(m, 'body.event.id')).toBe('b1');
+    expect(fieldValue(m, 'body.event.n')).toBe('7');
+    expect(fieldValue(m, 'body.event')).toBeUndefined();
+    expect(fieldValue(m, 'body.nope.id')).toBeUndefined();
+    expect(fieldValue(new Message({ body: 'not json' }), 'body.x')).toBeUndefined();
     expect(parseEventTime('1767261600')).toBe(1767261600000);
     expect(parseEventTime('1767261600.25')).toBe(1767261600250);
     expect(parseEventTime('2026-01-01T10:00:00Z')).toBe(1767261600000);

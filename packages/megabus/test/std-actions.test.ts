@@ -1,10 +1,9 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
-import { RetryLaterError } from '@msgbricks/handler';
+import { CommandFailedError, RetryLaterError } from '@msgbricks/handler';
 import {
   type ActionContext,
-  CommandError,
   defaultShutdownCommand,
   SmtpError,
   type StdLogEntry,
@@ -138,9 +137,12 @@ describe('megabus std actions', () => {
       sendmail: script('broken', 'cat >/dev/null; echo "no such user" >&2; exit 67'),
     });
     const err = await broken(message, context()).catch((e) => e);
-    expect(err).toBeInstanceOf(CommandError);
-    expect(err).toMatchObject({ code: 'ERR_SCHEDULE_COMMAND', status: 67 });
-    expect(err.message).toMatch(/broken: exited with status 67: no such user$/);
+    expect(err).toBeInstanceOf(CommandFailedError);
+    expect(err).toMatchObject({
+      code: 'ERR_HANDLER_COMMAND',
+      status: 67,
+      message: 'the command exited with status 67: no such user',
+    });
   });
 
   test('std_email - a non-ASCII subject and body are encoded (RFC 2047, base64)', async () => {
@@ -215,6 +217,6 @@ describe('megabus std actions', () => {
       { plugin: 'powercut', key: 'pc-1', command, dryRun: false },
     ]);
     const failing = stdShutdown({ command: 'exit 1', enabled: true, onShutdown: () => undefined });
-    await expect(failing(message, context())).rejects.toMatchObject({ code: 'ERR_SCHEDULE_COMMAND', status: 1 });
+    await expect(failing(message, context())).rejects.toMatchObject({ code: 'ERR_HANDLER_COMMAND', status: 1 });
   });
 });

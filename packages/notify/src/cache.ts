@@ -26,7 +26,13 @@ export class LastValueCache {
   /** Elements that could not be read at open, left in place (not counted as repositories). */
   unreadable = 0;
 
-  private constructor(private readonly queue: QueueSimple) {}
+  /** Without a spool (inMemory): a cluster worker's copy of its primary's cache, which keeps the spool. */
+  private constructor(private readonly queue: QueueSimple | undefined) {}
+
+  /** A cache that is not persisted: what a gateway worker holds, fed by the primary (Relay) that persists. */
+  static inMemory(): LastValueCache {
+    return new LastValueCache(undefined);
+  }
 
   /**
    * Opens (creating) the spool at `dir` and loads it: the highest revision of each repository wins, and the
@@ -104,11 +110,14 @@ export class LastValueCache {
     const old = this.last.get(n.repository);
     if (old !== undefined && old.revision === n.revision) return { outcome: 'duplicate', entry: undefined };
     if (old !== undefined && old.revision > n.revision) return { outcome: 'stale', entry: undefined };
-    let element: string;
-    try {
-      element = await this.queue.add(n.body);
-    } catch (err) {
-      throw new CacheError(`cannot add to the last-value cache ${this.queue.path}: ${errorOf(err).message}`, { cause: err });
+    let element = '';
+    const queue = this.queue;
+    if (queue !== undefined) {
+      try {
+        element = await queue.add(n.body);
+      } catch (err) {
+        throw new CacheError(`cannot add to the last-value cache ${queue.path}: ${errorOf(err).message}`, { cause: err });
+      }
     }
     const entry: CachedNotification = { ...n, element, receivedAt: Date.now() };
     this.last.set(n.repository, entry);
@@ -118,10 +127,12 @@ export class LastValueCache {
   }
 
   private async removeElement(element: string): Promise<void> {
+    const queue = this.queue;
+    if (queue === undefined) return;
     try {
-      if (await this.queue.lock(element, true)) await this.queue.remove(element);
+      if (await queue.lock(element, true)) await queue.remove(element);
     } catch (err) {
-      throw new CacheError(`cannot remove ${element} from the last-value cache ${this.queue.path}: ${errorOf(err).message}`, {
+      throw new CacheError(`cannot remove ${element} from the last-value cache ${queue.path}: ${errorOf(err).message}`, {
         cause: err,
       });
     }

@@ -8,7 +8,7 @@ import { Authorizer, type PublishPolicy, RateLimiter } from './auth';
 import type { NotifyBackend } from './broker';
 import { type CachedNotification, LastValueCache } from './cache';
 import { BrokerUnavailableError, InvalidMessageError } from './errors';
-import { feedFrame, sseFrame, summaryOf } from './frames';
+import { feedFrame, httpChunk, sseFrame, summaryOf } from './frames';
 import { EVERY_REPOSITORY, Hub, type HubOptions, type Sink } from './hub';
 import { parseNotification, parseSubscription, REPOSITORY_RE } from './message';
 import { PAGE_HTML } from './page';
@@ -20,8 +20,11 @@ export interface GatewayOptions {
   port?: number;
   /** HTTPS with this certificate and key (PEM). */
   tls?: { cert: string | Buffer; key: string | Buffer };
-  /** The last-value cache's dirq spool. */
-  cacheDir: string;
+  /**
+   * The last-value cache's dirq spool. Without it the cache is in memory only: a cluster worker's, fed through its
+   * backend (a RelayBackend) by the primary, which keeps the spool.
+   */
+  cacheDir?: string;
   backend: NotifyBackend;
   /** Who may publish where (default: nobody). */
   publish?: PublishPolicy;
@@ -38,7 +41,28 @@ export interface GatewayOptions {
   /** SSE `retry:` advice (default 3 s). */
   retryMs?: number;
   hub?: HubOptions;
+  /**
+   * A cluster worker's: the figures of the whole cluster, given this worker's own, for /metrics and /healthz
+   * (RelayBackend.clusterStats). Alone, a gateway reports its own.
+   */
+  clusterStats?: (own: GatewayStats) => Promise<GatewayStats>;
   onEvent?: (event: GatewayEvent) => void;
+}
+
+/** What /metrics and /healthz report: one gateway's figures, or a cluster's added up (sumStats). */
+export interface GatewayStats {
+  subscribers: number;
+  /** Publish requests by outcome. */
+  publishes: Record<string, number>;
+  /** Notifications from the broker by outcome. */
+  received: Record<string, number>;
+  deliveries: number;
+  coalesced: number;
+  dropped: number;
+  brokerConnected: boolean;
+  cachedRepositories: number;
+  /** Worker processes whose figures these are (1 without a cluster). */
+  workers: number;
 }
 
 export type GatewayEvent =
@@ -51,8 +75,8 @@ export type GatewayEvent =
 
 /** Counters for /metrics. */
 interface Counters {
-  publishes: Map<string, number>;
-  received: Map<string, number>;
+  publishes: Record<string, number>;
+  received: Record<string, number>;
 }
 
 const API = '/api/v1';
@@ -65,7 +89,44 @@ const SSE_HEADERS = {
   'X-Accel-Buffering': 'no',
 };
 
+const HEARTBEAT = Buffer.from(':\n\n');
+
 class BodyTooLargeError extends Error {}
+
+/**
+ * Writes an SSE frame. Once node:http has handed the socket all it had (the headers, the retry advice) and the body
+ * is chunked, the frame goes straight to the socket as one pre-framed chunk, made once per notification: the same
+ * bytes as `res.write`, in one write instead of four and without its cork, uncork and next tick per subscriber
+ * (docs/benchmarks.md, notify). Otherwise (a HEAD, an HTTP/1.0 client, output still queued in the response)
+ * `res.write` keeps the order and the framing.
+ */
+function writeSse(res: http.ServerResponse, frame: Buffer): void {
+  const socket = res.socket;
+  // RACE: the peer may have gone since the sink was added; a write to a destroyed socket only fails through the
+  // socket's own error path (node:http handles it), and the response's `close` takes the sink out of the hub.
+  if (socket !== null && res.chunkedEncoding && res.writableLength === socket.writableLength) socket.write(httpChunk(frame));
+  else res.write(frame);
+}
+
+/** An SSE response as a hub subscriber: no closures of its own, the frame made once per notification. */
+class SseSink implements Sink {
+  constructor(
+    private readonly res: http.ServerResponse,
+    private readonly frame: (n: CachedNotification) => Buffer,
+  ) {}
+
+  buffered(): number {
+    return this.res.writableLength;
+  }
+
+  write(n: CachedNotification): void {
+    writeSse(this.res, this.frame(n));
+  }
+
+  kill(): void {
+    this.res.destroy();
+  }
+}
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -96,6 +157,36 @@ function refuse(res: http.ServerResponse, status: number, reason: string, header
   json(res, status, { status: 'error', reason }, headers);
 }
 
+/** The Prometheus text exposition of `stats`. */
+export function metricsText(stats: GatewayStats): string {
+  const lines: string[] = [];
+  const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
+  };
+  const labelled = (label: string, m: Record<string, number>): [string, number][] =>
+    Object.entries(m).map(([k, v]) => [`{${label}="${k}"}`, v]);
+  metric('msgnotify_subscribers', 'gauge', 'Subscriptions now open.', [['', stats.subscribers]]);
+  metric('msgnotify_publishes_total', 'counter', 'Publish requests, by outcome.', labelled('outcome', stats.publishes));
+  metric(
+    'msgnotify_received_total',
+    'counter',
+    'Notifications from the broker, by outcome.',
+    labelled('outcome', stats.received),
+  );
+  metric('msgnotify_deliveries_total', 'counter', 'Notifications written to subscribers.', [['', stats.deliveries]]);
+  metric('msgnotify_coalesced_total', 'counter', 'Notifications a slow subscriber skipped for a newer revision.', [
+    ['', stats.coalesced],
+  ]);
+  metric('msgnotify_dropped_subscribers_total', 'counter', 'Subscribers disconnected for staying congested.', [
+    ['', stats.dropped],
+  ]);
+  metric('msgnotify_broker_connected', 'gauge', '1 when the broker session is up.', [['', stats.brokerConnected ? 1 : 0]]);
+  metric('msgnotify_cached_repositories', 'gauge', 'Repositories in the last-value cache.', [['', stats.cachedRepositories]]);
+  metric('msgnotify_workers', 'gauge', 'Worker processes counted in these figures.', [['', stats.workers]]);
+  return `${lines.join('\n')}\n`;
+}
+
 /**
  * The notify gateway: the cvmfs gateway's API (publish, SSE subscribe) and cvmfs-notify's (publish, WebSocket
  * subscribe), joined to other nodes through a broker (NotifyBackend), with a persistent last-value cache, SSE
@@ -109,7 +200,7 @@ export class Gateway {
   private readonly limiter: RateLimiter;
   private readonly sse = new Set<http.ServerResponse>();
   private readonly heartbeat: NodeJS.Timeout;
-  private readonly counters: Counters = { publishes: new Map(), received: new Map() };
+  private readonly counters: Counters = { publishes: {}, received: {} };
   private readonly startedAt = Date.now();
   private closed = false;
 
@@ -146,7 +237,7 @@ export class Gateway {
 
   /** Opens the cache, starts consuming from the broker and listens. */
   static async start(options: GatewayOptions): Promise<Gateway> {
-    const cache = await LastValueCache.open(options.cacheDir);
+    const cache = options.cacheDir === undefined ? LastValueCache.inMemory() : await LastValueCache.open(options.cacheDir);
     const gw = new Gateway(options, cache);
     await options.backend.start((body) => gw.received(body));
     await new Promise<void>((resolve, reject) => {
@@ -175,8 +266,8 @@ export class Gateway {
     this.options.onEvent?.(event);
   }
 
-  private count(map: Map<string, number>, key: string): void {
-    map.set(key, (map.get(key) ?? 0) + 1);
+  private count(map: Record<string, number>, key: string): void {
+    map[key] = (map[key] ?? 0) + 1;
   }
 
   /** A message from the broker: stored, then fanned out; resolved once on disk (the broker's ack waits for it). */
@@ -219,10 +310,12 @@ export class Gateway {
       case `${API}/repositories`:
         return json(res, 200, { repositories: this.cache.entries().map(summaryOf) });
       case '/healthz':
-        return this.healthz(res);
-      case '/metrics':
+        return this.healthz(res, await this.clusterStats());
+      case '/metrics': {
+        const text = metricsText(await this.clusterStats());
         res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' });
-        return void res.end(this.metrics());
+        return void res.end(text);
+      }
       case '/':
       case '/index.html':
         res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' });
@@ -351,16 +444,12 @@ export class Gateway {
     res.socket?.setNoDelay(true);
     this.sse.add(res);
     res.on('close', () => this.sse.delete(res));
-    return {
-      buffered: () => res.writableLength,
-      write: (n) => void res.write(frame(n)),
-      kill: () => res.destroy(),
-    };
+    return new SseSink(res, frame);
   }
 
   /** A comment on every idle-looking stream, instead of the cvmfs gateway's 2-hour cut with a bare JSON line. */
   private beat(): void {
-    for (const res of this.sse) if (res.writableLength === 0) res.write(':\n\n');
+    for (const res of this.sse) if (res.writableLength === 0) writeSse(res, HEARTBEAT);
   }
 
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -408,47 +497,42 @@ export class Gateway {
     ws.on('error', () => ws.terminate());
   }
 
-  private healthz(res: http.ServerResponse): void {
-    const broker = this.options.backend.connected ? 'connected' : 'disconnected';
-    json(res, broker === 'connected' ? 200 : 503, {
-      status: broker === 'connected' ? 'ok' : 'degraded',
+  private healthz(res: http.ServerResponse, stats: GatewayStats): void {
+    const broker = stats.brokerConnected ? 'connected' : 'disconnected';
+    json(res, stats.brokerConnected ? 200 : 503, {
+      status: stats.brokerConnected ? 'ok' : 'degraded',
       broker,
-      subscribers: this.hub.subscribers,
-      repositories: this.cache.size,
+      subscribers: stats.subscribers,
+      repositories: stats.cachedRepositories,
+      ...(stats.workers > 1 ? { workers: stats.workers } : {}),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
     });
   }
 
-  /** The Prometheus text exposition of the gateway's state. */
-  metrics(): string {
-    const lines: string[] = [];
-    const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
-    };
-    const labelled = (label: string, m: Map<string, number>): [string, number][] =>
-      [...m].map(([k, v]) => [`{${label}="${k}"}`, v]);
+  /** This gateway's own figures. */
+  stats(): GatewayStats {
     const s = this.hub.stats;
-    metric('msgnotify_subscribers', 'gauge', 'Subscriptions now open.', [['', this.hub.subscribers]]);
-    metric('msgnotify_publishes_total', 'counter', 'Publish requests, by outcome.', labelled('outcome', this.counters.publishes));
-    metric(
-      'msgnotify_received_total',
-      'counter',
-      'Notifications from the broker, by outcome.',
-      labelled('outcome', this.counters.received),
-    );
-    metric('msgnotify_deliveries_total', 'counter', 'Notifications written to subscribers.', [['', s.deliveries]]);
-    metric('msgnotify_coalesced_total', 'counter', 'Notifications a slow subscriber skipped for a newer revision.', [
-      ['', s.coalesced],
-    ]);
-    metric('msgnotify_dropped_subscribers_total', 'counter', 'Subscribers disconnected for staying congested.', [
-      ['', s.dropped],
-    ]);
-    metric('msgnotify_broker_connected', 'gauge', '1 when the broker session is up.', [
-      ['', this.options.backend.connected ? 1 : 0],
-    ]);
-    metric('msgnotify_cached_repositories', 'gauge', 'Repositories in the last-value cache.', [['', this.cache.size]]);
-    return `${lines.join('\n')}\n`;
+    return {
+      subscribers: this.hub.subscribers,
+      publishes: { ...this.counters.publishes },
+      received: { ...this.counters.received },
+      deliveries: s.deliveries,
+      coalesced: s.coalesced,
+      dropped: s.dropped,
+      brokerConnected: this.options.backend.connected,
+      cachedRepositories: this.cache.size,
+      workers: 1,
+    };
+  }
+
+  private clusterStats(): Promise<GatewayStats> {
+    const own = this.stats();
+    return this.options.clusterStats?.(own) ?? Promise.resolve(own);
+  }
+
+  /** The Prometheus text exposition of this gateway's own state. */
+  metrics(): string {
+    return metricsText(this.stats());
   }
 
   /** Stops listening, ends every subscription and closes the broker session. */

@@ -177,6 +177,61 @@ describe('gateway - cvmfs gateway API', () => {
   });
 });
 
+/** A raw-socket SSE subscription: every byte the gateway sends, headers included. */
+function rawSubscribe(api: string, repository: string, version: '1.0' | '1.1'): { bytes: () => string; close: () => void } {
+  const u = new URL(api);
+  const parts: Buffer[] = [];
+  const socket = net.connect(Number(u.port), u.hostname, () => {
+    socket.write(`GET ${u.pathname}/notifications/subscribe?repository=${repository} HTTP/${version}\r\nHost: x\r\n\r\n`);
+  });
+  socket.on('data', (c: Buffer) => parts.push(c));
+  socket.on('error', () => undefined);
+  return { bytes: () => Buffer.concat(parts).toString('latin1'), close: () => socket.destroy() };
+}
+
+/** The chunks of a chunked body, strictly: a malformed one throws. */
+function dechunk(body: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i < body.length) {
+    const m = /^([0-9a-f]+)\r\n/.exec(body.slice(i));
+    if (m === null) throw new Error(`not a chunk at ${i}: ${JSON.stringify(body.slice(i, i + 20))}`);
+    const size = Number.parseInt(m[1] as string, 16);
+    const start = i + m[0].length;
+    if (body.length < start + size + 2) break; // the last one is still arriving
+    if (body.slice(start + size, start + size + 2) !== '\r\n') throw new Error(`chunk at ${i} not ended by CRLF`);
+    out.push(body.slice(start, start + size));
+    i = start + size + 2;
+  }
+  return out;
+}
+
+describe('gateway - SSE on the wire', () => {
+  test('gateway - each event is one well-formed HTTP/1.1 chunk, heartbeats too; an HTTP/1.0 client gets the same events unframed', async () => {
+    const g = await gateway('wire1', { heartbeatMs: 100 });
+    const v11 = rawSubscribe(g.url, 'wire.example.org', '1.1');
+    const v10 = rawSubscribe(g.url, 'wire.example.org', '1.0');
+    try {
+      await until(() => g.hub.subscribers === 2, 'two subscribers');
+      const payload = body('wire.example.org', 7);
+      expect((await publish(g.url, payload)).status).toBe(200);
+      const frame = `id: 7\ndata: ${payload}\n\n`;
+      const bodyOf = (raw: string) => raw.slice(raw.indexOf('\r\n\r\n') + 4);
+      await until(() => v11.bytes().includes(frame) && v10.bytes().includes(frame), 'the event on both');
+      await until(() => bodyOf(v11.bytes()).split(':\n\n').length > 2, 'heartbeats');
+      expect(v11.bytes()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Transfer-Encoding: chunked\r\n/);
+      const chunks = dechunk(bodyOf(v11.bytes()));
+      expect(chunks.filter((c) => c !== ':\n\n')).toEqual(['retry: 3000\n\n', frame]);
+      expect(chunks.filter((c) => c === ':\n\n').length).toBeGreaterThan(0);
+      expect(v10.bytes()).not.toMatch(/Transfer-Encoding/i);
+      expect(bodyOf(v10.bytes()).replaceAll(':\n\n', '')).toBe(`retry: 3000\n\n${frame}`);
+    } finally {
+      v11.close();
+      v10.close();
+    }
+  });
+});
+
 describe('gateway - cvmfs-notify WebSocket API', () => {
   function open(api: string, protocols?: string[]): Promise<WebSocket> {
     const ws = new WebSocket(`${api.replace('http', 'ws')}/subscribe`, protocols);

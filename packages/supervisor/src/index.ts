@@ -20,5 +20,18 @@ export { Backoff, IntensityTracker, STABLE_MS } from './intensity';
 export type { RotatingLogOptions } from './logs';
 export { LogError, RotatingLog } from './logs';
 export { alive } from './proc';
-export type { Log, LogLevel, NodeStatus, OutputSink, State, SupervisionEvents, SupervisionOptions } from './tree';
+export type { SingleResult } from './single';
+export { single } from './single';
+export { readStore, type StoreData, StoreError, writeStore } from './store';
+export type {
+  LeftChild,
+  Log,
+  LogLevel,
+  NodeStatus,
+  OutputSink,
+  ReloadChange,
+  State,
+  SupervisionEvents,
+  SupervisionOptions,
+} from './tree';
 export { checkLines, Supervision } from './tree';

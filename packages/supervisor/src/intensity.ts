@@ -11,9 +11,15 @@ export class IntensityTracker {
   private events: number[] = [];
 
   constructor(
-    readonly spec: Intensity,
-    private readonly intervalMs: number,
+    private spec: Intensity,
+    private intervalMs: number,
   ) {}
+
+  /** A reload's new intensity: the restarts already counted stay counted (they happened). */
+  configure(spec: Intensity, intervalMs: number): void {
+    this.spec = spec;
+    this.intervalMs = intervalMs;
+  }
 
   /** Records a restart at `now` (ms); true when the supervisor must now give up. */
   record(now: number): boolean {

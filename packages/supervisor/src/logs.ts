@@ -28,9 +28,26 @@ export class RotatingLog {
   rotations = 0;
 
   constructor(
-    readonly file: string,
-    private readonly options: RotatingLogOptions,
+    private name: string,
+    private options: RotatingLogOptions,
   ) {
+    this.open();
+  }
+
+  get file(): string {
+    return this.name;
+  }
+
+  /**
+   * Writes to `file` from now on, with `options` (a reload moved or resized the log). The unfinished lines follow:
+   * a line is not split between the two files.
+   */
+  retarget(file: string, options: RotatingLogOptions): void {
+    this.options = options;
+    if (file === this.name) return;
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+    this.name = file;
     this.open();
   }
 

@@ -95,3 +95,32 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * A live process's identity: its start time (clock ticks since boot, /proc/PID/stat field 22) and process group.
+ * undefined when it is gone or a zombie. A pid and its start time together name one process: a pid reused since
+ * has another start time.
+ */
+export function processIdentity(pid: number): { start: string; pgid: number } | undefined {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    // RACE: gone between whoever gave us the pid and this read: not running, which is the answer.
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may hold blanks: the fields after its last ')' are fixed.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (fields[0] === 'Z' || fields[0] === 'X' || fields[19] === undefined) return undefined;
+  return { start: fields[19], pgid: Number(fields[2]) };
+}
+
+/** Polls until the process `pid` started at `start` is gone; false when it is still there after `ms`. */
+export async function waitGone(pid: number, start: string, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (processIdentity(pid)?.start === start) {
+    if (Date.now() >= end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}

@@ -15,11 +15,19 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import type { Stream } from 'node:stream';
 import { errnoOf } from '@msgbricks/errors';
-import type { EntrySpec, GlobalSpec, LsbServiceSpec, ProcessServiceSpec, SupervisionConfig, SupervisorSpec } from './config';
+import type {
+  EntrySpec,
+  GlobalSpec,
+  LsbServiceSpec,
+  ProcessServiceSpec,
+  ServiceSpec,
+  SupervisionConfig,
+  SupervisorSpec,
+} from './config';
 import { ControlError, StartError } from './errors';
 import { Backoff, IntensityTracker } from './intensity';
 import { RotatingLog } from './logs';
-import { alive, envWithPath, findProcesses, killGroup, runCommand } from './proc';
+import { alive, envWithPath, findProcesses, killGroup, processIdentity, runCommand, waitGone } from './proc';
 
 export type State = 'stopped' | 'starting' | 'running' | 'stopping' | 'backoff' | 'exited' | 'failed' | 'held';
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
@@ -51,11 +59,26 @@ export interface SupervisionEvents {
   'gave-up': [];
 }
 
+/**
+ * A process stop_supervisor left running, as the next supervisor reads it: the entry's path, the pid and its start
+ * time (so that a reused pid is not taken for it), and how it was run (`runKey`: adopted only if unchanged).
+ */
+export interface LeftChild {
+  readonly path: string;
+  readonly pid: number;
+  readonly start: string;
+  readonly run: string;
+}
+
+/** How often an adopted process (not our child: no exit event) is looked for in /proc. */
+const ADOPTED_POLL_MS = 100;
+
 /** Where a child's output goes when it is captured but there is no log directory. */
 export type OutputSink = (path: string, source: 'out' | 'err', chunk: Buffer) => void;
 
 interface Context {
-  readonly global: GlobalSpec;
+  /** Replaced by a reload: nodes read it when they use it. */
+  global: GlobalSpec;
   readonly log: Log;
   readonly output: OutputSink;
   readonly events: EventEmitter<SupervisionEvents>;
@@ -84,7 +107,8 @@ class Waits {
   }
 }
 
-abstract class Node {
+/** An entry of the running tree (exported for ./single only; not part of the package's API). */
+export abstract class Node {
   state: State = 'stopped';
   since = Date.now();
   restarts = 0;
@@ -92,7 +116,7 @@ abstract class Node {
   parent: SupervisorNode | undefined;
 
   constructor(
-    readonly spec: EntrySpec,
+    public spec: EntrySpec,
     protected readonly ctx: Context,
   ) {
     this.expectedRunning = spec.expected !== 'stopped';
@@ -113,6 +137,8 @@ abstract class Node {
   abstract snapshot(): NodeStatus;
   /** Lets go of running children without stopping them (stop_supervisor). */
   abstract detach(): void;
+  /** A reload removed or replaced this entry, now stopped: what it holds (its log file) is released. */
+  async retire(): Promise<void> {}
 
   protected ok(): boolean {
     return this.expectedRunning ? this.state === 'running' : this.state === 'stopped' || this.state === 'exited';
@@ -136,18 +162,57 @@ abstract class Node {
   }
 }
 
-class ProcessNode extends Node {
-  declare readonly spec: ProcessServiceSpec;
+export class ProcessNode extends Node {
+  declare spec: ProcessServiceSpec;
   private child: ChildProcess | undefined;
   private exited: Promise<void> | undefined;
+  /** Resolves once the last child's output pipes have closed: nothing more can reach its log. */
+  private pipesClosed: Promise<void> = Promise.resolve();
   private readyAt = 0;
   private lastExit: string | undefined;
-  private readonly backoff: Backoff;
+  private backoff: Backoff;
   private logFile: RotatingLog | undefined;
+  /** A process a previous supervisor left running, taken over: not our child, so its end is seen by polling. */
+  private adopted: { pid: number; start: string; poll: NodeJS.Timeout } | undefined;
 
   constructor(spec: ProcessServiceSpec, ctx: Context) {
     super(spec, ctx);
     this.backoff = new Backoff(spec.backoffMin, spec.backoffMax);
+  }
+
+  /** What identifies how it runs, for a later supervisor to tell whether it may adopt it. */
+  runKey(): string {
+    return JSON.stringify(runFields(this.spec, this.ctx.global));
+  }
+
+  /**
+   * Takes over `pid` (started at `start`), left running by a previous supervisor: it counts as running and ready.
+   * Not being its parent, the supervisor cannot wait for it: /proc is polled every ADOPTED_POLL_MS, and its end is a
+   * failure like any other (restarted as a child of this supervisor), its exit status unknown.
+   */
+  adopt(pid: number, start: string): void {
+    const poll = setInterval(() => {
+      if (processIdentity(pid)?.start === start) return;
+      clearInterval(poll);
+      this.adopted = undefined;
+      this.removePidfile();
+      this.lastExit = 'ended (adopted from a previous supervisor: exit status unknown)';
+      if (this.state === 'stopping') return;
+      this.setState('exited');
+      this.failed(this.lastExit);
+    }, ADOPTED_POLL_MS);
+    poll.unref();
+    this.adopted = { pid, start, poll };
+    this.readyAt = Date.now();
+    this.setState('running');
+  }
+
+  /** The process it runs (child or adopted), for the next supervisor after stop_supervisor. */
+  left(): LeftChild | undefined {
+    const pid = this.child?.pid ?? this.adopted?.pid;
+    const id = pid === undefined ? undefined : processIdentity(pid);
+    if (pid === undefined || id === undefined) return undefined;
+    return { path: this.path, pid, start: id.start, run: this.runKey() };
   }
 
   resetBackoff(): void {
@@ -188,18 +253,55 @@ class ProcessNode extends Node {
     return stdio;
   }
 
+  /** Where this service's log goes under the current global keys (undefined: no log directory, or not output = log). */
+  private logTarget(): { file: string; options: { maxSize: number; keep: number } } | undefined {
+    const g = this.ctx.global;
+    if (this.spec.output !== 'log' || g.logDir === undefined) return undefined;
+    return {
+      file: path.join(g.logDir, `${this.path.replaceAll('/', '.')}.log`),
+      options: { maxSize: g.logMaxSize, keep: g.logKeep },
+    };
+  }
+
   private openLog(): void {
-    if (this.spec.output !== 'log' || this.logFile !== undefined) return;
-    const dir = this.ctx.global.logDir;
-    if (dir === undefined) return;
-    this.logFile = new RotatingLog(path.join(dir, `${this.path.replaceAll('/', '.')}.log`), {
-      maxSize: this.ctx.global.logMaxSize,
-      keep: this.ctx.global.logKeep,
-    });
+    const target = this.logTarget();
+    if (target === undefined || this.logFile !== undefined) return;
+    this.logFile = new RotatingLog(target.file, target.options);
+  }
+
+  /**
+   * A reload kept this service: the settings it is not run with (stop, backoff, timeout, exit codes) apply from now
+   * on; a new log_dir, log_max_size or log_keep applies to the running child at once, as the supervisor is the writer.
+   */
+  update(spec: ProcessServiceSpec, notes: ReloadNotes): void {
+    const before = this.spec;
+    this.spec = spec;
+    if (before.backoffMin !== spec.backoffMin || before.backoffMax !== spec.backoffMax)
+      this.backoff = new Backoff(spec.backoffMin, spec.backoffMax);
+    notes.settings(before, spec);
+    const target = this.logTarget();
+    try {
+      if (target === undefined) this.closeLog();
+      else if (this.logFile !== undefined) this.logFile.retarget(target.file, target.options);
+      // Not open yet: its next start opens it; a running child's lines go there from now on.
+      else if (this.child !== undefined) this.openLog();
+    } catch (err) {
+      // The lines go to the supervisor's own output meanwhile: nothing is lost, and the next start tries again.
+      this.logFile = undefined;
+      this.ctx.log('error', `${this.path}: ${(err as Error).message}`);
+    }
+  }
+
+  override async retire(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    // A grandchild outside the group could hold the pipe open: the log is closed after a second anyway.
+    await Promise.race([this.pipesClosed, new Promise((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
+    this.closeLog();
   }
 
   start(): Promise<void> {
-    if (this.child !== undefined) return Promise.resolve();
+    if (this.child !== undefined || this.adopted !== undefined) return Promise.resolve();
     this.setState('starting');
     // A start that fails before readiness counts as a run of no time (backoff grows), however long the last run was.
     this.readyAt = 0;
@@ -226,16 +328,19 @@ class ProcessNode extends Node {
       return Promise.reject(new StartError(this.path, `cannot spawn ${cmd}: ${errnoOf(err) ?? String(err)}`, { cause: err }));
     }
     this.child = child;
-    const log = this.logFile;
     if (this.spec.output === 'log') {
       // Without a log directory the lines go to the command's `output` (its own stdout and stderr: the journal).
+      // The log is looked up at each write: a reload may move it while the child runs.
       const sink = (source: 'out' | 'err') => (chunk: Buffer) => {
+        const log = this.logFile;
         if (log !== undefined) log.write(source, chunk);
         else this.ctx.output(this.path, source, chunk);
       };
       child.stdout?.on('data', sink('out'));
       child.stderr?.on('data', sink('err'));
     }
+    const pipes = [child.stdout, child.stderr].filter((p) => p !== null);
+    this.pipesClosed = Promise.all(pipes.map((p) => new Promise((r) => p.once('close', r)))).then(() => undefined);
     return new Promise<void>((resolve, reject) => {
       let starting = true;
       const failStart = (message: string, cause?: unknown) => {
@@ -267,7 +372,7 @@ class ProcessNode extends Node {
           this.removePidfile();
           const reason = signal !== null ? `killed by ${signal}` : `exited with ${code}`;
           this.lastExit = reason;
-          child.stdout?.once('close', () => log?.flush());
+          child.stdout?.once('close', () => this.logFile?.flush());
           const wasStopping = this.state === 'stopping';
           this.setState(wasStopping ? 'stopped' : 'exited');
           done();
@@ -351,6 +456,10 @@ class ProcessNode extends Node {
 
   /** TERM (or stop_signal) to the group, KILL after stop_timeout; resolves once the leader has exited. */
   async stop(): Promise<void> {
+    if (this.adopted !== undefined) {
+      await this.stopAdopted(this.adopted.pid, this.adopted.start);
+      return;
+    }
     const child = this.child;
     if (child?.pid === undefined) {
       this.setState('stopped');
@@ -366,20 +475,39 @@ class ProcessNode extends Node {
     clearTimeout(kill);
   }
 
+  private async stopAdopted(pid: number, start: string): Promise<void> {
+    this.setState('stopping');
+    killGroup(pid, this.spec.stopSignal);
+    if (!(await waitGone(pid, start, this.spec.stopTimeout * 1000))) {
+      this.ctx.log('warning', `${this.path} still running ${this.spec.stopTimeout} s after ${this.spec.stopSignal}: KILL`);
+      killGroup(pid, 'SIGKILL');
+      await waitGone(pid, start, 5000);
+    }
+    if (this.adopted !== undefined) clearInterval(this.adopted.poll);
+    this.adopted = undefined;
+    this.removePidfile();
+    this.setState('stopped');
+  }
+
   snapshot(): NodeStatus {
+    const pid = this.child?.pid ?? this.adopted?.pid;
     return {
       ...this.base(),
       type: 'service',
-      ...(this.child?.pid !== undefined ? { pid: this.child.pid } : {}),
+      ...(pid !== undefined ? { pid } : {}),
       ...(this.lastExit !== undefined ? { lastExit: this.lastExit } : {}),
     };
   }
 
   detach(): void {
+    if (this.adopted !== undefined) clearInterval(this.adopted.poll);
     const child = this.child;
     if (child === undefined) return;
     child.removeAllListeners('exit');
     child.unref();
+    // Our ends of its pipes (captured output, readiness) would keep this process alive: closed, the child's next
+    // write to them fails (EPIPE), which is why only inherit and null children are meant to outlive the supervisor.
+    for (const stream of child.stdio) stream?.destroy();
   }
 
   closeLog(): void {
@@ -393,8 +521,8 @@ class ProcessNode extends Node {
   }
 }
 
-class LsbNode extends Node {
-  declare readonly spec: LsbServiceSpec;
+export class LsbNode extends Node {
+  declare spec: LsbServiceSpec;
   private poll: NodeJS.Timeout | undefined;
   private lastStatus: number | undefined;
 
@@ -445,6 +573,15 @@ class LsbNode extends Node {
 
   private schedule(): void {
     this.poll = setTimeout(() => void this.check(), this.ctx.global.interval * 1000);
+  }
+
+  /** A reload kept this service: its commands other than start (and its pattern) apply from now on, and a new interval. */
+  update(spec: LsbServiceSpec, notes: ReloadNotes): void {
+    notes.settings(this.spec, spec);
+    this.spec = spec;
+    if (this.state !== 'running') return;
+    clearTimeout(this.poll);
+    this.schedule();
   }
 
   /** wake_up: the next status poll now rather than at the end of the interval. */
@@ -498,9 +635,9 @@ class LsbNode extends Node {
   }
 }
 
-class SupervisorNode extends Node {
-  declare readonly spec: SupervisorSpec;
-  readonly children: Node[];
+export class SupervisorNode extends Node {
+  declare spec: SupervisorSpec;
+  children: Node[];
   private readonly intensity: IntensityTracker;
   private queue: Promise<void> = Promise.resolve();
   private readonly waits = new Waits();
@@ -557,6 +694,8 @@ class SupervisorNode extends Node {
 
   private async handleFailure(child: Node, reason: string): Promise<void> {
     if (this.state !== 'running' || child.state === 'running' || !child.expectedRunning) return;
+    // A reload removed or replaced it after it failed: its replacement, if any, was started by the reload.
+    if (!this.children.includes(child)) return;
     const epoch = this.epoch;
     this.ctx.log('warning', `${child.path} ${reason}`);
     if (this.intensity.record(Date.now())) {
@@ -632,6 +771,80 @@ class SupervisorNode extends Node {
     this.setState(was === 'failed' ? 'failed' : 'stopped');
   }
 
+  /**
+   * A reload: this supervisor takes `next` (its new spec, same path). Its children are matched by name. One that
+   * kept its kind and what it is run with (command, environment, ...: see `replaceReason`) keeps running untouched;
+   * the others are replaced: the old one stopped the way it was configured (reverse start order, with the removed
+   * ones), the new one started in its place of the start order, once those before it are ready. The strategy and
+   * intensity apply from now on; a restart under way (its backoff) is cut short and its child started here.
+   * Nothing starts under a supervisor that is not running (stopped, failed, held): its next start starts them.
+   */
+  async reconcile(next: SupervisorSpec, notes: ReloadNotes): Promise<void> {
+    this.interrupt();
+    await this.serialize(async () => {
+      const before = this.spec;
+      this.spec = next;
+      if (before.strategy !== next.strategy) notes.add(this.path, 'updated', `strategy ${next.strategy}`);
+      if (JSON.stringify(before.intensity) !== JSON.stringify(next.intensity))
+        notes.add(this.path, 'updated', 'intensity (restarts already counted stay counted)');
+      this.intensity.configure(next.intensity, this.ctx.global.interval * 1000);
+      const old = new Map(this.children.map((c) => [c.spec.name, c]));
+      const plan: { node: Node; spec: EntrySpec; kept: boolean }[] = [];
+      const retired = new Set<Node>();
+      for (const spec of next.children) {
+        const was = old.get(spec.name);
+        old.delete(spec.name);
+        const why = was === undefined ? undefined : replaceReason(was.spec, spec, notes.before, this.ctx.global);
+        if (was !== undefined && why === undefined) {
+          plan.push({ node: was, spec, kept: true });
+          continue;
+        }
+        if (was === undefined) notes.add(spec.path, 'added');
+        else {
+          retired.add(was);
+          notes.add(spec.path, 'restarted', why);
+        }
+        const node = build(spec, this.ctx);
+        node.parent = this;
+        plan.push({ node, spec, kept: false });
+      }
+      for (const gone of old.values()) {
+        retired.add(gone);
+        notes.add(gone.path, 'removed');
+      }
+      for (const c of [...this.children].reverse()) {
+        if (!retired.has(c)) continue;
+        if (c.state !== 'stopped') await c.stop();
+        await c.retire();
+      }
+      this.children = plan.map((p) => p.node);
+      let failed: { node: Node; reason: string } | undefined;
+      for (const { node, spec, kept } of plan) {
+        if (kept) {
+          const running = spec.expected !== 'stopped';
+          if (running !== (node.spec.expected !== 'stopped')) {
+            node.expectedRunning = running;
+            notes.add(node.path, 'updated', `expected ${running ? 'running' : 'stopped'}`);
+            if (!running && node.state !== 'stopped') await node.stop();
+          }
+          if (node instanceof SupervisorNode) await node.reconcile(spec as SupervisorSpec, notes);
+          else if (node instanceof ProcessNode) node.update(spec as ProcessServiceSpec, notes);
+          else (node as LsbNode).update(spec as LsbServiceSpec, notes);
+        }
+        if (failed !== undefined || this.state !== 'running' || !node.expectedRunning || node.state === 'running') continue;
+        try {
+          await node.start();
+        } catch (err) {
+          this.ctx.log('error', (err as Error).message);
+          this.ctx.events.emit('exit', node.path, (err as Error).message);
+          failed = { node, reason: (err as Error).message };
+        }
+      }
+      // As a failed start anywhere: handled by the strategy, after this.
+      if (failed !== undefined) this.childFailed(failed.node, failed.reason);
+    });
+  }
+
   /** Runs `op` after any failure being handled, so that a command never races the strategy. */
   serialize(op: () => Promise<void>): Promise<void> {
     let error: unknown;
@@ -658,6 +871,89 @@ class SupervisorNode extends Node {
     this.waits.cancel();
     for (const c of this.children) c.detach();
   }
+
+  override async retire(): Promise<void> {
+    await Promise.all(this.children.map((c) => c.retire()));
+  }
+}
+
+/** One change a reload made, as `reload` reports it. */
+export interface ReloadChange {
+  /** The entry's path; '' for a global key. */
+  readonly path: string;
+  readonly change: 'added' | 'removed' | 'restarted' | 'updated';
+  /** What changed: the keys that made the restart, or the setting now applied. */
+  readonly detail?: string;
+}
+
+/** The changes of a reload under way, and the global keys it replaces. */
+class ReloadNotes {
+  readonly changes: ReloadChange[] = [];
+
+  constructor(readonly before: GlobalSpec) {}
+
+  add(path: string, change: ReloadChange['change'], detail?: string): void {
+    this.changes.push(detail === undefined ? { path, change } : { path, change, detail });
+  }
+
+  /** A kept service whose other keys changed: noted with their names. */
+  settings(before: ServiceSpec, after: ServiceSpec): void {
+    const keys = Object.keys(after).filter(
+      (k) =>
+        k !== 'where' &&
+        k !== 'expected' &&
+        JSON.stringify(before[k as keyof ServiceSpec]) !== JSON.stringify(after[k as keyof ServiceSpec]),
+    );
+    if (keys.length > 0) this.add(after.path, 'updated', keys.map(keyName).join(', '));
+  }
+}
+
+/** The configuration key of a spec field, for messages. */
+function keyName(field: string): string {
+  const names: Record<string, string> = {
+    argv: 'command',
+    searchPath: 'path',
+    pidfile: 'daemon',
+    readiness: 'ready',
+    stopSignal: 'stop_signal',
+    stopTimeout: 'stop_timeout',
+    backoffMin: 'backoff_min',
+    backoffMax: 'backoff_max',
+    noRestartExit: 'no_restart_exit',
+  };
+  return names[field] ?? field;
+}
+
+/**
+ * What a running service was started with, by key: a change of any of them means stopping it and starting it anew.
+ * The rest (stop_signal, stop_timeout, backoff, timeout, no_restart_exit, an LSB service's stop and status, a
+ * ready_url) only matters at its next stop or start and applies without a restart.
+ */
+function runFields(spec: ServiceSpec, g: GlobalSpec): Record<string, unknown> {
+  if (spec.kind === 'lsb') return { start: spec.start, pattern: spec.pattern, path: spec.searchPath };
+  return {
+    command: spec.argv,
+    cwd: spec.cwd,
+    env: Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    // Its descriptors: a notification fd is one of them; a URL is only asked at start.
+    ready_fd: spec.readiness.kind === 'fd' ? spec.readiness.fd : undefined,
+    output: spec.output,
+    daemon: spec.pidfile,
+    path: spec.searchPath,
+    syslog_socket: spec.output === 'syslog' ? g.syslogSocket : undefined,
+  };
+}
+
+/** Why a reload must replace the running entry `before` by `after` (same name); undefined: it is kept. */
+function replaceReason(before: EntrySpec, after: EntrySpec, gBefore: GlobalSpec, gAfter: GlobalSpec): string | undefined {
+  if (before.type !== after.type) return `now a ${after.type}`;
+  if (before.type === 'supervisor' || after.type === 'supervisor') return undefined;
+  if (before.kind !== after.kind)
+    return after.kind === 'lsb' ? 'now an LSB service (start/control)' : 'now run as a child (command/daemon)';
+  const a = runFields(before, gBefore);
+  const b = runFields(after, gAfter);
+  const keys = Object.keys(b).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  return keys.length === 0 ? undefined : `${keys.join(', ')} changed`;
 }
 
 function build(spec: EntrySpec, ctx: Context): Node {
@@ -665,7 +961,7 @@ function build(spec: EntrySpec, ctx: Context): Node {
   return spec.kind === 'process' ? new ProcessNode(spec, ctx) : new LsbNode(spec, ctx);
 }
 
-function walk(n: Node): Node[] {
+export function walk(n: Node): Node[] {
   return n instanceof SupervisorNode ? [n, ...n.children.flatMap(walk)] : [n];
 }
 
@@ -681,34 +977,99 @@ export interface SupervisionOptions {
  * `hold_down` seconds and starts it again (0: `gave-up` is emitted and the tree stays down, as simplevisor exits).
  */
 export class Supervision extends EventEmitter<SupervisionEvents> {
-  readonly root: Node;
+  private top: Node;
   private holdTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly log: Log;
+  private readonly ctx: Context;
+  private current: SupervisionConfig;
+  /** Starts of the root and reloads, one after the other: a reload never meets a tree half started. */
+  private rootOps: Promise<void> = Promise.resolve();
 
-  constructor(
-    readonly config: SupervisionConfig,
-    options: SupervisionOptions = {},
-  ) {
+  constructor(config: SupervisionConfig, options: SupervisionOptions = {}) {
     super();
+    this.current = config;
     this.log = options.log ?? (() => undefined);
-    const ctx: Context = { global: config.global, log: this.log, output: options.output ?? (() => undefined), events: this };
-    this.root = build(config.root, ctx);
-    if (this.root instanceof SupervisorNode) this.root.onRootFailed = () => this.rootFailed();
+    this.ctx = { global: config.global, log: this.log, output: options.output ?? (() => undefined), events: this };
+    this.top = this.build(config.root);
+  }
+
+  /** The configuration in force (the last one reloaded). */
+  get config(): SupervisionConfig {
+    return this.current;
+  }
+
+  get root(): Node {
+    return this.top;
+  }
+
+  private build(spec: EntrySpec): Node {
+    const root = build(spec, this.ctx);
+    if (root instanceof SupervisorNode) root.onRootFailed = () => this.rootFailed();
+    return root;
+  }
+
+  /** Runs `op` after the root operations before it (a failed one does not stop the next). */
+  private exclusive(op: () => Promise<void>): Promise<void> {
+    const next = this.rootOps.then(op);
+    this.rootOps = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Applies a new configuration to the running tree without restarting what did not change: entries are matched
+   * by path; one still run the same way keeps running (same pid), one changed is stopped the way it was configured
+   * and started the new way, a removed one is stopped, an added one started in its place of the start order. A
+   * supervisor's strategy and intensity, and the global keys (interval, hold_down, log_dir, log_max_size, log_keep)
+   * apply at once without a restart. A root of another type or name replaces the whole tree. Resolves with what
+   * changed once every started entry is ready (or has failed and is being handled).
+   */
+  reload(next: SupervisionConfig): Promise<ReloadChange[]> {
+    let notes: ReloadNotes | undefined;
+    return this.exclusive(async () => {
+      const before = this.current.global;
+      notes = new ReloadNotes(before);
+      for (const k of Object.keys(next.global) as (keyof GlobalSpec)[]) {
+        if (before[k] !== next.global[k])
+          notes.add(
+            '',
+            'updated',
+            k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+          );
+      }
+      this.current = next;
+      this.ctx.global = next.global;
+      const root = this.top;
+      const why = root.spec.name !== next.root.name ? 'another root' : replaceReason(root.spec, next.root, before, next.global);
+      if (why === undefined) {
+        if (root instanceof SupervisorNode) await root.reconcile(next.root as SupervisorSpec, notes);
+        else if (root instanceof ProcessNode) root.update(next.root as ProcessServiceSpec, notes);
+        else (root as LsbNode).update(next.root as LsbServiceSpec, notes);
+        return;
+      }
+      notes.add(next.root.path, 'restarted', why);
+      const wasUp = root.state !== 'stopped';
+      clearTimeout(this.holdTimer);
+      if (root instanceof SupervisorNode) root.interrupt();
+      await root.stop();
+      await root.retire();
+      this.top = this.build(next.root);
+      if (wasUp && !this.stopping) await this.startRoot();
+    }).then(() => notes?.changes ?? []);
   }
 
   private rootFailed(): void {
-    const ms = this.config.global.holdDown * 1000;
+    const ms = this.current.global.holdDown * 1000;
     if (ms <= 0 || this.stopping) {
       this.emit('gave-up');
       return;
     }
-    this.log('error', `supervision failed: holding down for ${this.config.global.holdDown} s, then starting again`);
-    (this.root as SupervisorNode).state = 'held';
+    this.log('error', `supervision failed: holding down for ${this.current.global.holdDown} s, then starting again`);
+    (this.top as SupervisorNode).state = 'held';
     this.emit('held', ms);
     this.holdTimer = setTimeout(() => {
       this.holdTimer = undefined;
-      if (!this.stopping) void this.startRoot();
+      if (!this.stopping) void this.exclusive(() => this.startRoot());
     }, ms);
   }
 
@@ -725,7 +1086,7 @@ export class Supervision extends EventEmitter<SupervisionEvents> {
   /** Starts the tree; resolves once every child has been started in order (or has failed and is being handled). */
   async start(): Promise<void> {
     this.stopping = false;
-    await this.startRoot();
+    await this.exclusive(() => this.startRoot());
   }
 
   /** Stops everything, children in reverse start order. */
@@ -746,11 +1107,57 @@ export class Supervision extends EventEmitter<SupervisionEvents> {
     } else await this.root.stop();
   }
 
-  /** stop_supervisor: forgets the children and leaves them running. */
-  detach(): void {
+  /**
+   * stop_supervisor: forgets the children and leaves them running; returns them, for `adopt` by the next
+   * supervisor.
+   */
+  detach(): LeftChild[] {
     this.stopping = true;
     clearTimeout(this.holdTimer);
+    const left = walk(this.root).flatMap((n) => (n instanceof ProcessNode ? (n.left() ?? []) : []));
     this.root.detach();
+    return left;
+  }
+
+  /**
+   * Before `start`: takes over the processes a previous supervisor left running (`detach`) that this tree would run
+   * the same way, with `output` inherit or null (whose output never went through that supervisor). The others (gone
+   * from the tree, changed, or whose output pipe was the previous supervisor's) are stopped, their process group
+   * TERM then KILL, so that `start` does not run a second copy. Resolves with one line per process.
+   */
+  async adopt(left: readonly LeftChild[]): Promise<string[]> {
+    const lines: string[] = [];
+    for (const l of left) {
+      const id = processIdentity(l.pid);
+      // Its own group leader, as a child of ours was: otherwise the pid names another process now.
+      if (id === undefined || id.start !== l.start || id.pgid !== l.pid) {
+        lines.push(`${l.path}: pid ${l.pid} left by the previous supervisor has ended`);
+        continue;
+      }
+      const node = walk(this.root).find((n) => n.path === l.path);
+      const why = !(node instanceof ProcessNode)
+        ? 'no longer in the configuration'
+        : node.runKey() !== l.run
+          ? 'changed in the configuration'
+          : node.spec.output !== 'inherit' && node.spec.output !== 'null'
+            ? 'its output went through the previous supervisor'
+            : !node.expectedRunning
+              ? 'expected stopped'
+              : undefined;
+      if (why === undefined && node instanceof ProcessNode) {
+        node.adopt(l.pid, l.start);
+        lines.push(`${l.path}: pid ${l.pid} adopted`);
+        continue;
+      }
+      const timeout = node instanceof ProcessNode ? node.spec.stopTimeout : 10;
+      killGroup(l.pid, 'SIGTERM');
+      if (!(await waitGone(l.pid, l.start, timeout * 1000))) {
+        killGroup(l.pid, 'SIGKILL');
+        await waitGone(l.pid, l.start, 5000);
+      }
+      lines.push(`${l.path}: pid ${l.pid} left by the previous supervisor not adopted (${why}): stopped`);
+    }
+    return lines;
   }
 
   find(entry: string | undefined): Node {
@@ -766,64 +1173,34 @@ export class Supervision extends EventEmitter<SupervisionEvents> {
 
   /** Restarts one child through its parent's queue (not counted as a failure). */
   async restartChild(entry: string): Promise<void> {
-    const node = this.find(entry);
-    const run = async () => {
+    await this.inTurn(entry, async (node) => {
       await node.stop();
       node.expectedRunning = true;
       await node.start();
-    };
-    if (node.parent === undefined) await run();
-    else await node.parent.serialize(run);
+    });
   }
 
   /** `start PATH` / `stop PATH`: the entry is now expected running (started) or stopped (stopped). */
   async setExpected(entry: string | undefined, running: boolean): Promise<void> {
-    const node = this.find(entry);
-    const run = async () => {
+    if (this.find(entry).parent === undefined) {
+      this.stopping = !running;
+      clearTimeout(this.holdTimer);
+    }
+    await this.inTurn(entry, async (node) => {
       node.expectedRunning = running;
       if (running && node.state !== 'running') await node.start();
       if (!running && node.state !== 'stopped') await node.stop();
-    };
-    if (node.parent === undefined) {
-      this.stopping = !running;
-      clearTimeout(this.holdTimer);
-      await run();
-    } else {
-      await node.parent.serialize(run);
-    }
+    });
   }
 
   /**
-   * `single`: one supervision cycle of the LSB services and exit, for cron, as simplevisor's: each one's status
-   * compared with what is expected, and started, stopped or restarted (a dirty status) to match. Services run as
-   * children exist only while a supervisor runs: they are reported, not started.
+   * Runs `op` on the entry in its parent's queue (the root's: after root starts and reloads). The entry is looked up
+   * again when its turn comes: a reload before it may have replaced it (or removed it: a ControlError then).
    */
-  async single(): Promise<{ ok: boolean; lines: string[] }> {
-    const lines: string[] = [];
-    let ok = true;
-    for (const n of walk(this.root)) {
-      if (n instanceof ProcessNode) {
-        lines.push(`${n.path}: runs only under a running supervisor (msgsupervise start), skipped`);
-        continue;
-      }
-      if (!(n instanceof LsbNode)) continue;
-      const code = await n.status();
-      const want = n.expectedRunning;
-      if ((code === 0) === want && (code === 0 || code === 3)) {
-        lines.push(`${n.path}: OK, as expected (status ${code})`);
-        continue;
-      }
-      try {
-        if (code !== 3) await n.stop();
-        if (want) await n.start();
-        lines.push(`${n.path}: status ${code}, ${want ? 'started' : 'stopped'}`);
-      } catch (err) {
-        ok = false;
-        lines.push(`${n.path}: status ${code}, ${(err as Error).message}`);
-      }
-      n.detach();
-    }
-    return { ok, lines };
+  private inTurn(entry: string | undefined, op: (node: Node) => Promise<void>): Promise<void> {
+    const parent = this.find(entry).parent;
+    const run = () => op(this.find(entry));
+    return parent === undefined ? this.exclusive(run) : parent.serialize(run);
   }
 
   /** wake_up: every LSB service polled now. */

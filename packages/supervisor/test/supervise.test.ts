@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -300,5 +301,32 @@ esac
     expect(find(sup.status(), 'top/a').state).toBe('running');
     expect(await killAndWait(sup, 'top/a')).toBeLessThan(5000);
     expect(rec.messages.some((m) => /top\/a: restart in \d+ ms \(backoff\)/.test(m))).toBe(true);
+  });
+
+  test('supervise - adopt takes a process left running only if it is the same one (start time) and run the same way', async () => {
+    const { sup } = tree(
+      dir.path,
+      `<entry>\ntype = supervisor\nname = top\n<children>\n<entry>\ntype = service\nname = a\ncommand = sleep 1009\noutput = null\n</entry>\n</children>\n</entry>\n`,
+    );
+    running = sup;
+    const other = spawn('sleep', ['1009'], { detached: true, stdio: 'ignore' });
+    const pid = other.pid as number;
+    try {
+      const start = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19] as string;
+      const run = JSON.stringify({ command: ['sleep', '1009'], env: [], output: 'null' });
+      // A pid whose start time differs is another process now: left alone.
+      expect(await sup.adopt([{ path: 'top/a', pid, start: `${start}0`, run }])).toEqual([
+        `top/a: pid ${pid} left by the previous supervisor has ended`,
+      ]);
+      expect(alive(pid)).toBe(true);
+      expect(await sup.adopt([{ path: 'top/a', pid, start, run }])).toEqual([`top/a: pid ${pid} adopted`]);
+      await sup.start();
+      expect(find(sup.status(), 'top/a')).toMatchObject({ state: 'running', pid });
+      await sup.stop();
+      await waitFor('adopted process stopped', () => !alive(pid));
+      expect(find(sup.status(), 'top/a').state).toBe('stopped');
+    } finally {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
   });
 });

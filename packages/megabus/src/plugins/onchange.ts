@@ -10,31 +10,9 @@
 import * as fs from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FileSystemError } from '@msgbricks/dirq';
-import type { Message } from '@msgbricks/message';
 import { StateError } from '../errors';
 
 export const ON_CHANGE_FILE = 'on_change.json';
-
-/**
- * The value of `field` in a message: a header field, or `body.PATH` into a JSON body (dot-separated property names,
- * array indexes as numbers); undefined when the message has none. Values compare as text: a string as it is, anything
- * else as its JSON.
- */
-export function fieldOf(message: Message, field: string): string | undefined {
-  if (!field.startsWith('body.')) return message.getHeader(field);
-  let v: unknown;
-  try {
-    v = JSON.parse(typeof message.body === 'string' ? message.body : message.body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  for (const part of field.slice(5).split('.')) {
-    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, part)) return undefined;
-    v = (v as Record<string, unknown>)[part];
-  }
-  if (v === undefined) return undefined;
-  return typeof v === 'string' ? v : JSON.stringify(v);
-}
 
 function stateError(e: FileSystemError): StateError {
   return new StateError('ERR_MEGABUS_STATE', e.message, { cause: e });

@@ -19,9 +19,10 @@ import { Consumer } from '../consumer';
 import { ActionError, StateError } from '../errors';
 import type { MegabusEvent } from '../events';
 import type { Resolver } from '../resolver';
+import { fieldValue } from '../schedule/event';
 import { ACTIONS, type ActionFactory, type BuiltAction, boundAction } from './actions';
 import type { PluginEvent, PluginEventListener } from './events';
-import { ChangeState, fieldOf } from './onchange';
+import { ChangeState } from './onchange';
 import type { ActionContext, ActionFn } from './types';
 
 /** The plugin's spool, below `<state_dir>/<plugin>/`. */
@@ -173,8 +174,8 @@ export class PluginRunner {
       const ctx: ActionContext = { plugin: p.name, attempt: h.attempt, signal: h.signal, name: h.name };
       let outcome: 'acted' | 'unchanged' | 'ignored' = 'acted';
       if (changes !== undefined && p.onChange !== undefined) {
-        const key = fieldOf(message, p.onChange.key);
-        const value = fieldOf(message, p.onChange.field);
+        const key = fieldValue(message, p.onChange.key);
+        const value = fieldValue(message, p.onChange.field);
         if (key === undefined || value === undefined) outcome = 'ignored';
         else if (!(await changes.change(key, value, () => runAll(message, ctx)))) outcome = 'unchanged';
       } else await runAll(message, ctx);

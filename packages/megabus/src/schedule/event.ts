@@ -1,7 +1,6 @@
 /** What identifies an event and when it happens, read from the message that announces it. */
 import { MsgbricksError } from '@msgbricks/errors';
 import type { Message } from '@msgbricks/message';
-import { fieldOf } from '../plugins/onchange';
 
 /**
  * Errors of timed schedules. Codes: ERR_SCHEDULE_OPTION (a bad Scheduler option, every problem named),
@@ -11,6 +10,28 @@ import { fieldOf } from '../plugins/onchange';
  * given up because the next step fell due), ERR_SCHEDULE_CLOSED (submit after stop).
  */
 export class ScheduleError extends MsgbricksError {}
+
+/**
+ * The value of `field` in a message: a header name, or `body.PATH` for a field of a JSON body (`body.event.id`).
+ * Strings are taken as they are, numbers and booleans as their JSON text; anything else (absent, null, an object, a
+ * body that is not JSON) is undefined.
+ */
+export function fieldValue(message: Message, field: string): string | undefined {
+  if (!field.startsWith('body.')) return message.getHeader(field);
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof message.body === 'string' ? message.body : message.body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  for (const part of field.slice(5).split('.')) {
+    if (typeof value !== 'object' || value === null || !Object.hasOwn(value, part)) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return undefined;
+}
 
 const EPOCH = /^\d+(\.\d+)?$/;
 // Date, optionally a time (seconds and fractions optional), optionally a zone; `T` or one blank in between.
@@ -45,10 +66,10 @@ export interface EventFields {
  * missing or the time unreadable (a message megabusclt cannot schedule: the caller dead-letters it).
  */
 export function eventOf(message: Message, fields: EventFields, arrival: number): { key: string; time: number } {
-  const key = fieldOf(message, fields.key);
+  const key = fieldValue(message, fields.key);
   if (key === undefined || key === '') throw new ScheduleError('ERR_SCHEDULE_EVENT', `no event key: ${fields.key} is missing`);
   if (fields.time === undefined) return { key, time: arrival };
-  const text = fieldOf(message, fields.time);
+  const text = fieldValue(message, fields.time);
   if (text === undefined) throw new ScheduleError('ERR_SCHEDULE_EVENT', `event ${key}: no event time: ${fields.time} is missing`);
   const time = parseEventTime(text);
   if (time === undefined)

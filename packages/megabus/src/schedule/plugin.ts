@@ -15,10 +15,9 @@ import { parseSelector, type Selector } from '@msgbricks/selector';
 import type { MegabusConfig, PluginConfig } from '../config/types';
 import { ACTIONS, type ActionFactory, type BuiltAction } from '../plugins/actions';
 import type { PluginEvent } from '../plugins/events';
-import { fieldOf } from '../plugins/onchange';
 import type { ActionContext, ActionFn } from '../plugins/types';
 import type { Clock } from './clock';
-import { eventOf, ScheduleError } from './event';
+import { eventOf, fieldValue, ScheduleError } from './event';
 import { type ScheduleCounters, Scheduler } from './scheduler';
 import { stdEmail, stdLog, stdShutdown } from './std';
 
@@ -176,7 +175,7 @@ export class PluginSchedules {
     const s = e.plugin.schedule;
     if (s === undefined) return;
     if (e.cancel?.matches(message.header)) {
-      const key = fieldOf(message, s.key);
+      const key = fieldValue(message, s.key);
       if (key === undefined || key === '') throw new ScheduleError('ERR_SCHEDULE_EVENT', `no event key: ${s.key} is missing`);
       await e.scheduler.cancel(key, `cancelled by a message matching ${s.cancel}`);
       return;

@@ -4,10 +4,32 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as os from 'node:os';
-import type { Message } from '@msgbricks/message';
+import { commandHandler } from '@msgbricks/handler';
+import { Message } from '@msgbricks/message';
 import type { ActionContext, ActionFn } from '../plugins/types';
-import { runCommand } from './command';
 import { sendSmtp } from './smtp';
+
+/** The end of a command's output kept for its error (a library prints nothing). */
+const CAPTURE = 500;
+
+/**
+ * Runs `command` by the handler runner's conventions (@msgbricks/handler's commandHandler, as the `command` action:
+ * `/bin/sh -c`, the message's body on stdin and its header in MSG_HEADER_*; exit 0 done, 75 retry later, anything
+ * else CommandFailedError with the end of the output), bounded by the context's signal.
+ */
+async function runCommand(
+  command: string,
+  message: Message,
+  context: ActionContext,
+  env?: Record<string, string>,
+): Promise<void> {
+  const h = commandHandler(command, { capture: CAPTURE, ...(env === undefined ? {} : { env }) });
+  try {
+    await h(message, { name: context.name ?? '', attempt: context.attempt, signal: context.signal });
+  } finally {
+    h.close();
+  }
+}
 
 /** What std_log reports: one line's worth, for the command's logger. */
 export interface StdLogEntry {
@@ -74,7 +96,7 @@ export function stdEmail(options: StdEmailOptions): ActionFn {
     const data = composeEmail(message, context, { ...options, from });
     if (smtp !== undefined)
       await sendSmtp({ ...smtp, helo: options.helo ?? host, from, to: options.to, data, signal: context.signal });
-    else await runCommand(options.sendmail ?? DEFAULT_SENDMAIL, data, { signal: context.signal });
+    else await runCommand(options.sendmail ?? DEFAULT_SENDMAIL, new Message({ body: data }), context);
   };
 }
 
@@ -159,16 +181,16 @@ export interface StdShutdownOptions {
 export const defaultShutdownCommand = (minutes = 1): string => `/sbin/shutdown -h +${minutes}`;
 
 /**
- * std_shutdown: a dry run unless `enabled` is true. The command gets the event's key and step in MEGABUS_KEY and
- * MEGABUS_STEP. A schedule runs it at most once (an attempt a crash interrupted is not run again: see Scheduler).
+ * std_shutdown: a dry run unless `enabled` is true. The command gets the announcement as a command action does (body
+ * on stdin, header in MSG_HEADER_*), and the event's key and step in MEGABUS_KEY and MEGABUS_STEP. A schedule runs it
+ * at most once (an attempt a crash interrupted is not run again: see Scheduler).
  */
 export function stdShutdown(options: StdShutdownOptions): ActionFn {
   const command = options.command ?? defaultShutdownCommand(options.minutes);
-  return async (_message, context) => {
+  return async (message, context) => {
     const dryRun = options.enabled !== true;
     options.onShutdown({ plugin: context.plugin, key: context.step?.key, command, dryRun });
     if (dryRun) return;
-    const env = { ...process.env, MEGABUS_KEY: context.step?.key ?? '', MEGABUS_STEP: context.step?.name ?? '' };
-    await runCommand(command, '', { env, signal: context.signal });
+    await runCommand(command, message, context, { MEGABUS_KEY: context.step?.key ?? '', MEGABUS_STEP: context.step?.name ?? '' });
   };
 }
