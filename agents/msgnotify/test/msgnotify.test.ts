@@ -23,6 +23,8 @@ describe('msgnotify - arguments', () => {
       minRevision: 5,
       continuous: true,
       verbose: true,
+      noVerify: false,
+      cvmfsConfigDir: '/etc/cvmfs',
     });
     expect(parseClientArgs(['-p', '-uhttp://gw/api/v1', '-r/srv/repo', '-T', 'tok'], {})).toMatchObject({
       mode: 'publish',
@@ -42,6 +44,37 @@ describe('msgnotify - arguments', () => {
     expect((await run('msgnotify', ['-s', '-u', 'ftp://x', '-t', 'r'])).code).toBe(1);
     expect((await run('msgnotify', ['-h'])).code).toBe(0);
     expect((await run('msgnotify', ['--help'])).code).toBe(0);
+  });
+
+  test('msgnotify - -s without a key or a server URL in the cvmfs configuration exits 1 naming what is missing; a broken file exits 2', async () => {
+    const etc = path.join(tmp.path, 'etc-cvmfs');
+    const args = ['-s', '-u', 'http://127.0.0.1:1/api/v1', '-t', 'nokey.example.org'];
+    const none = await run('msgnotify', args, { MSGNOTIFY_CVMFS_CONFIG_DIR: etc });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('no public key for nokey.example.org');
+    expect(none.stderr).toContain('no server URL for nokey.example.org');
+    expect(none.stderr).toContain(`no configuration file under ${etc}`);
+    fs.mkdirSync(path.join(etc, 'keys'), { recursive: true });
+    fs.writeFileSync(path.join(etc, 'keys', 'example.org.pub'), 'not a key, but a file');
+    fs.writeFileSync(path.join(etc, 'default.conf'), '# nothing\n');
+    const noUrl = await run('msgnotify', args, { MSGNOTIFY_CVMFS_CONFIG_DIR: etc });
+    expect(noUrl.code).toBe(1);
+    expect(noUrl.stderr).not.toContain('no public key');
+    expect(noUrl.stderr).toContain(
+      `no server URL for nokey.example.org: give -r REPOSITORY_URL_OR_PATH, or set CVMFS_SERVER_URL (read: ${etc}/default.conf;`,
+    );
+    // -k and -r: no configuration read; a missing -k file is named.
+    const missingKey = await run('msgnotify', [...args, '-k', path.join(tmp.path, 'none.pub'), '-r', tmp.path], {
+      MSGNOTIFY_CVMFS_CONFIG_DIR: etc,
+    });
+    expect(missingKey.code).toBe(1);
+    expect(missingKey.stderr).toContain('none.pub (ENOENT)');
+    fs.writeFileSync(path.join(etc, 'default.local'), 'CVMFS_SERVER_URL=x\nfi\n');
+    const broken = await run('msgnotify', args, { MSGNOTIFY_CVMFS_CONFIG_DIR: etc });
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toMatch(/default\.local: Syntax error/);
+    expect(broken.stderr).not.toMatch(/at .*\.js:\d+/);
+    expect((await run('msgnotify', [...args, '--no-verify', '-k', 'x.pub'])).code).toBe(1);
   });
 
   test('msgnotify - a missing local manifest exits 7, an unreadable one 8, a failed download 6, a failed publish 9', async () => {
