@@ -28,7 +28,10 @@ export interface GatewayOptions {
   backend: NotifyBackend;
   /** Who may publish where (default: nobody). */
   publish?: PublishPolicy;
-  /** When set, subscribing needs one of these bearer tokens (header, or `?token=` for EventSource). */
+  /**
+   * When set, subscribing (SSE, WebSocket, the feed, the repository list) needs one of these bearer tokens: in the
+   * Authorization header, or as `?token=` (what an EventSource, which cannot set headers, can send).
+   */
   subscribeTokens?: readonly string[];
   /** Per publisher (default 10/s, bursts of 20; rate 0: no limit). */
   rateLimit?: { rate: number; burst: number };
@@ -308,6 +311,9 @@ export class Gateway {
       case `${API}/notifications/feed`:
         return this.subscribeFeed(req, res, url);
       case `${API}/repositories`:
+        // What the feed tells, so the same credential.
+        if (!this.mayRead(req, url))
+          return this.refused(res, 401, 'a credential is required', undefined, { 'WWW-Authenticate': 'Bearer' });
         return json(res, 200, { repositories: this.cache.entries().map(summaryOf) });
       case '/healthz':
         return this.healthz(res, await this.clusterStats());
