@@ -219,6 +219,32 @@ test('msgnotify - -s without -k and -r finds the keys and the server URLs in the
   }
 });
 
+test('msgnotify-gateway - verify: a forged manifest is refused, msgnotify -p exits 9 saying why; a good one goes through', async () => {
+  const [port] = (await freePorts(1)) as [number];
+  const root = path.join(tmp, 'verified');
+  const repo = makeSignedRepo(root, 'checked.example.org');
+  await gateway('verify-a', port, ['verify:', "  '*':", `    keys: ${repo.masterPubFile}`, `    url: ${root}/@fqrn@`]);
+  const sub = launch('msgnotify', [
+    '-s',
+    '-c',
+    '-u',
+    `http://127.0.0.1:${port}/api/v1`,
+    '-t',
+    'checked.example.org',
+    '--no-verify',
+    '-v',
+  ]);
+  await sub.waitFor(/subscribed to checked\.example\.org/);
+  repo.publish(1, true);
+  const forged = await pub(port, repo.dir);
+  expect(forged.code).toBe(9);
+  expect(forged.stderr).toContain('HTTP 400 {"status":"error","reason":"invalid_signature"');
+  repo.publish(2);
+  expect((await pub(port, repo.dir)).code).toBe(0);
+  await sub.waitFor(/revision 2/);
+  expect(sub.stdout).toBe('repository checked.example.org is now at revision 2\n');
+});
+
 test('msgnotify-gateway - workers: 2 share the port; a killed worker is restarted with the cache; SIGTERM stops them all with 0', async () => {
   const [port] = (await freePorts(1)) as [number];
   const g = await gateway('cluster-a', port, ['workers: 2']);

@@ -146,6 +146,53 @@ describe('msgnotify-gateway - configuration', () => {
     expect((await run('msgnotify-gateway', ['--bogus'])).code).toBe(2);
   });
 
+  test('msgnotify-gateway - verify: keys and url per repository, several URLs with ";", every problem with FILE:LINE', async () => {
+    const keys = path.join(tmp.path, 'keys');
+    fs.mkdirSync(keys, { recursive: true });
+    fs.writeFileSync(path.join(keys, 'example.org.pub'), 'PEM');
+    const good = path.join(tmp.path, 'verify.yaml');
+    fs.writeFileSync(
+      good,
+      [
+        'verify:',
+        "  '*':",
+        `    keys: ${keys}`,
+        "    url: 'http://s0.example.org/cvmfs/@fqrn@;http://s1.example.org/cvmfs/@fqrn@'",
+        '  atlas.example.org:',
+        `    keys: [${keys}/example.org.pub]`,
+        '    url: [/srv/cvmfs/atlas.example.org]',
+        '',
+      ].join('\n'),
+    );
+    expect(loadConfig(good, {}).verify).toEqual({
+      '*': { keys: [keys], locations: ['http://s0.example.org/cvmfs/@fqrn@', 'http://s1.example.org/cvmfs/@fqrn@'] },
+      'atlas.example.org': { keys: [`${keys}/example.org.pub`], locations: ['/srv/cvmfs/atlas.example.org'] },
+    });
+    expect(loadConfig(undefined, {}).verify).toEqual({});
+    const bad = path.join(tmp.path, 'verify-bad.yaml');
+    fs.writeFileSync(
+      bad,
+      [
+        'verify:',
+        '  a.example.org:',
+        `    keys: ${tmp.path}/nope.pub`,
+        '    url: http://s0/cvmfs/@fqrn@',
+        '  b.example.org:',
+        '    url: [1, 2]',
+        '    colour: red',
+        '  c.example.org: yes',
+        '',
+      ].join('\n'),
+    );
+    const r = await run('msgnotify-gateway', ['--config', bad, '--check-config']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${bad}:3: verify.a.example.org.keys: cannot read ${tmp.path}/nope.pub (stat: ENOENT)`);
+    expect(r.stderr).toContain(`${bad}:6: verify.b.example.org.url: must be a URL or directory, or a list`);
+    expect(r.stderr).toContain(`${bad}:7: verify.b.example.org.colour: unknown key (keys, url)`);
+    expect(r.stderr).toContain('verify.b.example.org: needs keys');
+    expect(r.stderr).toContain(`${bad}:8: verify.c.example.org: a repository entry must be a mapping (keys, url)`);
+  });
+
   test("msgnotify-gateway - cvmfs-notify's config.json and its CVMFS_NOTIFY_* overrides (the AMQP ones too)", () => {
     const file = path.join(tmp.path, 'config.json');
     fs.writeFileSync(file, JSON.stringify({ port: 4930, log_level: 'info', broker: { user: 'file-user', vhost: '/cvmfs' } }));

@@ -16,7 +16,7 @@ export {
   RepositoryFetchError,
 } from './errors';
 export { feedFrame, sseFrame, summaryOf } from './frames';
-export type { GatewayEvent, GatewayOptions, GatewayStats } from './gateway';
+export type { GatewayEvent, GatewayOptions, GatewayStats, VerifySpec } from './gateway';
 export { Gateway, metricsText } from './gateway';
 export type { HubOptions, HubStats, Sink } from './hub';
 export { EVERY_REPOSITORY, Hub } from './hub';
