@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { errnoOf } from '@msgbricks/errors';
-import type { PublisherAuth } from '@msgbricks/notify';
+import { type PublisherAuth, REPOSITORY_RE } from '@msgbricks/notify';
 import { ConfigError, type ConfigProblem } from '@msgbricks/transfer-cli';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { LEVELS, type Level } from './logger';
@@ -13,7 +13,7 @@ export interface GatewayConfig {
   logLevel: Level;
   node: string;
   cache: string;
-  broker: { uri: string; user?: string; pass?: string; vhost: string; exchange: string };
+  broker: { uri: string; user?: string; pass?: string; vhost: string; exchange: string; repositories: string[] };
   tls?: { cert: string; key: string };
   publish: Record<string, PublisherAuth>;
   /** Signature checks of publishes, per repository or `*`: master key files or directories, and locations. */
@@ -178,6 +178,7 @@ const KNOWN = new Set([
   'broker.pass',
   'broker.vhost',
   'broker.exchange',
+  'broker.repositories',
   'tls.cert',
   'tls.key',
   'subscribe_tokens',
@@ -353,6 +354,13 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       problem(where, `verify/${repo}`, 'needs url (where the whitelist and certificate are)');
     if (entry.locations.length === 0) delete verify[repo];
   }
+  let repositories: string[] = [];
+  const br = values.get('broker.repositories');
+  if (br !== undefined && br.value !== null) {
+    if (!Array.isArray(br.value) || br.value.some((r) => typeof r !== 'string' || !REPOSITORY_RE.test(r)))
+      problem(br.where, 'broker.repositories', 'must be a list of repository names');
+    else repositories = br.value as string[];
+  }
   let subscribeTokens: string[] | undefined;
   const st = values.get('subscribe_tokens');
   if (st !== undefined && st.value !== null) {
@@ -378,6 +386,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       ...(pass !== undefined ? { pass } : {}),
       vhost: str('broker.vhost', '/') as string,
       exchange: str('broker.exchange', 'repository.activity') as string,
+      repositories,
     },
     ...(cert !== undefined && key !== undefined ? { tls: { cert, key } } : {}),
     publish,

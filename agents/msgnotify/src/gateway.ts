@@ -92,6 +92,7 @@ function stompBackend(config: GatewayConfig, log: Logger): StompBackend {
     vhost: config.broker.vhost,
     exchange: config.broker.exchange,
     node: config.node,
+    repositories: config.broker.repositories,
     onEvent: (e) => {
       if (e.type === 'connected') log.info(`broker session with ${e.server} (${e.brokerType}, STOMP ${e.version})`);
       else if (e.type === 'lost') log.warn(`broker session lost: ${e.error.message}`);

@@ -124,6 +124,8 @@ describe('msgnotify-gateway - configuration', () => {
         '    tokens: { ci: short }',
         '    colour: red',
         'workers: 1.5',
+        'broker:',
+        '  repositories: [ok.example.org, "not a name"]',
         '',
       ].join('\n'),
     );
@@ -135,6 +137,7 @@ describe('msgnotify-gateway - configuration', () => {
     expect(r.stderr).toContain(`${file}:7: publish.r.org.tokens: must map names to secrets`);
     expect(r.stderr).toContain(`${file}:8: publish.r.org.colour: unknown key`);
     expect(r.stderr).toContain(`${file}:9: workers: must be a whole number`);
+    expect(r.stderr).toContain(`${file}:11: broker.repositories: must be a list of repository names`);
     const syntax = path.join(tmp.path, 'syntax.json');
     fs.writeFileSync(syntax, '{\n  "port": 4929,\n  "log_level": \n}\n');
     const s = await run('msgnotify-gateway', ['--config', syntax, '--check-config']);
@@ -214,7 +217,11 @@ describe('msgnotify-gateway - configuration', () => {
       pass: 'env-pass',
       vhost: '/cvmfs',
       exchange: 'other.activity',
+      repositories: [],
     });
+    const legacy = path.join(tmp.path, 'legacy.yaml');
+    fs.writeFileSync(legacy, 'broker:\n  repositories: [atlas.cern.ch, cms.cern.ch]\n');
+    expect(loadConfig(legacy, {}).broker.repositories).toEqual(['atlas.cern.ch', 'cms.cern.ch']);
     expect(() => loadConfig(undefined, { CVMFS_NOTIFY_PORT: 'x' })).toThrow(
       'environment CVMFS_NOTIFY_PORT: port: must be a number',
     );

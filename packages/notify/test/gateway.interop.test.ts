@@ -6,7 +6,8 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Gateway, type GatewayOptions, StompBackend } from '@msgbricks/notify';
+import { Gateway, type GatewayOptions, StompBackend, type StompBackendOptions } from '@msgbricks/notify';
+import { StompConnection } from '@msgbricks/stomp';
 import type { Broker } from '@msgbricks/test-support';
 import { layout, makeTlsMaterial, removeDir, startRabbitMQ, tempDir } from '@msgbricks/test-support';
 import WebSocket from 'ws';
@@ -35,12 +36,16 @@ afterAll(async () => {
   if (tmp) removeDir(tmp);
 });
 
-async function gateway(node: string, extra: Partial<GatewayOptions> = {}): Promise<Gateway> {
+async function gateway(
+  node: string,
+  { backendOptions, ...extra }: Partial<GatewayOptions> & { backendOptions?: Partial<StompBackendOptions> } = {},
+): Promise<Gateway> {
   const backend = new StompBackend({
     uri: `stomp://${rabbit.host}:${rabbit.ports.stomp}`,
     user: rabbit.user,
     password: rabbit.password,
     node,
+    ...backendOptions,
   });
   const g = await Gateway.start({
     port: 0,
@@ -294,6 +299,46 @@ describe('gateway - nodes on one broker', () => {
     await sb.until(() => sb.events.length === 2);
     expect(sa.revisions()).toEqual([1, 2]);
     expect(sb.revisions()).toEqual([1, 2]);
+  });
+
+  test('gateway - a node bound to listed repositories hears a publisher that sends with their key only (cvmfs-notify), even while it was down; each revision once', async () => {
+    const legacy = new StompConnection({
+      uri: `stomp://${rabbit.host}:${rabbit.ports.stomp}`,
+      auth: [{ scheme: 'plain', name: rabbit.user, pass: rabbit.password }],
+    });
+    await legacy.open();
+    // What a cvmfs-notify node does: the published body, to the exchange, with the repository as routing key only.
+    const legacySend = (repository: string, revision: number) =>
+      legacy.send(
+        { destination: `/exchange/repository.activity/${repository}`, 'content-type': 'application/json' },
+        Buffer.from(body(repository, revision)),
+      );
+    try {
+      const options = { repositories: ['legacy.example.org'] };
+      let g = await gateway('legacy-a', { backendOptions: options });
+      const sub = subscribe(g.url, 'legacy.example.org');
+      await sub.until(() => sub.status === 200);
+      await legacySend('legacy.example.org', 1);
+      await legacySend('unbound.example.org', 1);
+      await sub.until(() => sub.events.length === 1, 20_000, 'the legacy publish');
+      // A msgnotify publish comes twice (its key and #all): subscribers get it once.
+      expect((await publish(g.url, body('legacy.example.org', 2))).status).toBe(200);
+      await sub.until(() => sub.events.length === 2, 20_000, 'revision 2');
+      // A barrier: once revision 1 of barrier.example.org (#all, queued after them) is in, the queue is drained.
+      expect((await publish(g.url, body('barrier.example.org', 1))).status).toBe(200);
+      await until(() => g.cache.get('barrier.example.org') !== undefined, 'the barrier');
+      expect(g.cache.get('unbound.example.org')).toBeUndefined();
+      expect(sub.revisions()).toEqual([1, 2]);
+      expect(g.stats().received).toMatchObject({ stored: 3, duplicate: 1 });
+      // Down, then back: the binding is the durable queue's, what came meanwhile waits there.
+      await g.close();
+      gateways.splice(gateways.indexOf(g), 1);
+      await legacySend('legacy.example.org', 3);
+      g = await gateway('legacy-a', { backendOptions: options });
+      await until(() => g.cache.get('legacy.example.org')?.revision === 3, 'revision 3 after the restart');
+    } finally {
+      await legacy.close();
+    }
   });
 
   test('gateway - a restarted node keeps its cache, gets what was published while it was down, and a client resumes by Last-Event-ID', async () => {
