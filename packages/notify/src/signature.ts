@@ -64,12 +64,11 @@ export function verifyWhitelist(
   let name: string | undefined;
   const fingerprints = new Set<string>();
   for (const line of lines.slice(1)) {
-    if (line.startsWith('E')) expires = timeOf(line.slice(1));
+    // A fingerprint first: one that starts with E (one certificate in sixteen) is no expiry line.
+    const fp = /^([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){19})\b/.exec(line);
+    if (fp) fingerprints.add((fp[1] as string).toUpperCase());
+    else if (line.startsWith('E')) expires = timeOf(line.slice(1));
     else if (line.startsWith('N')) name = line.slice(1);
-    else {
-      const fp = /^([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){19})\b/.exec(line);
-      if (fp) fingerprints.add((fp[1] as string).toUpperCase());
-    }
   }
   if (name !== repository) throw new SignatureError(`the whitelist is ${JSON.stringify(name)}'s, not ${repository}'s`);
   if (expires === undefined || expires.getTime() < now.getTime()) throw new SignatureError('the whitelist has expired');

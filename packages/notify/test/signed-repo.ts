@@ -17,7 +17,8 @@ export interface SignedRepo {
   publish(revision: number, badSignature?: boolean): Buffer;
 }
 
-function signedText(letter: string, signature: (hash: string) => Buffer): Buffer {
+/** A cvmfs signed text: the letter, `--`, its SHA-1 hash line, then the signature of that hash. */
+export function signedText(letter: string, signature: (hash: string) => Buffer): Buffer {
   const hash = createHash('sha1').update(letter).digest('hex');
   return Buffer.concat([Buffer.from(`${letter}--\n${hash}\n`), signature(hash)]);
 }

@@ -1,6 +1,6 @@
 // The gateway's parts without a broker: manifests, bodies, the SSE parser, credentials, rate limits, the fan-out's
 // congestion handling and the last-value cache on disk.
-import { generateKeyPairSync } from 'node:crypto';
+import { constants, generateKeyPairSync, privateEncrypt } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { inflateSync } from 'node:zlib';
@@ -28,7 +28,7 @@ import {
 import { layout, useTempDir } from '@msgbricks/test-support';
 import { SignJWT } from 'jose';
 import { body } from './helpers';
-import { makeSignedRepo } from './signed-repo';
+import { makeSignedRepo, signedText } from './signed-repo';
 
 const tmp = useTempDir('notify-units-');
 
@@ -310,5 +310,17 @@ describe('signatures', () => {
       }
     })();
     expect(err?.code).toBe('ERR_NOTIFY_SIGNATURE');
+  });
+
+  test('signatures - a whitelisted fingerprint that starts with E is a fingerprint, not the expiry line', () => {
+    const master = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const fingerprint = `E0:${Array.from({ length: 19 }, (_, i) => (i + 16).toString(16).toUpperCase()).join(':')}`;
+    const text = signedText(`20261201000000\nE20991231000000\nNfp.example.org\n${fingerprint}\n`, (hash) =>
+      privateEncrypt({ key: master.privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(hash)),
+    );
+    const publicPem = master.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const whitelist = verifyWhitelist(text, [publicPem], 'fp.example.org');
+    expect(whitelist.expires.toISOString()).toBe('2099-12-31T00:00:00.000Z');
+    expect([...whitelist.fingerprints]).toEqual([fingerprint]);
   });
 });
