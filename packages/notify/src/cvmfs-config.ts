@@ -21,7 +21,8 @@ const PARAMETERS = ['CVMFS_SERVER_URL', 'CVMFS_KEYS_DIR', 'CVMFS_PUBLIC_KEY'] as
 /**
  * Sources the files as cvmfs's OptionsManager::ParseDefault does, least specific first, each by /bin/sh from its own
  * directory with CVMFS_FQRN set (cvmfs feeds each line to a shell, so the files may use parameters, `if` and shell
- * arithmetic). CVMFS_CONFIG_REPOSITORY is fixed once default.d is read: the config repository cannot move itself.
+ * arithmetic). The config repository's files are read where CVMFS_CONFIG_REPOSITORY says at that point, and cannot
+ * change it (cvmfs protects it from them); the local files can (default.local usually sets it).
  * Last, a publisher's `repositories.d/<repository>/client.conf`, what `cvmfs_swissknife notify -s` reads, so msgnotify
  * -s works on a stratum 0 too. After each file the parameters we need go to fd 3 (a file may print on stdout), NUL-separated.
  */
@@ -33,13 +34,13 @@ __mn_src() {
   printf '%s\\0%s\\0%s\\0%s\\0' "$1" "\${CVMFS_SERVER_URL-}" "\${CVMFS_KEYS_DIR-}" "\${CVMFS_PUBLIC_KEY-}" >&3
 }
 __mn_ext() {
+  __mn_cr=\${CVMFS_CONFIG_REPOSITORY-}
   [ -n "$__mn_cr" ] || return 0
   __mn_src "\${CVMFS_MOUNT_DIR:-/cvmfs}/$__mn_cr/etc/cvmfs/$1"
   CVMFS_CONFIG_REPOSITORY=$__mn_cr
 }
 __mn_src "$__MN_ROOT/default.conf"
 for __mn_f in "$__MN_ROOT"/default.d/*.conf; do __mn_src "$__mn_f"; done
-__mn_cr=\${CVMFS_CONFIG_REPOSITORY-}
 __mn_ext default.conf
 __mn_src "$__MN_ROOT/default.local"
 __mn_ext "domain.d/$__MN_DOMAIN.conf"

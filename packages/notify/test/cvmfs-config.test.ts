@@ -48,6 +48,18 @@ describe('cvmfs client configuration', () => {
       path.join(root, 'domain.d/example.org.conf'),
       path.join(mount, 'config.example.org/etc/cvmfs/config.d/atlas.example.org.conf'),
     ]);
+    // Set in default.local (as sites do): the config repository's default.conf, read before, is not; the rest is.
+    const local = path.join(tmp.path, 'etc-local');
+    write(local, {
+      'default.conf': `CVMFS_MOUNT_DIR=${mount}\n`,
+      'default.local': 'CVMFS_CONFIG_REPOSITORY=config.example.org\n',
+    });
+    expect((await readCvmfsClientConfig('atlas.example.org', local)).files).toEqual([
+      path.join(local, 'default.conf'),
+      path.join(local, 'default.local'),
+      path.join(mount, 'config.example.org/etc/cvmfs/domain.d/example.org.conf'),
+      path.join(mount, 'config.example.org/etc/cvmfs/config.d/atlas.example.org.conf'),
+    ]);
     // Another repository of the domain, with a config.d file of its own.
     const other = await readCvmfsClientConfig('other.example.org', root);
     expect(other.serverUrls).toEqual(['http://not-this-one']);
