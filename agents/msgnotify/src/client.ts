@@ -9,6 +9,7 @@ import {
   manifestHashMatches,
   PublicKeyError,
   parseManifest,
+  RepositoryFetchError,
   readCvmfsClientConfig,
   readMasterKeys,
   SseParser,
@@ -223,6 +224,29 @@ export async function verifierFor(args: ClientArgs, log: Logger): Promise<Manife
   }
 }
 
+/**
+ * Why the manifest does not verify, or undefined when it does. A repository that cannot be reached (a stratum
+ * restarting) is tried again, 1, 2, 4 and 8 s later: the next revision may be hours away, so ignoring this one
+ * at once would leave the subscriber behind; a bad signature is final.
+ */
+async function verifyPatiently(
+  verifier: ManifestVerifier,
+  manifest: Manifest,
+  log: Logger,
+  done: () => boolean,
+): Promise<string | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await verifier.verify(manifest);
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof RepositoryFetchError) || attempt === 4 || done()) return errorOf(err).message;
+      log.info(`cannot check revision ${manifest.revision} yet (${errorOf(err).message}): again in ${2 ** attempt} s`);
+      await sleep(1000 * 2 ** attempt);
+    }
+  }
+}
+
 function authHeaders(args: ClientArgs): Record<string, string> {
   return args.token !== undefined ? { Authorization: `Bearer ${args.token}` } : {};
 }
@@ -358,11 +382,8 @@ export async function subscribe(args: ClientArgs, log: Logger, signal?: AbortSig
           if (typeof r === 'string') return log.warn(`ignored a notification: ${r}`);
           if (r.revision <= min) return log.debug(`revision ${r.revision} of ${topic} is not newer than ${min}`);
           if (verifier !== undefined) {
-            try {
-              await verifier.verify(r.manifest);
-            } catch (err) {
-              return log.warn(`ignored revision ${r.revision} of ${topic}: ${errorOf(err).message}`);
-            }
+            const problem = await verifyPatiently(verifier, r.manifest, log, () => settled);
+            if (problem !== undefined) return log.warn(`ignored revision ${r.revision} of ${topic}: ${problem}`);
           }
           if (settled || r.revision <= min) return;
           min = r.revision;

@@ -176,6 +176,23 @@ async function forgedIgnoredGoodReported(sub: Running, port: number, repo: Signe
   expect(sub.stdout).toBe(`repository ${repo.repository} is now at revision ${bad + 1}\n`);
 }
 
+test('msgnotify - -s: a whitelist that cannot be had yet is tried again, and the revision reported once it can', async () => {
+  const [port] = (await freePorts(1)) as [number];
+  await gateway('sig-late', port);
+  const repo = makeSignedRepo(tmp, 'late.example.org');
+  const whitelist = path.join(repo.dir, '.cvmfswhitelist');
+  fs.renameSync(whitelist, `${whitelist}.away`);
+  const args = ['-s', '-u', `http://127.0.0.1:${port}/api/v1`, '-t', 'late.example.org', '-k', repo.masterPubFile];
+  const sub = launch('msgnotify', [...args, '-r', repo.dir, '-v']);
+  await sub.waitFor(/subscribed to late\.example\.org/);
+  repo.publish(1);
+  expect((await pub(port, repo.dir)).code).toBe(0);
+  await sub.waitFor(/cannot check revision 1 yet \(cannot get \.cvmfswhitelist: .*ENOENT\): again in 1 s/);
+  fs.renameSync(`${whitelist}.away`, whitelist);
+  expect(await sub.exited).toBe(0);
+  expect(sub.stdout).toBe('repository late.example.org is now at revision 1\n');
+});
+
 test('msgnotify - -s without -k and -r finds the keys and the server URLs in the cvmfs client configuration', async () => {
   const [port] = (await freePorts(1)) as [number];
   await gateway('sig-b', port);
