@@ -198,7 +198,6 @@ export async function verifierFor(args: ClientArgs, log: Logger): Promise<Manife
   try {
     const config =
       args.keys === undefined || args.repository === undefined ? await readCvmfsClientConfig(topic, root) : undefined;
-    const where = (p: string) => (config?.sources[p] !== undefined ? ` (${p} in ${config.sources[p]})` : '');
     const keyFiles = args.keys !== undefined ? [args.keys] : (config?.keyFiles ?? []);
     const locations = args.repository !== undefined ? [args.repository] : (config?.serverUrls ?? []);
     const missing: string[] = [];
@@ -213,8 +212,9 @@ export async function verifierFor(args: ClientArgs, log: Logger): Promise<Manife
         config !== undefined && config.files.length > 0 ? config.files.join(', ') : `no configuration file under ${root}`;
       throw new ClientError(`${missing.join('; ')} (read: ${read}; --no-verify checks hash lines only)`, EXIT.usage);
     }
-    log.debug(`verifying ${topic} with ${keyFiles.join(', ')}${where('CVMFS_PUBLIC_KEY')}${where('CVMFS_KEYS_DIR')}`);
-    log.debug(`whitelist and certificate from ${locations.join(', ')}${where('CVMFS_SERVER_URL')}`);
+    log.debug(`verifying ${topic} with ${keyFiles.join(', ')} (${args.keys !== undefined ? '-k' : config?.keysFrom})`);
+    const urlsFrom = args.repository !== undefined ? '-r' : `CVMFS_SERVER_URL in ${config?.sources.CVMFS_SERVER_URL}`;
+    log.debug(`whitelist and certificate from ${locations.join(', ')} (${urlsFrom})`);
     return new ManifestVerifier({ masterKeys: await readMasterKeys(keyFiles), locations });
   } catch (err) {
     // A file the shell refused is a configuration error; an unreadable key is a bad argument, as -k's always was.

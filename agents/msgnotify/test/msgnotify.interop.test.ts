@@ -216,7 +216,9 @@ test('msgnotify - -s without -k and -r finds the keys and the server URLs in the
   try {
     const sub = launch('msgnotify', ['-s', '-u', url, '-t', 'found.example.org', '-v'], { MSGNOTIFY_CVMFS_CONFIG_DIR: etc });
     await sub.waitFor(/verifying found\.example\.org with/);
-    expect(sub.stderr).toContain(`verifying found.example.org with ${etc}/keys/example.org/found.example.org.pub`);
+    expect(sub.stderr).toContain(
+      `verifying found.example.org with ${etc}/keys/example.org/found.example.org.pub (CVMFS_KEYS_DIR in ${etc}/domain.d/example.org.conf)`,
+    );
     await forgedIgnoredGoodReported(sub, port, repo, 3);
     // Another master key in the configuration: the whitelist does not verify, the revision is ignored.
     fs.writeFileSync(

@@ -10,6 +10,8 @@ export interface CvmfsClientConfig {
   serverUrls: string[];
   /** The master public key files: CVMFS_PUBLIC_KEY (`:`-separated), else CVMFS_KEYS_DIR's *.pub, else <root>/keys/*.pub. */
   keyFiles: string[];
+  /** Which rule gave keyFiles, and from which file, for messages. */
+  keysFrom: string;
   /** Parameter -> the file that set it last, for messages. */
   sources: Record<string, string>;
   /** The files read, in order. */
@@ -123,15 +125,18 @@ export async function readCvmfsClientConfig(repository: string, root = '/etc/cvm
     .filter((u) => u !== '')
     .map((u) => expandServerUrl(u, repository));
   let keyFiles: string[];
+  let keysFrom: string;
   if ((values.CVMFS_PUBLIC_KEY ?? '') !== '') {
     keyFiles = (values.CVMFS_PUBLIC_KEY as string).split(':').filter((f) => f !== '');
+    keysFrom = `CVMFS_PUBLIC_KEY in ${sources.CVMFS_PUBLIC_KEY}`;
   } else if ((values.CVMFS_KEYS_DIR ?? '') !== '') {
     keyFiles = await pubFiles(values.CVMFS_KEYS_DIR as string);
+    keysFrom = `CVMFS_KEYS_DIR in ${sources.CVMFS_KEYS_DIR}`;
   } else {
     keyFiles = await pubFiles(`${root.replace(/\/+$/, '')}/keys`);
-    sources.CVMFS_PUBLIC_KEY = `${root.replace(/\/+$/, '')}/keys/*.pub`;
+    keysFrom = `the default ${root.replace(/\/+$/, '')}/keys/*.pub`;
   }
-  return { repository, serverUrls, keyFiles, sources, files };
+  return { repository, serverUrls, keyFiles, keysFrom, sources, files };
 }
 
 /** Reads master public keys (PEM) from files or directories of *.pub; a file that cannot be read is named. */

@@ -39,6 +39,7 @@ describe('cvmfs client configuration', () => {
     expect(c.sources.CVMFS_SERVER_URL).toBe(path.join(root, 'domain.d/example.org.conf'));
     // CVMFS_PUBLIC_KEY (from the config repository) comes before CVMFS_KEYS_DIR, as in cvmfs.
     expect(c.keyFiles).toEqual(['/from/config-repo.pub']);
+    expect(c.keysFrom).toBe(`CVMFS_PUBLIC_KEY in ${path.join(mount, 'config.example.org/etc/cvmfs/default.conf')}`);
     expect(c.files).toEqual([
       path.join(root, 'default.conf'),
       path.join(root, 'default.d/50-site.conf'),
@@ -79,6 +80,7 @@ describe('cvmfs client configuration', () => {
     expect((await readCvmfsClientConfig('b.example.org', root)).keyFiles).toEqual([`${root}/keys/dir/one.pub`]);
     const c = await readCvmfsClientConfig('c.example.org', root);
     expect(c.keyFiles).toEqual([`${root}/keys/m.pub`, `${root}/keys/z.pub`]);
+    expect(c.keysFrom).toBe(`the default ${root}/keys/*.pub`);
     expect(c.serverUrls).toEqual([]);
     // A stratum 0's own client.conf (what cvmfs_swissknife notify -s reads) comes last.
     write(root, {
