@@ -1,25 +1,28 @@
 import * as fs from 'node:fs/promises';
 import type * as http from 'node:http';
-import { inflateSync } from 'node:zlib';
 import { errnoOf, errorOf, UsageError } from '@msgbricks/errors';
 import {
-  certificatePath,
+  CvmfsConfigError,
   type Manifest,
   ManifestError,
+  ManifestVerifier,
   manifestHashMatches,
+  PublicKeyError,
   parseManifest,
+  RepositoryFetchError,
+  readCvmfsClientConfig,
+  readMasterKeys,
   SseParser,
-  verifyManifestSignature,
-  verifyWhitelist,
 } from '@msgbricks/notify';
 import { fetchAll, open } from './http';
 import { Logger } from './logger';
 
 /** cvmfs_swissknife notify's exit codes (swissknife_notify.cc), which scripts test. */
-export const EXIT = { ok: 0, usage: 1, download: 6, open: 7, read: 8, publish: 9 } as const;
+export const EXIT = { ok: 0, usage: 1, config: 2, download: 6, open: 7, read: 8, publish: 9 } as const;
 
 const USAGE = `usage: msgnotify -p -u URL -r REPOSITORY_URL_OR_PATH [-T TOKEN] [-v]
-       msgnotify -s -u URL -t REPOSITORY [-m MIN_REVISION] [-c] [-k KEYS -r REPOSITORY_URL_OR_PATH] [-T TOKEN] [-v]
+       msgnotify -s -u URL -t REPOSITORY [-m MIN_REVISION] [-c] [-k KEYS] [-r REPOSITORY_URL_OR_PATH]
+                 [--no-verify] [-T TOKEN] [-v]
 
 cvmfs_swissknife notify compatible. URL is the gateway API root (e.g. http://gw:4929/api/v1).
   -p         publish the repository's .cvmfspublished (downloaded from an http(s) URL, or read from a
@@ -28,11 +31,16 @@ cvmfs_swissknife notify compatible. URL is the gateway API root (e.g. http://gw:
   -t NAME    the repository to subscribe to
   -m N       report only revisions greater than N (default 0)
   -c         continuous: keep going after the first revision reported
-  -k KEYS    verify each manifest's signature: KEYS is a master public key (.pub) or a directory of them
-             (/etc/cvmfs/keys/...); the whitelist and the certificate come from -r
+  -k KEYS    the master public key (.pub) or a directory of them that signed the whitelist; by default
+             the cvmfs client configuration's (CVMFS_PUBLIC_KEY, CVMFS_KEYS_DIR, /etc/cvmfs/keys/*.pub)
+  -r WHERE   with -s: where the whitelist and certificate are (a URL or a directory); by default the cvmfs
+             client configuration's CVMFS_SERVER_URL (each tried in turn)
+  --no-verify  check each manifest's hash line only, not its signature
   -T TOKEN   bearer token for an authenticated gateway (also MSGNOTIFY_TOKEN)
   -v         verbose
-Exit codes: 0 ok, 1 bad arguments or refused, 6 download failed, 7/8 local file open/read failed, 9 publish failed.`;
+Every manifest's signature is verified as the cvmfs client does (the configuration root is /etc/cvmfs, or
+MSGNOTIFY_CVMFS_CONFIG_DIR). Exit codes: 0 ok, 1 bad arguments, refused or no key or URL found, 2 a cvmfs
+configuration file the shell refused, 6 download failed, 7/8 local file open/read failed, 9 publish failed.`;
 
 export interface ClientArgs {
   mode: 'publish' | 'subscribe';
@@ -43,8 +51,12 @@ export interface ClientArgs {
   continuous: boolean;
   verbose: boolean;
   token?: string;
-  /** -k: master public key file or directory (signature verification on). */
+  /** -k: master public key file or directory (else the cvmfs client configuration's). */
   keys?: string;
+  /** --no-verify: hash lines only. */
+  noVerify: boolean;
+  /** The cvmfs client configuration root (/etc/cvmfs; MSGNOTIFY_CVMFS_CONFIG_DIR). */
+  cvmfsConfigDir: string;
 }
 
 /** The exit code travels with the error: the top-level catch maps it. */
@@ -74,6 +86,10 @@ export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
     }
     if (a === '--help') {
       flags.add('h');
+      continue;
+    }
+    if (a === '--no-verify') {
+      flags.add('n');
       continue;
     }
     if (a === '--token') {
@@ -114,8 +130,7 @@ export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
   }
   if (flags.has('p') && !values.has('r')) problems.push('-p needs -r REPOSITORY_URL_OR_PATH');
   if (flags.has('s') && !values.has('t')) problems.push('-s needs -t REPOSITORY');
-  if (values.has('k') && !values.has('r'))
-    problems.push('-k needs -r REPOSITORY_URL_OR_PATH (where the whitelist and certificate are)');
+  if (flags.has('n') && values.has('k')) problems.push('--no-verify and -k contradict each other');
   const m = values.get('m') ?? '0';
   if (!/^\d{1,15}$/.test(m)) problems.push(`-m ${JSON.stringify(m)} is not a revision number`);
   if (problems.length > 0) throw new UsageError(`${problems.join('; ')}\n${USAGE}`, { exitCode: EXIT.usage });
@@ -130,6 +145,8 @@ export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
     verbose: flags.has('v'),
     ...(token !== undefined && token !== '' ? { token } : {}),
     ...(values.has('k') ? { keys: values.get('k') as string } : {}),
+    noVerify: flags.has('n'),
+    cvmfsConfigDir: env.MSGNOTIFY_CVMFS_CONFIG_DIR || '/etc/cvmfs',
   };
 }
 
@@ -170,38 +187,63 @@ async function loadManifest(source: string, log: Logger): Promise<Buffer> {
   }
 }
 
-/** A file of the repository (`.cvmfswhitelist`, `data/...`): downloaded (60 s time-out) or read. */
-async function repositoryFile(source: string, rel: string): Promise<Buffer> {
-  if (/^https?:\/\//.test(source)) {
-    const url = new URL(`${source.replace(/\/+$/, '')}/${rel}`);
-    const res = await fetchAll(url, { timeoutMs: 60_000 });
-    if (res.status !== 200) throw new Error(`cannot download ${url}: HTTP ${res.status}`);
-    return res.body;
+/**
+ * -s's signature check, as cvmfs_swissknife notify -s and the cvmfs client: the master keys from -k or the cvmfs
+ * client configuration, the whitelist and certificate from -r or its CVMFS_SERVER_URL. Undefined with --no-verify.
+ */
+export async function verifierFor(args: ClientArgs, log: Logger): Promise<ManifestVerifier | undefined> {
+  if (args.noVerify) return undefined;
+  const topic = args.topic as string;
+  const root = args.cvmfsConfigDir;
+  try {
+    const config =
+      args.keys === undefined || args.repository === undefined ? await readCvmfsClientConfig(topic, root) : undefined;
+    const keyFiles = args.keys !== undefined ? [args.keys] : (config?.keyFiles ?? []);
+    const locations = args.repository !== undefined ? [args.repository] : (config?.serverUrls ?? []);
+    const missing: string[] = [];
+    if (keyFiles.length === 0)
+      missing.push(
+        `no public key for ${topic}: give -k KEYS, or set CVMFS_PUBLIC_KEY or CVMFS_KEYS_DIR, or put it in ${root}/keys/`,
+      );
+    if (locations.length === 0)
+      missing.push(`no server URL for ${topic}: give -r REPOSITORY_URL_OR_PATH, or set CVMFS_SERVER_URL`);
+    if (missing.length > 0) {
+      const read =
+        config !== undefined && config.files.length > 0 ? config.files.join(', ') : `no configuration file under ${root}`;
+      throw new ClientError(`${missing.join('; ')} (read: ${read}; --no-verify checks hash lines only)`, EXIT.usage);
+    }
+    log.debug(`verifying ${topic} with ${keyFiles.join(', ')} (${args.keys !== undefined ? '-k' : config?.keysFrom})`);
+    const urlsFrom = args.repository !== undefined ? '-r' : `CVMFS_SERVER_URL in ${config?.sources.CVMFS_SERVER_URL}`;
+    log.debug(`whitelist and certificate from ${locations.join(', ')} (${urlsFrom})`);
+    return new ManifestVerifier({ masterKeys: await readMasterKeys(keyFiles), locations });
+  } catch (err) {
+    // A file the shell refused is a configuration error; an unreadable key is a bad argument, as -k's always was.
+    if (err instanceof CvmfsConfigError) throw new ClientError(err.message, EXIT.config, { cause: err });
+    if (err instanceof PublicKeyError) throw new ClientError(err.message, EXIT.usage, { cause: err });
+    throw err;
   }
-  return fs.readFile(`${source.replace(/\/+$/, '')}/${rel}`);
 }
 
-/** The master public keys of -k: the file, or every *.pub of the directory. */
-async function masterKeys(keys: string): Promise<string[]> {
-  try {
-    if (!(await fs.stat(keys)).isDirectory()) return [await fs.readFile(keys, 'utf8')];
-    const names = (await fs.readdir(keys)).filter((n) => n.endsWith('.pub')).sort();
-    if (names.length === 0) throw new Error('no .pub file');
-    return Promise.all(names.map((n) => fs.readFile(`${keys}/${n}`, 'utf8')));
-  } catch (err) {
-    throw new ClientError(`-k ${keys}: ${errnoOf(err) ?? errorOf(err).message}`, EXIT.usage, { cause: err });
-  }
-}
-
-/** Why a manifest does not verify (whitelist, certificate, signature), or undefined when it does. */
-async function signatureProblem(m: Manifest, keys: string[], source: string): Promise<string | undefined> {
-  try {
-    const whitelist = verifyWhitelist(await repositoryFile(source, '.cvmfswhitelist'), keys, m.repository);
-    const certificate = inflateSync(await repositoryFile(source, certificatePath(m)));
-    verifyManifestSignature(m, certificate, whitelist);
-    return undefined;
-  } catch (err) {
-    return errorOf(err).message;
+/**
+ * Why the manifest does not verify, or undefined when it does. A repository that cannot be reached (a stratum
+ * restarting) is tried again, 1, 2, 4 and 8 s later: the next revision may be hours away, so ignoring this one
+ * at once would leave the subscriber behind; a bad signature is final.
+ */
+async function verifyPatiently(
+  verifier: ManifestVerifier,
+  manifest: Manifest,
+  log: Logger,
+  done: () => boolean,
+): Promise<string | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await verifier.verify(manifest);
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof RepositoryFetchError) || attempt === 4 || done()) return errorOf(err).message;
+      log.info(`cannot check revision ${manifest.revision} yet (${errorOf(err).message}): again in ${2 ** attempt} s`);
+      await sleep(1000 * 2 ** attempt);
+    }
   }
 }
 
@@ -282,7 +324,7 @@ function revisionOf(data: string, topic: string): { revision: number; rootHash: 
  */
 export async function subscribe(args: ClientArgs, log: Logger, signal?: AbortSignal): Promise<void> {
   const topic = args.topic as string;
-  const keys = args.keys !== undefined ? await masterKeys(args.keys) : undefined;
+  const verifier = await verifierFor(args, log);
   let min = args.minRevision;
   let lastEventId = '';
   let delay = 0;
@@ -339,8 +381,8 @@ export async function subscribe(args: ClientArgs, log: Logger, signal?: AbortSig
           const r = revisionOf(data, topic);
           if (typeof r === 'string') return log.warn(`ignored a notification: ${r}`);
           if (r.revision <= min) return log.debug(`revision ${r.revision} of ${topic} is not newer than ${min}`);
-          if (keys !== undefined) {
-            const problem = await signatureProblem(r.manifest, keys, args.repository as string);
+          if (verifier !== undefined) {
+            const problem = await verifyPatiently(verifier, r.manifest, log, () => settled);
             if (problem !== undefined) return log.warn(`ignored revision ${r.revision} of ${topic}: ${problem}`);
           }
           if (settled || r.revision <= min) return;

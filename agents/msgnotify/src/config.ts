@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { errnoOf } from '@msgbricks/errors';
-import type { PublisherAuth } from '@msgbricks/notify';
+import { type PublisherAuth, REPOSITORY_RE } from '@msgbricks/notify';
 import { ConfigError, type ConfigProblem } from '@msgbricks/transfer-cli';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { LEVELS, type Level } from './logger';
@@ -13,9 +13,11 @@ export interface GatewayConfig {
   logLevel: Level;
   node: string;
   cache: string;
-  broker: { uri: string; user?: string; pass?: string; vhost: string; exchange: string };
+  broker: { uri: string; user?: string; pass?: string; vhost: string; exchange: string; repositories: string[] };
   tls?: { cert: string; key: string };
   publish: Record<string, PublisherAuth>;
+  /** Signature checks of publishes, per repository or `*`: master key files or directories, and locations. */
+  verify: Record<string, { keys: string[]; locations: string[] }>;
   subscribeTokens?: string[];
   rateLimit: { rate: number; burst: number };
   maxBodyBytes: number;
@@ -127,7 +129,7 @@ function readFile(file: string): Map<string, Value> {
   const out = new Map<string, Value>();
   const at = (n: Node | null | undefined, fallback: string) => (n?.range ? `${file}:${lc.linePos(n.range[0]).line}` : fallback);
   // Maps whose keys are data (repositories, token names), kept whole.
-  const opaque = /^(publish|publish\.[^.]+\.(tokens|hmac))$/;
+  const opaque = /^(publish|verify|publish\.[^.]+\.(tokens|hmac))$/;
   const walk = (node: Node | null, path: string, where: string) => {
     if (isMap(node) && !opaque.test(path)) {
       for (const pair of node.items) {
@@ -141,20 +143,21 @@ function readFile(file: string): Map<string, Value> {
   const root = doc.contents as Node | null;
   if (root !== null && !isMap(root)) throw new ConfigError([{ where: `${file}:1`, message: 'the top level must be a mapping' }]);
   walk(root, '', `${file}:1`);
-  // Per-repository publish blocks, with each repository's line.
-  const publish = doc.get('publish', true) as Node | undefined;
-  if (isMap(publish)) {
-    out.delete('publish');
-    for (const pair of publish.items) {
+  // Per-repository publish and verify blocks, with each repository's line.
+  for (const section of ['publish', 'verify']) {
+    const block = doc.get(section, true) as Node | undefined;
+    if (!isMap(block)) continue;
+    out.delete(section);
+    for (const pair of block.items) {
       const repo = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
       const value = pair.value as Node | null;
       const where = at(pair.key as Node, file);
-      if (!isMap(value)) out.set(`publish/${repo}`, { value: value === null ? null : (value as Node).toJSON(), where });
+      if (!isMap(value)) out.set(`${section}/${repo}`, { value: value === null ? null : (value as Node).toJSON(), where });
       else
         for (const p of value.items) {
           const k = isScalar(p.key) ? String(p.key.value) : String(p.key);
           const v = p.value as Node | null;
-          out.set(`publish/${repo}/${k}`, {
+          out.set(`${section}/${repo}/${k}`, {
             value: v === null ? null : isSeq(v) || isMap(v) || !isScalar(v) ? v.toJSON() : v.value,
             where: at(p.key as Node, where),
           });
@@ -175,6 +178,7 @@ const KNOWN = new Set([
   'broker.pass',
   'broker.vhost',
   'broker.exchange',
+  'broker.repositories',
   'tls.cert',
   'tls.key',
   'subscribe_tokens',
@@ -188,6 +192,7 @@ const KNOWN = new Set([
   'workers',
 ]);
 const PUBLISH_KEYS = new Set(['tokens', 'hmac', 'jwt', 'open']);
+const VERIFY_KEYS = new Set(['keys', 'url']);
 
 /**
  * Reads, normalises and validates the configuration: `file` (optional) then the environment; every problem is
@@ -227,7 +232,12 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       const [, , field] = key.split('/');
       if (field === undefined) problem(v.where, key, 'a repository entry must be a mapping (tokens, hmac, jwt, open)');
       else if (!PUBLISH_KEYS.has(field)) problem(v.where, key, 'unknown key (tokens, hmac, jwt, open)');
+    } else if (key.startsWith('verify/')) {
+      const [, , field] = key.split('/');
+      if (field === undefined) problem(v.where, key, 'a repository entry must be a mapping (keys, url)');
+      else if (!VERIFY_KEYS.has(field)) problem(v.where, key, 'unknown key (keys, url)');
     } else if (key === 'publish') problem(v.where, key, 'must map repositories (or *) to their publishers');
+    else if (key === 'verify') problem(v.where, key, 'must map repositories (or *) to their keys and url');
     else if (!KNOWN.has(key)) problem(v.where, key, 'unknown key');
   }
   const str = (key: string, dflt?: string): string | undefined => {
@@ -300,6 +310,57 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       entry.jwt = jwt;
     }
   }
+  const verify: Record<string, { keys: string[]; locations: string[] }> = {};
+  const listOf = (v: unknown): string[] | undefined =>
+    typeof v === 'string' ? [v] : Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+  for (const [key, v] of values) {
+    const m = /^verify\/([^/]+)\/(keys|url)$/.exec(key);
+    if (m === null) continue;
+    const [, repo, field] = m as unknown as [string, string, string];
+    const entry = verify[repo] ?? { keys: [], locations: [] };
+    verify[repo] = entry;
+    const list = listOf(v.value);
+    if (list === undefined || list.length === 0) {
+      problem(
+        v.where,
+        key,
+        field === 'keys' ? 'must be a key file or directory, or a list of them' : 'must be a URL or directory, or a list',
+      );
+      continue;
+    }
+    if (field === 'keys') {
+      for (const k of list) {
+        try {
+          fs.statSync(k);
+          entry.keys.push(k);
+        } catch (err) {
+          problem(v.where, key, `cannot read ${k} (stat: ${errnoOf(err)})`);
+        }
+      }
+    } else {
+      // CVMFS_SERVER_URL's form too: several, separated by `;`.
+      entry.locations.push(
+        ...list
+          .flatMap((u) => u.split(';'))
+          .map((u) => u.trim())
+          .filter((u) => u !== ''),
+      );
+    }
+  }
+  for (const [repo, entry] of Object.entries(verify)) {
+    const where = values.get(`verify/${repo}/keys`)?.where ?? values.get(`verify/${repo}/url`)?.where ?? 'configuration';
+    if (!values.has(`verify/${repo}/keys`)) problem(where, `verify/${repo}`, 'needs keys (the master public keys)');
+    if (!values.has(`verify/${repo}/url`))
+      problem(where, `verify/${repo}`, 'needs url (where the whitelist and certificate are)');
+    if (entry.locations.length === 0) delete verify[repo];
+  }
+  let repositories: string[] = [];
+  const br = values.get('broker.repositories');
+  if (br !== undefined && br.value !== null) {
+    if (!Array.isArray(br.value) || br.value.some((r) => typeof r !== 'string' || !REPOSITORY_RE.test(r)))
+      problem(br.where, 'broker.repositories', 'must be a list of repository names');
+    else repositories = br.value as string[];
+  }
   let subscribeTokens: string[] | undefined;
   const st = values.get('subscribe_tokens');
   if (st !== undefined && st.value !== null) {
@@ -325,9 +386,11 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       ...(pass !== undefined ? { pass } : {}),
       vhost: str('broker.vhost', '/') as string,
       exchange: str('broker.exchange', 'repository.activity') as string,
+      repositories,
     },
     ...(cert !== undefined && key !== undefined ? { tls: { cert, key } } : {}),
     publish,
+    verify,
     ...(subscribeTokens !== undefined ? { subscribeTokens } : {}),
     rateLimit: { rate: num('rate_limit.rate', 10, 0, 1e6), burst: num('rate_limit.burst', 20, 1, 1e6) },
     maxBodyBytes: num('limits.max_body_bytes', 1024 * 1024, 1024, 1024 ** 3),

@@ -6,10 +6,13 @@ import {
   type Channel,
   Gateway,
   type GatewayEvent,
+  PublicKeyError,
   Relay,
   RelayBackend,
   type RelayEvent,
+  readMasterKeys,
   StompBackend,
+  type VerifySpec,
 } from '@msgbricks/notify';
 import { ConfigError } from '@msgbricks/transfer-cli';
 import { type GatewayConfig, loadConfig } from './config';
@@ -64,6 +67,20 @@ function readPem(file: string, key: string): string {
   }
 }
 
+/** The master keys of `verify`, read (a key that went away since the configuration was checked is a config error). */
+async function verifySpecs(config: GatewayConfig): Promise<Record<string, VerifySpec>> {
+  const specs: Record<string, VerifySpec> = {};
+  for (const [repo, v] of Object.entries(config.verify)) {
+    try {
+      specs[repo] = { masterKeys: await readMasterKeys(v.keys), locations: v.locations };
+    } catch (err) {
+      if (!(err instanceof PublicKeyError)) throw err;
+      throw new ConfigError([{ where: 'configuration', key: `verify.${repo}.keys`, message: err.message }], { cause: err });
+    }
+  }
+  return specs;
+}
+
 /** Set in the environment of a cluster's workers: the worker's slot, 1 to `workers`. */
 const WORKER_ENV = 'MSGNOTIFY_WORKER';
 
@@ -75,6 +92,7 @@ function stompBackend(config: GatewayConfig, log: Logger): StompBackend {
     vhost: config.broker.vhost,
     exchange: config.broker.exchange,
     node: config.node,
+    repositories: config.broker.repositories,
     onEvent: (e) => {
       if (e.type === 'connected') log.info(`broker session with ${e.server} (${e.brokerType}, STOMP ${e.version})`);
       else if (e.type === 'lost') log.warn(`broker session lost: ${e.error.message}`);
@@ -101,6 +119,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, worker?: 
     ...(worker === undefined ? { cacheDir: config.cache } : { clusterStats: (own) => worker.clusterStats(own) }),
     backend: worker ?? stompBackend(config, log),
     publish: config.publish,
+    verify: await verifySpecs(config),
     ...(config.subscribeTokens !== undefined ? { subscribeTokens: config.subscribeTokens } : {}),
     rateLimit: config.rateLimit,
     maxBodyBytes: config.maxBodyBytes,

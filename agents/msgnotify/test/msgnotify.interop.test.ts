@@ -10,7 +10,7 @@ import type { Broker } from '@msgbricks/test-support';
 import { freePorts, removeDir, startRabbitMQ, tempDir } from '@msgbricks/test-support';
 import WebSocket from 'ws';
 import { request, Subscriber } from '../../../packages/notify/test/helpers';
-import { makeSignedRepo } from '../../../packages/notify/test/signed-repo';
+import { makeSignedRepo, type SignedRepo } from '../../../packages/notify/test/signed-repo';
 import { type Running, run, start } from './run';
 
 jest.setTimeout(300_000);
@@ -38,8 +38,8 @@ afterAll(async () => {
   if (tmp) removeDir(tmp);
 });
 
-function launch(command: 'msgnotify' | 'msgnotify-gateway', args: string[]): Running {
-  const r = start(command, args);
+function launch(command: 'msgnotify' | 'msgnotify-gateway', args: string[], env: NodeJS.ProcessEnv = {}): Running {
+  const r = start(command, args, env);
   running.push(r);
   return r;
 }
@@ -93,7 +93,7 @@ test('msgnotify - -p publishes a file or a downloaded manifest, -s reports the f
   const [port] = (await freePorts(1)) as [number];
   await gateway('cli-a', port);
   const url = `http://127.0.0.1:${port}/api/v1`;
-  const sub = launch('msgnotify', ['-s', '-u', url, '-t', 'cli.example.org', '-m', '1', '-v']);
+  const sub = launch('msgnotify', ['-s', '--no-verify', '-u', url, '-t', 'cli.example.org', '-m', '1', '-v']);
   await sub.waitFor(/subscribed to cli\.example\.org/);
   const first = await pub(port, manifestFile('cli.example.org', 1));
   expect(first).toMatchObject({ code: 0 });
@@ -122,7 +122,15 @@ test('msgnotify - -s -c across a gateway restart: what was published meanwhile o
   const [portA, portB] = (await freePorts(2)) as [number, number];
   let a = await gateway('cont-a', portA);
   await gateway('cont-b', portB);
-  const sub = launch('msgnotify', ['-s', '-c', '-u', `http://127.0.0.1:${portA}/api/v1`, '-t', 'cont.example.org']);
+  const sub = launch('msgnotify', [
+    '-s',
+    '-c',
+    '--no-verify',
+    '-u',
+    `http://127.0.0.1:${portA}/api/v1`,
+    '-t',
+    'cont.example.org',
+  ]);
   // Subscribed before or after this publish, it gets revision 1 (live, or from the cache).
   expect((await pub(portA, manifestFile('cont.example.org', 1))).code).toBe(0);
   await sub.waitFor(/revision 1\n/);
@@ -152,14 +160,108 @@ test('msgnotify - -s -k verifies each manifest: a forged signature is ignored, t
   const url = `http://127.0.0.1:${port}/api/v1`;
   const repo = makeSignedRepo(tmp, 'signed.example.org');
   const sub = launch('msgnotify', ['-s', '-u', url, '-t', 'signed.example.org', '-k', repo.masterPubFile, '-r', repo.dir, '-v']);
-  await sub.waitFor(/subscribed to signed\.example\.org/);
-  repo.publish(5, true);
+  await forgedIgnoredGoodReported(sub, port, repo, 5);
+});
+
+/** `sub`, subscribed to `repo`, ignores revision `bad` (a forged signature) with a warning, reports `bad + 1`, exits 0. */
+async function forgedIgnoredGoodReported(sub: Running, port: number, repo: SignedRepo, bad: number): Promise<void> {
+  const name = repo.repository.replaceAll('.', '\\.');
+  await sub.waitFor(new RegExp(`subscribed to ${name}`));
+  repo.publish(bad, true);
   expect((await pub(port, repo.dir)).code).toBe(0);
-  await sub.waitFor(/ignored revision 5 of signed\.example\.org: the manifest's signature does not verify/);
-  repo.publish(6);
+  await sub.waitFor(new RegExp(`ignored revision ${bad} of ${name}: the manifest's signature does not verify`));
+  repo.publish(bad + 1);
   expect((await pub(port, repo.dir)).code).toBe(0);
   expect(await sub.exited).toBe(0);
-  expect(sub.stdout).toBe('repository signed.example.org is now at revision 6\n');
+  expect(sub.stdout).toBe(`repository ${repo.repository} is now at revision ${bad + 1}\n`);
+}
+
+test('msgnotify - -s: a whitelist that cannot be had yet is tried again, and the revision reported once it can', async () => {
+  const [port] = (await freePorts(1)) as [number];
+  await gateway('sig-late', port);
+  const repo = makeSignedRepo(tmp, 'late.example.org');
+  const whitelist = path.join(repo.dir, '.cvmfswhitelist');
+  fs.renameSync(whitelist, `${whitelist}.away`);
+  const args = ['-s', '-u', `http://127.0.0.1:${port}/api/v1`, '-t', 'late.example.org', '-k', repo.masterPubFile];
+  const sub = launch('msgnotify', [...args, '-r', repo.dir, '-v']);
+  await sub.waitFor(/subscribed to late\.example\.org/);
+  repo.publish(1);
+  expect((await pub(port, repo.dir)).code).toBe(0);
+  await sub.waitFor(/cannot check revision 1 yet \(cannot get \.cvmfswhitelist: .*ENOENT\): again in 1 s/);
+  fs.renameSync(`${whitelist}.away`, whitelist);
+  expect(await sub.exited).toBe(0);
+  expect(sub.stdout).toBe('repository late.example.org is now at revision 1\n');
+});
+
+test('msgnotify - -s without -k and -r finds the keys and the server URLs in the cvmfs client configuration', async () => {
+  const [port] = (await freePorts(1)) as [number];
+  await gateway('sig-b', port);
+  const url = `http://127.0.0.1:${port}/api/v1`;
+  const repo = makeSignedRepo(tmp, 'found.example.org');
+  // A stratum serving the repository directory, as CVMFS_SERVER_URL's second entry; the first one is down.
+  const stratum = http.createServer((req, res) => {
+    const file = path.join(tmp, decodeURIComponent((req.url ?? '/').replace(/^\/cvmfs\//, '/')));
+    fs.readFile(file, (err, data) => (err ? res.writeHead(404).end() : res.end(data)));
+  });
+  await new Promise<void>((r) => stratum.listen(0, '127.0.0.1', r));
+  const etc = path.join(tmp, 'etc-cvmfs');
+  fs.mkdirSync(path.join(etc, 'domain.d'), { recursive: true });
+  fs.mkdirSync(path.join(etc, 'keys', 'example.org'), { recursive: true });
+  fs.copyFileSync(repo.masterPubFile, path.join(etc, 'keys', 'example.org', 'found.example.org.pub'));
+  const s1 = `http://127.0.0.1:${(stratum.address() as AddressInfo).port}/cvmfs/@fqrn@`;
+  fs.writeFileSync(
+    path.join(etc, 'domain.d', 'example.org.conf'),
+    `CVMFS_SERVER_URL="http://127.0.0.1:1/cvmfs/@fqrn@;${s1}"\nCVMFS_KEYS_DIR=${etc}/keys/example.org\n`,
+  );
+  try {
+    const sub = launch('msgnotify', ['-s', '-u', url, '-t', 'found.example.org', '-v'], { MSGNOTIFY_CVMFS_CONFIG_DIR: etc });
+    await sub.waitFor(/verifying found\.example\.org with/);
+    expect(sub.stderr).toContain(
+      `verifying found.example.org with ${etc}/keys/example.org/found.example.org.pub (CVMFS_KEYS_DIR in ${etc}/domain.d/example.org.conf)`,
+    );
+    await forgedIgnoredGoodReported(sub, port, repo, 3);
+    // Another master key in the configuration: the whitelist does not verify, the revision is ignored.
+    fs.writeFileSync(
+      path.join(etc, 'keys', 'example.org', 'found.example.org.pub'),
+      makeSignedRepo(tmp, 'other.example.org').masterPub,
+    );
+    const sub2 = launch('msgnotify', ['-s', '-m', '4', '-u', url, '-t', 'found.example.org', '-v'], {
+      MSGNOTIFY_CVMFS_CONFIG_DIR: etc,
+    });
+    await sub2.waitFor(/subscribed to found\.example\.org/);
+    repo.publish(5);
+    expect((await pub(port, repo.dir)).code).toBe(0);
+    await sub2.waitFor(/ignored revision 5 of found\.example\.org: the whitelist is not signed by any of the master keys/);
+    expect(sub2.stdout).toBe('');
+  } finally {
+    stratum.close();
+  }
+});
+
+test('msgnotify-gateway - verify: a forged manifest is refused, msgnotify -p exits 9 saying why; a good one goes through', async () => {
+  const [port] = (await freePorts(1)) as [number];
+  const root = path.join(tmp, 'verified');
+  const repo = makeSignedRepo(root, 'checked.example.org');
+  await gateway('verify-a', port, ['verify:', "  '*':", `    keys: ${repo.masterPubFile}`, `    url: ${root}/@fqrn@`]);
+  const sub = launch('msgnotify', [
+    '-s',
+    '-c',
+    '-u',
+    `http://127.0.0.1:${port}/api/v1`,
+    '-t',
+    'checked.example.org',
+    '--no-verify',
+    '-v',
+  ]);
+  await sub.waitFor(/subscribed to checked\.example\.org/);
+  repo.publish(1, true);
+  const forged = await pub(port, repo.dir);
+  expect(forged.code).toBe(9);
+  expect(forged.stderr).toContain('HTTP 400 {"status":"error","reason":"invalid_signature"');
+  repo.publish(2);
+  expect((await pub(port, repo.dir)).code).toBe(0);
+  await sub.waitFor(/revision 2/);
+  expect(sub.stdout).toBe('repository checked.example.org is now at revision 2\n');
 });
 
 test('msgnotify-gateway - workers: 2 share the port; a killed worker is restarted with the cache; SIGTERM stops them all with 0', async () => {

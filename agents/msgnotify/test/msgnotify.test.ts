@@ -23,6 +23,8 @@ describe('msgnotify - arguments', () => {
       minRevision: 5,
       continuous: true,
       verbose: true,
+      noVerify: false,
+      cvmfsConfigDir: '/etc/cvmfs',
     });
     expect(parseClientArgs(['-p', '-uhttp://gw/api/v1', '-r/srv/repo', '-T', 'tok'], {})).toMatchObject({
       mode: 'publish',
@@ -42,6 +44,37 @@ describe('msgnotify - arguments', () => {
     expect((await run('msgnotify', ['-s', '-u', 'ftp://x', '-t', 'r'])).code).toBe(1);
     expect((await run('msgnotify', ['-h'])).code).toBe(0);
     expect((await run('msgnotify', ['--help'])).code).toBe(0);
+  });
+
+  test('msgnotify - -s without a key or a server URL in the cvmfs configuration exits 1 naming what is missing; a broken file exits 2', async () => {
+    const etc = path.join(tmp.path, 'etc-cvmfs');
+    const args = ['-s', '-u', 'http://127.0.0.1:1/api/v1', '-t', 'nokey.example.org'];
+    const none = await run('msgnotify', args, { MSGNOTIFY_CVMFS_CONFIG_DIR: etc });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('no public key for nokey.example.org');
+    expect(none.stderr).toContain('no server URL for nokey.example.org');
+    expect(none.stderr).toContain(`no configuration file under ${etc}`);
+    fs.mkdirSync(path.join(etc, 'keys'), { recursive: true });
+    fs.writeFileSync(path.join(etc, 'keys', 'example.org.pub'), 'not a key, but a file');
+    fs.writeFileSync(path.join(etc, 'default.conf'), '# nothing\n');
+    const noUrl = await run('msgnotify', args, { MSGNOTIFY_CVMFS_CONFIG_DIR: etc });
+    expect(noUrl.code).toBe(1);
+    expect(noUrl.stderr).not.toContain('no public key');
+    expect(noUrl.stderr).toContain(
+      `no server URL for nokey.example.org: give -r REPOSITORY_URL_OR_PATH, or set CVMFS_SERVER_URL (read: ${etc}/default.conf;`,
+    );
+    // -k and -r: no configuration read; a missing -k file is named.
+    const missingKey = await run('msgnotify', [...args, '-k', path.join(tmp.path, 'none.pub'), '-r', tmp.path], {
+      MSGNOTIFY_CVMFS_CONFIG_DIR: etc,
+    });
+    expect(missingKey.code).toBe(1);
+    expect(missingKey.stderr).toContain('none.pub (ENOENT)');
+    fs.writeFileSync(path.join(etc, 'default.local'), 'CVMFS_SERVER_URL=x\nfi\n');
+    const broken = await run('msgnotify', args, { MSGNOTIFY_CVMFS_CONFIG_DIR: etc });
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toMatch(/default\.local: Syntax error/);
+    expect(broken.stderr).not.toMatch(/at .*\.js:\d+/);
+    expect((await run('msgnotify', [...args, '--no-verify', '-k', 'x.pub'])).code).toBe(1);
   });
 
   test('msgnotify - a missing local manifest exits 7, an unreadable one 8, a failed download 6, a failed publish 9', async () => {
@@ -91,6 +124,8 @@ describe('msgnotify-gateway - configuration', () => {
         '    tokens: { ci: short }',
         '    colour: red',
         'workers: 1.5',
+        'broker:',
+        '  repositories: [ok.example.org, "not a name"]',
         '',
       ].join('\n'),
     );
@@ -102,6 +137,7 @@ describe('msgnotify-gateway - configuration', () => {
     expect(r.stderr).toContain(`${file}:7: publish.r.org.tokens: must map names to secrets`);
     expect(r.stderr).toContain(`${file}:8: publish.r.org.colour: unknown key`);
     expect(r.stderr).toContain(`${file}:9: workers: must be a whole number`);
+    expect(r.stderr).toContain(`${file}:11: broker.repositories: must be a list of repository names`);
     const syntax = path.join(tmp.path, 'syntax.json');
     fs.writeFileSync(syntax, '{\n  "port": 4929,\n  "log_level": \n}\n');
     const s = await run('msgnotify-gateway', ['--config', syntax, '--check-config']);
@@ -111,6 +147,53 @@ describe('msgnotify-gateway - configuration', () => {
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('ENOENT');
     expect((await run('msgnotify-gateway', ['--bogus'])).code).toBe(2);
+  });
+
+  test('msgnotify-gateway - verify: keys and url per repository, several URLs with ";", every problem with FILE:LINE', async () => {
+    const keys = path.join(tmp.path, 'keys');
+    fs.mkdirSync(keys, { recursive: true });
+    fs.writeFileSync(path.join(keys, 'example.org.pub'), 'PEM');
+    const good = path.join(tmp.path, 'verify.yaml');
+    fs.writeFileSync(
+      good,
+      [
+        'verify:',
+        "  '*':",
+        `    keys: ${keys}`,
+        "    url: 'http://s0.example.org/cvmfs/@fqrn@;http://s1.example.org/cvmfs/@fqrn@'",
+        '  atlas.example.org:',
+        `    keys: [${keys}/example.org.pub]`,
+        '    url: [/srv/cvmfs/atlas.example.org]',
+        '',
+      ].join('\n'),
+    );
+    expect(loadConfig(good, {}).verify).toEqual({
+      '*': { keys: [keys], locations: ['http://s0.example.org/cvmfs/@fqrn@', 'http://s1.example.org/cvmfs/@fqrn@'] },
+      'atlas.example.org': { keys: [`${keys}/example.org.pub`], locations: ['/srv/cvmfs/atlas.example.org'] },
+    });
+    expect(loadConfig(undefined, {}).verify).toEqual({});
+    const bad = path.join(tmp.path, 'verify-bad.yaml');
+    fs.writeFileSync(
+      bad,
+      [
+        'verify:',
+        '  a.example.org:',
+        `    keys: ${tmp.path}/nope.pub`,
+        '    url: http://s0/cvmfs/@fqrn@',
+        '  b.example.org:',
+        '    url: [1, 2]',
+        '    colour: red',
+        '  c.example.org: yes',
+        '',
+      ].join('\n'),
+    );
+    const r = await run('msgnotify-gateway', ['--config', bad, '--check-config']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${bad}:3: verify.a.example.org.keys: cannot read ${tmp.path}/nope.pub (stat: ENOENT)`);
+    expect(r.stderr).toContain(`${bad}:6: verify.b.example.org.url: must be a URL or directory, or a list`);
+    expect(r.stderr).toContain(`${bad}:7: verify.b.example.org.colour: unknown key (keys, url)`);
+    expect(r.stderr).toContain('verify.b.example.org: needs keys');
+    expect(r.stderr).toContain(`${bad}:8: verify.c.example.org: a repository entry must be a mapping (keys, url)`);
   });
 
   test("msgnotify-gateway - cvmfs-notify's config.json and its CVMFS_NOTIFY_* overrides (the AMQP ones too)", () => {
@@ -134,7 +217,11 @@ describe('msgnotify-gateway - configuration', () => {
       pass: 'env-pass',
       vhost: '/cvmfs',
       exchange: 'other.activity',
+      repositories: [],
     });
+    const legacy = path.join(tmp.path, 'legacy.yaml');
+    fs.writeFileSync(legacy, 'broker:\n  repositories: [atlas.cern.ch, cms.cern.ch]\n');
+    expect(loadConfig(legacy, {}).broker.repositories).toEqual(['atlas.cern.ch', 'cms.cern.ch']);
     expect(() => loadConfig(undefined, { CVMFS_NOTIFY_PORT: 'x' })).toThrow(
       'environment CVMFS_NOTIFY_PORT: port: must be a number',
     );

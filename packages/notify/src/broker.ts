@@ -37,13 +37,20 @@ export interface StompBackendOptions {
   node: string;
   /** Default one day. */
   queueExpiresMs?: number;
+  /**
+   * Repositories whose own routing key the queue is bound to as well, to hear publishers that send with that key
+   * only (cvmfs-notify nodes, scripts on the exchange). A msgnotify publish of one of them then arrives twice (its
+   * key and `#all`); the cache drops the second copy. The bindings stay on the durable queue when a repository is
+   * taken off the list (STOMP cannot unbind): harmless, and gone with the queue or by hand.
+   */
+  repositories?: readonly string[];
   onEvent?: (event: StompConnectionEvent) => void;
 }
 
 /**
  * The broker side over RabbitMQ's STOMP plugin: publishes are SENDs with receipts to
  * `/exchange/<exchange>/<repository>` (what cvmfs-notify's consumers bind to) and `/exchange/<exchange>/#all`; each
- * node consumes its own durable queue bound to `#all`, acking a message only once the gateway has stored it.
+ * node consumes its own durable queue bound to `#all` (and to the keys of `repositories`), acking a message only once the gateway has stored it.
  */
 export class StompBackend implements NotifyBackend {
   private readonly connection: StompConnection;
@@ -70,7 +77,6 @@ export class StompBackend implements NotifyBackend {
 
   async start(onMessage: (body: Buffer) => Promise<void>): Promise<void> {
     const headers = {
-      destination: `/exchange/${this.exchange}/${ALL_KEY}`,
       'x-queue-name': `notify.${this.options.node}`,
       durable: 'true',
       'auto-delete': 'false',
@@ -78,13 +84,17 @@ export class StompBackend implements NotifyBackend {
       // A bounded number of unacknowledged messages: the cache writes one at a time anyway.
       'prefetch-count': '100',
     };
-    await this.connection.subscribe(headers, (m: StompReceived) => {
+    const handle = (m: StompReceived) => {
       onMessage(m.body).then(
         () => this.connection.ack(m),
         // Not stored (a full disk, say): the broker gives it again, a second later rather than at once, for ever.
         () => setTimeout(() => void this.connection.nack(m), 1000).unref(),
       );
-    });
+    };
+    // RabbitMQ binds the one named queue once per SUBSCRIBE's key; each SUBSCRIBE is a consumer of that queue.
+    for (const key of new Set([ALL_KEY, ...(this.options.repositories ?? [])])) {
+      await this.connection.subscribe({ ...headers, destination: `/exchange/${this.exchange}/${key}` }, handle);
+    }
     void this.connection.open().catch(() => undefined);
   }
 

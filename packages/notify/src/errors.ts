@@ -37,3 +37,27 @@ export class BrokerUnavailableError extends NotifyError {
     super('ERR_NOTIFY_BROKER', message, options);
   }
 }
+
+/**
+ * The cvmfs client configuration could not be read (a file the shell refused: its message names the file and line),
+ * or does not say what is needed (`what`: no server URL, no public key).
+ */
+export class CvmfsConfigError extends NotifyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_NOTIFY_CVMFS_CONFIG', message, options);
+  }
+}
+
+/** A master public key (or a directory of them) that cannot be read, named. */
+export class PublicKeyError extends NotifyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_NOTIFY_PUBLIC_KEY', message, options);
+  }
+}
+
+/** None of a repository's locations gave the whitelist or the certificate: nothing is known about the signature yet. */
+export class RepositoryFetchError extends NotifyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_NOTIFY_FETCH', message, options);
+  }
+}

@@ -7,11 +7,14 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { Authorizer, type PublishPolicy, RateLimiter } from './auth';
 import type { NotifyBackend } from './broker';
 import { type CachedNotification, LastValueCache } from './cache';
-import { BrokerUnavailableError, InvalidMessageError } from './errors';
+import { expandServerUrl } from './cvmfs-config';
+import { BrokerUnavailableError, InvalidMessageError, RepositoryFetchError } from './errors';
 import { feedFrame, httpChunk, sseFrame, summaryOf } from './frames';
 import { EVERY_REPOSITORY, Hub, type HubOptions, type Sink } from './hub';
 import { parseNotification, parseSubscription, REPOSITORY_RE } from './message';
 import { PAGE_HTML } from './page';
+import { SignatureError } from './signature';
+import { ManifestVerifier } from './verifier';
 
 export interface GatewayOptions {
   /** Default 127.0.0.1. */
@@ -28,8 +31,17 @@ export interface GatewayOptions {
   backend: NotifyBackend;
   /** Who may publish where (default: nobody). */
   publish?: PublishPolicy;
-  /** When set, subscribing needs one of these bearer tokens (header, or `?token=` for EventSource). */
+  /**
+   * When set, subscribing (SSE, WebSocket, the feed, the repository list) needs one of these bearer tokens: in the
+   * Authorization header, or as `?token=` (what an EventSource, which cannot set headers, can send).
+   */
   subscribeTokens?: readonly string[];
+  /**
+   * Signature checks of publishes (default: none, hash lines only), per repository or `*`: the master keys, and
+   * where the repository's whitelist and certificate are (http(s) URLs or directories, tried in order; `@fqrn@` and
+   * `@org@` replaced, as in CVMFS_SERVER_URL). A manifest that does not verify is refused with 400.
+   */
+  verify?: Readonly<Record<string, VerifySpec>>;
   /** Per publisher (default 10/s, bursts of 20; rate 0: no limit). */
   rateLimit?: { rate: number; burst: number };
   /** Largest publish body (default 1 MiB) and subscription body (64 KiB). */
@@ -47,6 +59,12 @@ export interface GatewayOptions {
    */
   clusterStats?: (own: GatewayStats) => Promise<GatewayStats>;
   onEvent?: (event: GatewayEvent) => void;
+}
+
+/** One repository's (or `*`'s) signature check: see GatewayOptions.verify. */
+export interface VerifySpec {
+  masterKeys: readonly (string | Buffer)[];
+  locations: readonly string[];
 }
 
 /** What /metrics and /healthz report: one gateway's figures, or a cluster's added up (sumStats). */
@@ -202,6 +220,8 @@ export class Gateway {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly counters: Counters = { publishes: {}, received: {} };
   private readonly startedAt = Date.now();
+  /** Per repository, made on its first publish; each keeps the certificates it verified. */
+  private readonly verifiers = new Map<string, ManifestVerifier>();
   private closed = false;
 
   private constructor(
@@ -308,6 +328,9 @@ export class Gateway {
       case `${API}/notifications/feed`:
         return this.subscribeFeed(req, res, url);
       case `${API}/repositories`:
+        // What the feed tells, so the same credential.
+        if (!this.mayRead(req, url))
+          return this.refused(res, 401, 'a credential is required', undefined, { 'WWW-Authenticate': 'Bearer' });
         return json(res, 200, { repositories: this.cache.entries().map(summaryOf) });
       case '/healthz':
         return this.healthz(res, await this.clusterStats());
@@ -358,6 +381,22 @@ export class Gateway {
       this.count(this.counters.publishes, 'duplicate');
       return json(res, 200, { status: 'ok' });
     }
+    const verifier = this.verifierFor(n.repository);
+    if (verifier !== undefined) {
+      try {
+        await verifier.verify(n.manifest);
+      } catch (err) {
+        if (err instanceof SignatureError) {
+          this.count(this.counters.publishes, 'bad-signature');
+          this.emit({ type: 'refused', status: 400, reason: 'invalid_signature', detail: err.message });
+          return json(res, 400, { status: 'error', reason: 'invalid_signature', detail: err.message });
+        }
+        // Not the publisher's fault: it may try again (msgnotify -p does).
+        if (!(err instanceof RepositoryFetchError)) throw err;
+        this.count(this.counters.publishes, 'unverifiable');
+        return this.refused(res, 503, 'cannot verify now', err.message, { 'Retry-After': '5' });
+      }
+    }
     try {
       await this.options.backend.publish(n.repository, body);
     } catch (err) {
@@ -368,6 +407,19 @@ export class Gateway {
     this.count(this.counters.publishes, 'ok');
     this.emit({ type: 'publish', repository: n.repository, revision: n.revision, publisher: verdict.publisher });
     json(res, 200, { status: 'ok' });
+  }
+
+  private verifierFor(repository: string): ManifestVerifier | undefined {
+    const spec = this.options.verify?.[repository] ?? this.options.verify?.['*'];
+    if (spec === undefined) return undefined;
+    let verifier = this.verifiers.get(repository);
+    if (verifier === undefined) {
+      const locations = spec.locations.map((l) => expandServerUrl(l, repository));
+      verifier = new ManifestVerifier({ masterKeys: spec.masterKeys, locations });
+      // Only publishers that passed the credential check get here: the map grows with their repositories only.
+      this.verifiers.set(repository, verifier);
+    }
+    return verifier;
   }
 
   private refused(

@@ -4,9 +4,19 @@ export type { NotifyBackend, StompBackendOptions } from './broker';
 export { ALL_KEY, DEFAULT_EXCHANGE, StompBackend } from './broker';
 export type { CachedNotification, PutOutcome } from './cache';
 export { LastValueCache } from './cache';
-export { BrokerUnavailableError, CacheError, InvalidMessageError, ManifestError, NotifyError } from './errors';
+export { type CvmfsClientConfig, expandServerUrl, readCvmfsClientConfig, readMasterKeys } from './cvmfs-config';
+export {
+  BrokerUnavailableError,
+  CacheError,
+  CvmfsConfigError,
+  InvalidMessageError,
+  ManifestError,
+  NotifyError,
+  PublicKeyError,
+  RepositoryFetchError,
+} from './errors';
 export { feedFrame, sseFrame, summaryOf } from './frames';
-export type { GatewayEvent, GatewayOptions, GatewayStats } from './gateway';
+export type { GatewayEvent, GatewayOptions, GatewayStats, VerifySpec } from './gateway';
 export { Gateway, metricsText } from './gateway';
 export type { HubOptions, HubStats, Sink } from './hub';
 export { EVERY_REPOSITORY, Hub } from './hub';
@@ -19,3 +29,4 @@ export { Relay, RelayBackend, sumStats } from './relay';
 export { certificatePath, SignatureError, verifyManifestSignature, verifyWhitelist, type Whitelist } from './signature';
 export type { SseEvent } from './sse';
 export { SseParser } from './sse';
+export { ManifestVerifier, type ManifestVerifierOptions } from './verifier';

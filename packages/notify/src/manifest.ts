@@ -66,12 +66,19 @@ const ALGORITHMS: Readonly<Record<string, string>> = { '': 'sha1', '-rmd160': 'r
  * true or false, or undefined when the manifest carries no hash or one of an unknown algorithm.
  */
 export function manifestHashMatches(m: Manifest): boolean | undefined {
-  if (m.hash === undefined) return undefined;
-  const match = /^([0-9a-f]+)(-[a-z0-9]+)?$/.exec(m.hash);
+  return m.hash === undefined ? undefined : hashLineMatches(m.letter, m.hash);
+}
+
+/**
+ * Whether a signed text's hash line (hex, with cvmfs's algorithm suffix: none for SHA-1, `-rmd160`, `-shake128`) is
+ * the hash of `letter`; undefined for a line of another form or algorithm.
+ */
+export function hashLineMatches(letter: Buffer, hashLine: string): boolean | undefined {
+  const match = /^([0-9a-f]+)(-[a-z0-9]+)?$/.exec(hashLine);
   const algorithm = match ? ALGORITHMS[match[2] ?? ''] : undefined;
   if (match === null || algorithm === undefined) return undefined;
   const opts = algorithm === 'shake128' ? { outputLength: 20 } : undefined;
-  return createHash(algorithm, opts).update(m.letter).digest('hex') === match[1];
+  return createHash(algorithm, opts).update(letter).digest('hex') === match[1];
 }
 
 /** Writes a manifest (tests, benchmarks): the fields, and with `sign` the `--` line and the SHA-1 hash line. */

@@ -2,6 +2,11 @@
  * The gateway's web page: each repository with its last revision and when it came, and a live feed (SSE, the
  * gateway's /api/v1/notifications/feed). Plain HTML and script, no build step; URLs are relative, so it works
  * behind a proxy that moves the gateway under a path.
+ *
+ * With subscribe tokens, the page takes one from its URL (`#token=`, which never leaves the browser, or `?token=`),
+ * keeps it in the tab's sessionStorage and takes it out of the address bar (and so out of bookmarks and history), or
+ * asks for it in a field when the gateway answers 401. fetch sends it as a bearer token; EventSource cannot set
+ * headers, so the feed's URL carries it as `?token=`.
  */
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">
@@ -22,6 +27,10 @@ export const PAGE_HTML = `<!doctype html>
 <body>
 <h1>Repositories</h1>
 <p id="state">connecting...</p>
+<form id="token-form" hidden>
+  <label>subscribe token <input id="token" type="password" autocomplete="off"></label>
+  <button type="submit">connect</button>
+</form>
 <table>
   <thead><tr><th>repository</th><th>revision</th><th>published</th><th>received</th></tr></thead>
   <tbody id="repositories"></tbody>
@@ -63,15 +72,64 @@ export const PAGE_HTML = `<!doctype html>
       while (feed.children.length > 50) feed.removeChild(feed.lastChild);
     }
   }
-  async function load() {
-    const r = await fetch('api/v1/repositories', { cache: 'no-store' });
-    for (const s of (await r.json()).repositories) show(s, false);
+  const form = document.getElementById('token-form');
+  const field = document.getElementById('token');
+  const KEY = 'msgnotify-token';
+  const given = new URLSearchParams(location.hash.slice(1)).get('token') || new URLSearchParams(location.search).get('token');
+  if (given) {
+    sessionStorage.setItem(KEY, given);
+    const clean = new URL(location.href);
+    clean.searchParams.delete('token');
+    clean.hash = '';
+    history.replaceState(null, '', clean.pathname + clean.search);
   }
-  const es = new EventSource('api/v1/notifications/feed');
-  es.addEventListener('activity', (e) => show(JSON.parse(e.data), true));
-  // Loaded once the feed is open, so nothing published in between is missed; after a reconnection, again.
-  es.onopen = () => { state.textContent = 'live'; load().catch(() => { state.textContent = 'cannot load the repositories'; }); };
-  es.onerror = () => { state.textContent = 'reconnecting...'; };
+  let es = null;
+  async function load() {
+    const token = sessionStorage.getItem(KEY);
+    const r = await fetch('api/v1/repositories', { cache: 'no-store', headers: token ? { Authorization: 'Bearer ' + token } : {} });
+    if (r.status === 401) return false;
+    if (!r.ok) throw new Error('HTTP ' + r.status);
+    for (const s of (await r.json()).repositories) show(s, false);
+    return true;
+  }
+  function askToken(wrong) {
+    if (es) es.close();
+    es = null;
+    state.textContent = wrong ? 'the token was refused' : 'a token is required';
+    form.hidden = false;
+    field.focus();
+  }
+  async function connect() {
+    // A probe first: an EventSource refused with 401 only says "error", and does not retry.
+    if (!(await load())) return askToken(sessionStorage.getItem(KEY) !== null);
+    form.hidden = true;
+    const token = sessionStorage.getItem(KEY);
+    es = new EventSource('api/v1/notifications/feed' + (token ? '?token=' + encodeURIComponent(token) : ''));
+    es.addEventListener('activity', (e) => show(JSON.parse(e.data), true));
+    // Loaded again once the feed is open, so nothing published in between is missed; after a reconnection, again.
+    es.onopen = () => {
+      load().then((ok) => { if (ok) state.textContent = 'live'; else askToken(true); })
+        .catch(() => { state.textContent = 'cannot load the repositories'; });
+    };
+    es.onerror = () => {
+      state.textContent = 'reconnecting...';
+      // Closed for good (a refusal): find out why, or try again later.
+      if (es && es.readyState === EventSource.CLOSED) setTimeout(start, 3000);
+    };
+  }
+  function start() {
+    connect().catch(() => {
+      state.textContent = 'cannot load the repositories: trying again';
+      setTimeout(start, 3000);
+    });
+  }
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(KEY, field.value);
+    field.value = '';
+    start();
+  });
+  start();
 })();
 </script>
 </body>

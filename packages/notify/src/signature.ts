@@ -1,6 +1,6 @@
-import { constants, createHash, publicDecrypt, verify, X509Certificate } from 'node:crypto';
+import { constants, publicDecrypt, verify, X509Certificate } from 'node:crypto';
 import { NotifyError } from './errors';
-import type { Manifest } from './manifest';
+import { hashLineMatches, type Manifest } from './manifest';
 
 /** A manifest, whitelist or certificate that does not verify: `message` says which check failed. */
 export class SignatureError extends NotifyError {
@@ -36,7 +36,8 @@ function splitSigned(data: Buffer): { letter: Buffer; hash: string; signature: B
 }
 
 /**
- * Verifies a `.cvmfswhitelist` as the cvmfs client does: its hash line is the SHA-1 of its text, one of the master
+ * Verifies a `.cvmfswhitelist` as the cvmfs client does: its hash line is the hash of its text (SHA-1, RIPEMD-160
+ * or SHAKE-128, by its suffix), one of the master
  * public keys (`/etc/cvmfs/keys/*.pub`) recovers that hash line from the signature (RSA, PKCS#1 padding), it names
  * `repository` and has not expired at `now`.
  */
@@ -48,7 +49,7 @@ export function verifyWhitelist(
 ): Whitelist {
   const signed = splitSigned(data);
   if (signed === undefined) throw new SignatureError('the whitelist is not signed');
-  if (createHash('sha1').update(signed.letter).digest('hex') !== signed.hash) {
+  if (hashLineMatches(signed.letter, signed.hash) !== true) {
     throw new SignatureError("the whitelist's hash line does not match its content");
   }
   const trusted = masterKeys.some((key) => {
@@ -64,12 +65,11 @@ export function verifyWhitelist(
   let name: string | undefined;
   const fingerprints = new Set<string>();
   for (const line of lines.slice(1)) {
-    if (line.startsWith('E')) expires = timeOf(line.slice(1));
+    // A fingerprint first: one that starts with E (one certificate in sixteen) is no expiry line.
+    const fp = /^([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){19})\b/.exec(line);
+    if (fp) fingerprints.add((fp[1] as string).toUpperCase());
+    else if (line.startsWith('E')) expires = timeOf(line.slice(1));
     else if (line.startsWith('N')) name = line.slice(1);
-    else {
-      const fp = /^([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){19})\b/.exec(line);
-      if (fp) fingerprints.add((fp[1] as string).toUpperCase());
-    }
   }
   if (name !== repository) throw new SignatureError(`the whitelist is ${JSON.stringify(name)}'s, not ${repository}'s`);
   if (expires === undefined || expires.getTime() < now.getTime()) throw new SignatureError('the whitelist has expired');
@@ -77,12 +77,13 @@ export function verifyWhitelist(
 }
 
 /**
- * Verifies a manifest's signature as the cvmfs client does: its hash line matches its content, the certificate is in
- * the whitelist, and the certificate's key signed the hash line (RSA with SHA-1 over the hex string).
+ * Verifies a manifest's signature as the cvmfs client does: its hash line matches its content (whatever the
+ * repository's hash algorithm), the certificate is in the whitelist, and the certificate's key signed the hash line
+ * (RSA with SHA-1 over the line, suffix included).
  */
 export function verifyManifestSignature(manifest: Manifest, certificatePem: string | Buffer, whitelist: Whitelist): void {
   if (manifest.hash === undefined) throw new SignatureError('the manifest is not signed');
-  if (createHash('sha1').update(manifest.letter).digest('hex') !== manifest.hash) {
+  if (hashLineMatches(manifest.letter, manifest.hash) !== true) {
     throw new SignatureError("the manifest's hash line does not match its content");
   }
   let cert: X509Certificate;

@@ -2,14 +2,17 @@
 // node restart (cache and missed publishes kept), Last-Event-ID resume, and a stalled subscriber.
 import { createHmac } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Gateway, type GatewayOptions, StompBackend } from '@msgbricks/notify';
+import { Gateway, type GatewayOptions, StompBackend, type StompBackendOptions } from '@msgbricks/notify';
+import { StompConnection } from '@msgbricks/stomp';
 import type { Broker } from '@msgbricks/test-support';
 import { layout, makeTlsMaterial, removeDir, startRabbitMQ, tempDir } from '@msgbricks/test-support';
 import WebSocket from 'ws';
 import { body, publish, request, Subscriber } from './helpers';
+import { makeSignedRepo } from './signed-repo';
 
 jest.setTimeout(300_000);
 
@@ -33,12 +36,16 @@ afterAll(async () => {
   if (tmp) removeDir(tmp);
 });
 
-async function gateway(node: string, extra: Partial<GatewayOptions> = {}): Promise<Gateway> {
+async function gateway(
+  node: string,
+  { backendOptions, ...extra }: Partial<GatewayOptions> & { backendOptions?: Partial<StompBackendOptions> } = {},
+): Promise<Gateway> {
   const backend = new StompBackend({
     uri: `stomp://${rabbit.host}:${rabbit.ports.stomp}`,
     user: rabbit.user,
     password: rabbit.password,
     node,
+    ...backendOptions,
   });
   const g = await Gateway.start({
     port: 0,
@@ -294,6 +301,46 @@ describe('gateway - nodes on one broker', () => {
     expect(sb.revisions()).toEqual([1, 2]);
   });
 
+  test('gateway - a node bound to listed repositories hears a publisher that sends with their key only (cvmfs-notify), even while it was down; each revision once', async () => {
+    const legacy = new StompConnection({
+      uri: `stomp://${rabbit.host}:${rabbit.ports.stomp}`,
+      auth: [{ scheme: 'plain', name: rabbit.user, pass: rabbit.password }],
+    });
+    await legacy.open();
+    // What a cvmfs-notify node does: the published body, to the exchange, with the repository as routing key only.
+    const legacySend = (repository: string, revision: number) =>
+      legacy.send(
+        { destination: `/exchange/repository.activity/${repository}`, 'content-type': 'application/json' },
+        Buffer.from(body(repository, revision)),
+      );
+    try {
+      const options = { repositories: ['legacy.example.org'] };
+      let g = await gateway('legacy-a', { backendOptions: options });
+      const sub = subscribe(g.url, 'legacy.example.org');
+      await sub.until(() => sub.status === 200);
+      await legacySend('legacy.example.org', 1);
+      await legacySend('unbound.example.org', 1);
+      await sub.until(() => sub.events.length === 1, 20_000, 'the legacy publish');
+      // A msgnotify publish comes twice (its key and #all): subscribers get it once.
+      expect((await publish(g.url, body('legacy.example.org', 2))).status).toBe(200);
+      await sub.until(() => sub.events.length === 2, 20_000, 'revision 2');
+      // A barrier: once revision 1 of barrier.example.org (#all, queued after them) is in, the queue is drained.
+      expect((await publish(g.url, body('barrier.example.org', 1))).status).toBe(200);
+      await until(() => g.cache.get('barrier.example.org') !== undefined, 'the barrier');
+      expect(g.cache.get('unbound.example.org')).toBeUndefined();
+      expect(sub.revisions()).toEqual([1, 2]);
+      expect(g.stats().received).toMatchObject({ stored: 3, duplicate: 1 });
+      // Down, then back: the binding is the durable queue's, what came meanwhile waits there.
+      await g.close();
+      gateways.splice(gateways.indexOf(g), 1);
+      await legacySend('legacy.example.org', 3);
+      g = await gateway('legacy-a', { backendOptions: options });
+      await until(() => g.cache.get('legacy.example.org')?.revision === 3, 'revision 3 after the restart');
+    } finally {
+      await legacy.close();
+    }
+  });
+
   test('gateway - a restarted node keeps its cache, gets what was published while it was down, and a client resumes by Last-Event-ID', async () => {
     const a = await gateway('restart-a');
     let b = await gateway('restart-b');
@@ -372,6 +419,101 @@ describe('gateway - slow subscribers', () => {
     stalled.resume();
     await until(() => stalledClosed, 'stalled subscriber disconnected', 30_000);
     expect(g.hub.subscribers).toBe(1);
+  });
+});
+
+describe('gateway - signature verification', () => {
+  /** The publish body of what `publish()` just wrote to the repository's .cvmfspublished. */
+  const signedBody = (repository: string, manifest: Buffer) =>
+    JSON.stringify({
+      version: 1,
+      timestamp: 'Mon Jan 1 00:00:00 2024',
+      type: 'activity',
+      repository,
+      manifest: manifest.toString('base64'),
+    });
+
+  test('gateway - with master keys configured, a forged manifest is refused (400 invalid_signature) and reaches nobody', async () => {
+    const root = path.join(tmp, 'signed');
+    const good = makeSignedRepo(root, 'sig.example.org');
+    // Its whitelist signed by a master key the gateway does not trust.
+    const rogue = makeSignedRepo(root, 'rogue.example.org', { otherMaster: true });
+    const g = await gateway('verify', {
+      verify: {
+        // @fqrn@ as in CVMFS_SERVER_URL: the first location does not exist, the second does.
+        '*': {
+          masterKeys: [good.masterPub, rogue.masterPub],
+          locations: [path.join(root, 'none', '@fqrn@'), path.join(root, '@fqrn@')],
+        },
+        'unsigned.example.org': { masterKeys: [good.masterPub], locations: [path.join(root, 'missing')] },
+      },
+    });
+    const sub = subscribe(g.url, 'sig.example.org');
+    await sub.until(() => sub.status === 200, 20_000, 'SSE headers');
+    expect((await publish(g.url, signedBody('sig.example.org', good.publish(1)))).status).toBe(200);
+    await sub.until(() => sub.events.length === 1, 20_000, 'revision 1');
+    const forged = await publish(g.url, signedBody('sig.example.org', good.publish(2, true)));
+    expect(forged.status).toBe(400);
+    expect(JSON.parse(forged.text)).toEqual({
+      status: 'error',
+      reason: 'invalid_signature',
+      detail: "the manifest's signature does not verify with its certificate",
+    });
+    const rogueAnswer = await publish(g.url, signedBody('rogue.example.org', rogue.publish(1)));
+    expect(rogueAnswer.status).toBe(400);
+    expect(JSON.parse(rogueAnswer.text).detail).toBe('the whitelist is not signed by any of the master keys');
+    // A hash-only manifest (no certificate) is no longer enough.
+    const unsigned = await publish(g.url, body('sig.example.org', 3));
+    expect(unsigned.status).toBe(400);
+    expect(JSON.parse(unsigned.text).reason).toBe('invalid_signature');
+    // The whitelist cannot be had: not the publisher's fault, 503 and try again.
+    const away = await publish(g.url, body('unsigned.example.org', 1));
+    expect(away.status).toBe(503);
+    expect(away.headers['retry-after']).toBe('5');
+    expect((await publish(g.url, signedBody('sig.example.org', good.publish(4)))).status).toBe(200);
+    await sub.until(() => sub.events.length === 2, 20_000, 'revision 4');
+    expect(sub.events.map((e) => e.id)).toEqual(['1', '4']);
+    expect(g.cache.get('sig.example.org')?.revision).toBe(4);
+    expect(g.cache.get('rogue.example.org')).toBeUndefined();
+    const metrics = g.metrics();
+    expect(metrics).toContain('msgnotify_publishes_total{outcome="bad-signature"} 3');
+    expect(metrics).toContain('msgnotify_publishes_total{outcome="unverifiable"} 1');
+    expect(metrics).toContain('msgnotify_publishes_total{outcome="ok"} 2');
+  });
+
+  test('gateway - the whitelist and certificate over HTTP from the first location that answers', async () => {
+    const root = path.join(tmp, 'signed-http');
+    const repo = makeSignedRepo(root, 'web.example.org');
+    const served: string[] = [];
+    const stratum = http.createServer((req, res) => {
+      served.push(req.url ?? '');
+      fs.readFile(path.join(root, (req.url ?? '/').replace(/^\/cvmfs\//, '')), (err, data) =>
+        err ? res.writeHead(404).end() : res.end(data),
+      );
+    });
+    await new Promise<void>((r) => stratum.listen(0, '127.0.0.1', r));
+    try {
+      const port = (stratum.address() as net.AddressInfo).port;
+      const g = await gateway('verify-http', {
+        verify: {
+          'web.example.org': {
+            masterKeys: [repo.masterPub],
+            locations: [`http://127.0.0.1:${port}/gone/@fqrn@`, `http://127.0.0.1:${port}/cvmfs/@fqrn@`],
+          },
+        },
+      });
+      expect((await publish(g.url, signedBody('web.example.org', repo.publish(1)))).status).toBe(200);
+      expect((await publish(g.url, signedBody('web.example.org', repo.publish(2, true)))).status).toBe(400);
+      expect((await publish(g.url, signedBody('web.example.org', repo.publish(3)))).status).toBe(200);
+      // The certificate is fetched once (content-addressed); the whitelist every time.
+      expect(served.filter((u) => u.startsWith('/cvmfs/') && u.endsWith('X'))).toHaveLength(1);
+      expect(served.filter((u) => u === '/cvmfs/web.example.org/.cvmfswhitelist')).toHaveLength(3);
+      expect(served.filter((u) => u.startsWith('/gone/web.example.org/'))).not.toHaveLength(0);
+      // Repositories not configured keep the hash-line check only.
+      expect((await publish(g.url, body('other.example.org', 1))).status).toBe(200);
+    } finally {
+      stratum.close();
+    }
   });
 });
 

@@ -14,12 +14,21 @@ export interface SignedRepo {
   masterPub: string;
   masterPubFile: string;
   /** Writes `.cvmfspublished` at `revision` (signed; `badSignature` flips a byte of the signature). */
-  publish(revision: number, badSignature?: boolean): Buffer;
+  publish(revision: number, badSignature?: boolean, algorithm?: HashAlgorithm): Buffer;
 }
 
-function signedText(letter: string, signature: (hash: string) => Buffer): Buffer {
-  const hash = createHash('sha1').update(letter).digest('hex');
-  return Buffer.concat([Buffer.from(`${letter}--\n${hash}\n`), signature(hash)]);
+/** A repository's hash algorithm (CVMFS_HASH_ALGORITHM): its hash lines carry a suffix unless SHA-1. */
+export type HashAlgorithm = 'sha1' | 'rmd160' | 'shake128';
+
+/** A cvmfs signed text: the letter, `--`, its hash line (with the algorithm's suffix), then the signature of that line. */
+export function signedText(letter: string, signature: (hash: string) => Buffer, algorithm: HashAlgorithm = 'sha1'): Buffer {
+  const digest =
+    algorithm === 'sha1'
+      ? createHash('sha1').update(letter).digest('hex')
+      : algorithm === 'rmd160'
+        ? `${createHash('ripemd160').update(letter).digest('hex')}-rmd160`
+        : `${createHash('shake128', { outputLength: 20 }).update(letter).digest('hex')}-shake128`;
+  return Buffer.concat([Buffer.from(`${letter}--\n${digest}\n`), signature(digest)]);
 }
 
 export function makeSignedRepo(
@@ -53,13 +62,17 @@ export function makeSignedRepo(
     repository,
     masterPub,
     masterPubFile,
-    publish(revision, badSignature = false) {
+    publish(revision, badSignature = false, algorithm = 'sha1') {
       const letter = `C${'c'.repeat(40)}\nB4096\nD240\nS${revision}\nN${repository}\nX${certHash}\nT${1700000000 + revision}\n`;
-      const data = signedText(letter, (hash) => {
-        const sig = sign('sha1', Buffer.from(hash), certKey);
-        if (badSignature) sig[10] = (sig[10] as number) ^ 0xff;
-        return sig;
-      });
+      const data = signedText(
+        letter,
+        (hash) => {
+          const sig = sign('sha1', Buffer.from(hash), certKey);
+          if (badSignature) sig[10] = (sig[10] as number) ^ 0xff;
+          return sig;
+        },
+        algorithm,
+      );
       fs.writeFileSync(path.join(dir, '.cvmfspublished'), data);
       return data;
     },

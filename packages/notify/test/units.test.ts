@@ -1,6 +1,6 @@
 // The gateway's parts without a broker: manifests, bodies, the SSE parser, credentials, rate limits, the fan-out's
 // congestion handling and the last-value cache on disk.
-import { generateKeyPairSync } from 'node:crypto';
+import { constants, generateKeyPairSync, privateEncrypt } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { inflateSync } from 'node:zlib';
@@ -28,7 +28,7 @@ import {
 import { layout, useTempDir } from '@msgbricks/test-support';
 import { SignJWT } from 'jose';
 import { body } from './helpers';
-import { makeSignedRepo } from './signed-repo';
+import { makeSignedRepo, signedText } from './signed-repo';
 
 const tmp = useTempDir('notify-units-');
 
@@ -310,5 +310,40 @@ describe('signatures', () => {
       }
     })();
     expect(err?.code).toBe('ERR_NOTIFY_SIGNATURE');
+  });
+
+  test('signatures - repositories hashing with RIPEMD-160 or SHAKE-128 (a suffixed hash line) verify too', () => {
+    const repo = makeSignedRepo(tmp.path, 'algo.example.org');
+    const read = (f: string) => fs.readFileSync(path.join(repo.dir, f));
+    const whitelist = verifyWhitelist(read('.cvmfswhitelist'), [repo.masterPub], 'algo.example.org');
+    for (const algorithm of ['rmd160', 'shake128'] as const) {
+      const manifest = parseManifest(repo.publish(3, false, algorithm));
+      expect(manifest.hash).toMatch(new RegExp(`^[0-9a-f]{40}-${algorithm}$`));
+      const cert = inflateSync(read(certificatePath(manifest)));
+      expect(() => verifyManifestSignature(manifest, cert, whitelist)).not.toThrow();
+      expect(() => verifyManifestSignature(parseManifest(repo.publish(4, true, algorithm)), cert, whitelist)).toThrow(
+        'does not verify',
+      );
+    }
+    const master = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const text = signedText(
+      '20261201000000\nE20991231000000\nNalgo.example.org\n',
+      (hash) => privateEncrypt({ key: master.privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(hash)),
+      'rmd160',
+    );
+    const pub = master.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect(verifyWhitelist(text, [pub], 'algo.example.org').repository).toBe('algo.example.org');
+  });
+
+  test('signatures - a whitelisted fingerprint that starts with E is a fingerprint, not the expiry line', () => {
+    const master = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const fingerprint = `E0:${Array.from({ length: 19 }, (_, i) => (i + 16).toString(16).toUpperCase()).join(':')}`;
+    const text = signedText(`20261201000000\nE20991231000000\nNfp.example.org\n${fingerprint}\n`, (hash) =>
+      privateEncrypt({ key: master.privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(hash)),
+    );
+    const publicPem = master.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const whitelist = verifyWhitelist(text, [publicPem], 'fp.example.org');
+    expect(whitelist.expires.toISOString()).toBe('2099-12-31T00:00:00.000Z');
+    expect([...whitelist.fingerprints]).toEqual([fingerprint]);
   });
 });
