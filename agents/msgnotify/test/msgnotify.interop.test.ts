@@ -384,3 +384,29 @@ test('msgnotify-gateway - workers: 2 on a port already taken exits 1, naming it,
     taken.close();
   }
 });
+
+test('msgnotify-gateway - one process on a port already taken exits 1 instead of keeping its broker session', async () => {
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  try {
+    const port = (taken.address() as AddressInfo).port;
+    const file = path.join(tmp, 'taken-one.yaml');
+    fs.writeFileSync(
+      file,
+      [
+        'host: 127.0.0.1',
+        `port: ${port}`,
+        'node: taken-one',
+        `cache: ${path.join(tmp, 'cache-taken-one')}`,
+        `broker: { uri: "stomp://${rabbit.host}:${rabbit.ports.stomp}", user: ${rabbit.user}, pass: ${rabbit.password} }`,
+        '',
+      ].join('\n'),
+    );
+    // The broker session starts before the port is bound: it used to outlive the failure, and the command never ended.
+    const g = launch('msgnotify-gateway', ['--config', file]);
+    expect(await g.exited).toBe(1);
+    expect(g.stderr).toMatch(/EADDRINUSE/);
+  } finally {
+    taken.close();
+  }
+});

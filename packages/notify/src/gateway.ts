@@ -259,14 +259,21 @@ export class Gateway {
   static async start(options: GatewayOptions): Promise<Gateway> {
     const cache = options.cacheDir === undefined ? LastValueCache.inMemory() : await LastValueCache.open(options.cacheDir);
     const gw = new Gateway(options, cache);
-    await options.backend.start((body) => gw.received(body));
-    await new Promise<void>((resolve, reject) => {
-      gw.server.once('error', reject);
-      gw.server.listen(options.port ?? 4929, options.host ?? '127.0.0.1', () => {
-        gw.server.off('error', reject);
-        resolve();
+    try {
+      await options.backend.start((body) => gw.received(body));
+      await new Promise<void>((resolve, reject) => {
+        gw.server.once('error', reject);
+        gw.server.listen(options.port ?? 4929, options.host ?? '127.0.0.1', () => {
+          gw.server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      // A port taken (or a backend that cannot start) must not leave the broker session reconnecting and the
+      // heartbeat timer running: the command reported the failure and would otherwise never exit.
+      await gw.close();
+      throw err;
+    }
     gw.emit({ type: 'listening', url: gw.url });
     return gw;
   }
