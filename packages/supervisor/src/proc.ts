@@ -89,7 +89,9 @@ export function alive(pid: number): boolean {
   }
   try {
     // N.B. a daemon's parent is init, which in a container may never reap it: a dead daemon stays a zombie.
-    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+    // The command name (field 2) may itself hold ") ": the state is the field after its last ')'.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
   } catch {
     // RACE: it went away between the signal and the read.
     return false;
