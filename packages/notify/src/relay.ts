@@ -271,8 +271,12 @@ export class RelayBackend implements NotifyBackend {
   private onMessage(m: ToWorker): void {
     switch (m?.t) {
       case 'notify':
-        // In order: the in-memory cache takes them one at a time, and cannot fail.
-        this.lastNotify = this.onNotify?.(Buffer.from(m.body, 'latin1')).catch(() => undefined) ?? this.lastNotify;
+        // In order, one at a time: each waits for the one before (the in-memory cache cannot fail, but a later
+        // revision must never be stored before an earlier one is).
+        {
+          const body = Buffer.from(m.body, 'latin1');
+          this.lastNotify = this.lastNotify.then(() => this.onNotify?.(body)).catch(() => undefined);
+        }
         return;
       case 'ready': {
         this.brokerConnected = m.connected;
