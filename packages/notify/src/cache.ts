@@ -138,3 +138,34 @@ export class LastValueCache {
     }
   }
 }
+
+/** What storing a message from the broker came to, for the gateway's and the relay's events. */
+export type ReceivedEvent =
+  | { type: 'received'; repository: string; revision: number; outcome: string }
+  | { type: 'invalid-from-broker'; error: Error };
+
+/**
+ * A message from the broker into the cache, as a single gateway and the primary of `workers: N` both take it:
+ * parsed, stored, counted in `counts` by outcome and reported. Resolves to the entry to fan out, or undefined when
+ * nothing is new (an older or the same revision, or a body that is not a notification: another publisher on the
+ * exchange, acknowledged and dropped).
+ */
+export async function storeReceived(
+  cache: LastValueCache,
+  body: Buffer,
+  counts: Record<string, number>,
+  emit: (event: ReceivedEvent) => void,
+): Promise<CachedNotification | undefined> {
+  let n: Notification;
+  try {
+    n = parseNotification(body);
+  } catch (err) {
+    counts.invalid = (counts.invalid ?? 0) + 1;
+    emit({ type: 'invalid-from-broker', error: errorOf(err) });
+    return undefined;
+  }
+  const { outcome, entry } = await cache.put(n);
+  counts[outcome] = (counts[outcome] ?? 0) + 1;
+  emit({ type: 'received', repository: n.repository, revision: n.revision, outcome });
+  return entry;
+}

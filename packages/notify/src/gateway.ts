@@ -6,7 +6,7 @@ import { errorOf } from '@msgbricks/errors';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { Authorizer, type PublishPolicy, RateLimiter } from './auth';
 import type { NotifyBackend } from './broker';
-import { type CachedNotification, LastValueCache } from './cache';
+import { type CachedNotification, LastValueCache, storeReceived } from './cache';
 import { expandServerUrl } from './cvmfs-config';
 import { BrokerUnavailableError, InvalidMessageError, RepositoryFetchError } from './errors';
 import { feedFrame, httpChunk, sseFrame, summaryOf } from './frames';
@@ -299,18 +299,7 @@ export class Gateway {
 
   /** A message from the broker: stored, then fanned out; resolved once on disk (the broker's ack waits for it). */
   private async received(body: Buffer): Promise<void> {
-    let n: ReturnType<typeof parseNotification>;
-    try {
-      n = parseNotification(body);
-    } catch (err) {
-      // Not ours to keep (another publisher on the exchange): acknowledged and dropped.
-      this.count(this.counters.received, 'invalid');
-      this.emit({ type: 'invalid-from-broker', error: errorOf(err) });
-      return;
-    }
-    const { outcome, entry } = await this.cache.put(n);
-    this.count(this.counters.received, outcome);
-    this.emit({ type: 'received', repository: n.repository, revision: n.revision, outcome });
+    const entry = await storeReceived(this.cache, body, this.counters.received, (e) => this.emit(e));
     if (entry !== undefined) this.hub.publish(entry);
   }
 

@@ -1,9 +1,8 @@
 import { errorOf } from '@msgbricks/errors';
 import type { NotifyBackend } from './broker';
-import { LastValueCache } from './cache';
+import { LastValueCache, storeReceived } from './cache';
 import { BrokerUnavailableError } from './errors';
 import type { GatewayStats } from './gateway';
-import { parseNotification } from './message';
 
 /**
  * An IPC channel to the other side of a cluster: a cluster Worker seen from the primary, `process` seen from a
@@ -138,23 +137,8 @@ export class Relay {
   }
 
   private async receive(body: Buffer): Promise<void> {
-    let n: ReturnType<typeof parseNotification>;
-    try {
-      n = parseNotification(body);
-    } catch (err) {
-      // Not ours to keep (another publisher on the exchange): acknowledged and dropped.
-      this.count('invalid');
-      this.options.onEvent?.({ type: 'invalid-from-broker', error: errorOf(err) });
-      return;
-    }
-    const { outcome, entry } = await this.cache.put(n);
-    this.count(outcome);
-    this.options.onEvent?.({ type: 'received', repository: n.repository, revision: n.revision, outcome });
+    const entry = await storeReceived(this.cache, body, this.received, (e) => this.options.onEvent?.(e));
     if (entry !== undefined) this.broadcast({ t: 'notify', body: body.toString('latin1') });
-  }
-
-  private count(outcome: string): void {
-    this.received[outcome] = (this.received[outcome] ?? 0) + 1;
   }
 
   private onMessage(worker: Channel, m: ToPrimary): void {
