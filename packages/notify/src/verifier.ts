@@ -54,6 +54,8 @@ export class ManifestVerifier {
         try {
           const res = await fetch(url, { signal: AbortSignal.timeout(this.options.timeoutMs ?? 60_000) });
           if (res.status === 200) return Buffer.from(await res.arrayBuffer());
+          // Read to the end so that the connection can be reused for the next location or file.
+          await res.arrayBuffer().catch(() => undefined);
           problems.push(`${url}: HTTP ${res.status}`);
         } catch (err) {
           problems.push(
@@ -65,7 +67,7 @@ export class ManifestVerifier {
         try {
           return await fs.readFile(file);
         } catch (err) {
-          problems.push(`${file}: ${errnoOf(err) ?? errorOf(err).message}`);
+          problems.push(`open(${file}): ${errnoOf(err) ?? errorOf(err).message}`);
         }
       }
     }
