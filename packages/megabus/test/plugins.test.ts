@@ -93,17 +93,10 @@ describe('megabus plugins', () => {
     expect(fs.readFileSync(out, 'utf8')).toBe('disk42 p 1 draining\n');
     expect(of(events, 'handled')).toMatchObject([{ plugin: 'p', outcome: 'acted', attempt: 1 }]);
     await until('removed', () => elements(join(dir.path, 'state', 'p', 'queue')).length === 0);
-    // The state_dir: the running process's pid file; per plugin its spool and its dead-letter spool, nothing else.
+    // The state_dir: per plugin its spool and its dead-letter spool, nothing else.
     const state = join(dir.path, 'state');
-    expect(layout(state).filter((f) => !/^p\/(queue|dead-letter)\/./.test(f))).toEqual([
-      'megabusclt.pid',
-      'p/',
-      'p/dead-letter/',
-      'p/queue/',
-    ]);
-    expect(fs.readFileSync(join(state, 'megabusclt.pid'), 'utf8')).toBe(`${process.pid}\n`);
+    expect(layout(state).filter((f) => !/^p\/(queue|dead-letter)\/./.test(f))).toEqual(['p/', 'p/dead-letter/', 'p/queue/']);
     await r.stop();
-    expect(fs.existsSync(join(state, 'megabusclt.pid'))).toBe(false);
   });
 
   test('plugins - a failed command is retried with backoff, and the next attempt runs the actions again', async () => {
@@ -367,23 +360,6 @@ describe('megabus plugins', () => {
     await until('handled', () => r.counters[0]?.runner.handled === 1);
     expect(JSON.parse(fs.readFileSync(stateFile, 'utf8')).values).toEqual({ a: 'draining' });
     expect(r.counters[0]?.acted).toBe(1);
-  });
-
-  test('plugins - one process per state_dir: a live owner is refused, the pid file of a dead one taken over', async () => {
-    const file = config(['actions:', '  - type: log']);
-    fs.mkdirSync(join(dir.path, 'state'), { recursive: true });
-    const pidFile = join(dir.path, 'state', 'megabusclt.pid');
-    // The parent of this process (jest's) is alive.
-    fs.writeFileSync(pidFile, `${process.ppid}\n`);
-    const r = new PluginRunner({ config: loadConfig({ file }) });
-    await expect(r.start()).rejects.toMatchObject({
-      code: 'ERR_MEGABUS_STATE',
-      message: `${join(dir.path, 'state')} is used by process ${process.ppid} (${pidFile}): one megabusclt per state_dir`,
-    });
-    // A pid no process has (above the kernel's pid_max).
-    fs.writeFileSync(pidFile, '99999999\n');
-    await start(file);
-    expect(fs.readFileSync(pidFile, 'utf8')).toBe(`${process.pid}\n`);
   });
 
   test('plugins - a state file that is not ours stops the start with the file named', async () => {

@@ -81,7 +81,6 @@ export class PluginRunner {
   private readonly emit: (event: PluginEvent) => void;
   private readonly running: Running[] = [];
   private stopping: Promise<void> | undefined;
-  private unlock: (() => void) | undefined;
   private failed: ((err: unknown) => void) | undefined;
   /** Rejects when a plugin's spool fails (removed, I/O errors): megabusclt stops then. */
   readonly failure: Promise<never>;
@@ -123,7 +122,6 @@ export class PluginRunner {
   async start(): Promise<void> {
     if (this.config.plugins.length === 0)
       throw new StateError('ERR_MEGABUS_NO_PLUGIN', `${this.config.file ?? 'the configuration'}: no plugin configured`);
-    this.unlock = lockStateDir(this.config.stateDir);
     try {
       for (const p of this.config.plugins) this.running.push(await this.startPlugin(p));
     } catch (err) {
@@ -191,7 +189,7 @@ export class PluginRunner {
     };
     const queue = new DQS(queuePath, { fsync: true });
     // Locks left by a previous run that died (SIGKILL, a crash) are broken now rather than after max_lock (600 s):
-    // the spool is this process's alone (the state_dir lock above).
+    // the spool is this process's alone (one process per state_dir: megabusclt holds its lock).
     await queue.purge({ maxlock: 0.001 });
     const runner = consume(queue, handler, {
       concurrency: p.concurrency,
@@ -272,57 +270,8 @@ export class PluginRunner {
       for (const r of this.running) r.runner.stop({ reason: 'stop' });
       await Promise.all(this.running.map((r) => r.runner.done.catch(() => undefined)));
       for (const r of this.running) for (const a of r.actions) await Promise.resolve(a.close?.()).catch(() => undefined);
-      this.unlock?.();
     })();
     return this.stopping;
-  }
-}
-
-/** The file naming the process that runs a state_dir's plugins. */
-export const PID_FILE = 'megabusclt.pid';
-
-/**
- * Takes `<dir>/megabusclt.pid` for this process, or throws StateError naming the live process that has it; a file
- * left by a process that is gone is taken over. Returns the release.
- */
-function lockStateDir(dir: string): () => void {
-  const file = join(dir, PID_FILE);
-  try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
-  } catch (err) {
-    throw new StateError('ERR_MEGABUS_STATE', `cannot mkdir ${dir}: ${(err as NodeJS.ErrnoException).code}`, { cause: err });
-  }
-  for (;;) {
-    try {
-      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o640 });
-      return () => fs.rmSync(file, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
-        throw new StateError('ERR_MEGABUS_STATE', `cannot create ${file}: ${(err as NodeJS.ErrnoException).code}`, {
-          cause: err,
-        });
-    }
-    let pid = Number.NaN;
-    try {
-      pid = Number(fs.readFileSync(file, 'utf8').trim());
-    } catch {
-      // RACE: removed by its owner in between: try again.
-      continue;
-    }
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
-      throw new StateError('ERR_MEGABUS_STATE', `${dir} is used by process ${pid} (${file}): one megabusclt per state_dir`);
-    // RACE: two processes starting at the same instant over a dead owner's file can both get past here; the harm is
-    // duplicate handling (each element is locked by one runner at a time), never a lost message.
-    fs.rmSync(file, { force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
