@@ -215,6 +215,30 @@ describe('megabus plugins', () => {
     }
   });
 
+  test('plugins - http: a 503 with Retry-After: 0 is retried after the plugin retry_delay, not at once', async () => {
+    let posts = 0;
+    const server = http.createServer((req, res) => {
+      req.resume().on('end', () => {
+        posts++;
+        res.writeHead(503, { 'retry-after': '0' });
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      await start(config(['retry_delay: 0.5', 'actions:', '  - type: http', `    url: http://127.0.0.1:${port}/`]));
+      await put(new Message({ body: 'busy' }));
+      await until('the first POST', () => posts === 1);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // At 0, 0.5 s and 1.5 s (the backoff doubles): a tight loop would have made hundreds.
+      expect(posts).toBeGreaterThanOrEqual(2);
+      expect(posts).toBeLessThanOrEqual(3);
+    } finally {
+      server.close();
+    }
+  });
+
   test('plugins - http: a refused connection is retried later, and succeeds once the server listens', async () => {
     const server = http.createServer((req, res) => {
       req.resume().on('end', () => res.end());
