@@ -386,6 +386,23 @@ describe('megabus plugins', () => {
     expect(r.counters[0]?.acted).toBe(1);
   });
 
+  test('plugins - an action that cannot be built stops the start and closes the actions built before it', async () => {
+    const file = config(['actions:', '  - type: log', '  - type: spool', `    path: ${join(dir.path, 'out')}`]);
+    let closed = 0;
+    const r = new PluginRunner({
+      config: loadConfig({ file }),
+      actions: {
+        log: () => ({ run: async () => undefined, close: () => void closed++ }),
+        spool: () => {
+          throw new Error('bad spool settings');
+        },
+      },
+    });
+    runners.push(r);
+    await expect(r.start()).rejects.toThrow('bad spool settings');
+    expect(closed).toBe(1);
+  });
+
   test('plugins - a state file that is not ours stops the start with the file named', async () => {
     const file = config(['on_change: {key: host, field: state}', 'actions:', '  - type: log']);
     fs.mkdirSync(join(dir.path, 'state', 'p'), { recursive: true });

@@ -145,16 +145,25 @@ export class PluginRunner {
     const changes = p.onChange === undefined ? undefined : await ChangeState.open(dir);
     const factories = { ...ACTIONS, ...this.options.actions };
     const actions: BuiltAction[] = [];
+    const closeActions = async () => {
+      for (const a of actions) await Promise.resolve(a.close?.()).catch(() => undefined);
+    };
     const steps: { fn: ActionFn; label: string }[] = [];
-    p.actions.forEach((a, i) => {
-      const factory = factories[a.type];
-      if (factory === undefined) throw new ActionError('ERR_MEGABUS_ACTION', `plugin ${p.name}: no action type ${a.type}`);
-      const built = factory(a, { plugin: p, emit: this.emit });
-      actions.push(built);
-      const label = `action ${i + 1} (${a.type})`;
-      steps.push({ fn: boundAction(built.run, label, (a.timeout ?? p.timeout / 1000) * 1000), label });
-    });
-    for (const [i, fn] of (this.options.extraSteps?.(p) ?? []).entries()) steps.push({ fn, label: `step ${i + 1}` });
+    try {
+      p.actions.forEach((a, i) => {
+        const factory = factories[a.type];
+        if (factory === undefined) throw new ActionError('ERR_MEGABUS_ACTION', `plugin ${p.name}: no action type ${a.type}`);
+        const built = factory(a, { plugin: p, emit: this.emit });
+        actions.push(built);
+        const label = `action ${i + 1} (${a.type})`;
+        steps.push({ fn: boundAction(built.run, label, (a.timeout ?? p.timeout / 1000) * 1000), label });
+      });
+      for (const [i, fn] of (this.options.extraSteps?.(p) ?? []).entries()) steps.push({ fn, label: `step ${i + 1}` });
+    } catch (err) {
+      // Not in `running` yet: stop() would not close those built before the one that failed.
+      await closeActions();
+      throw err;
+    }
 
     // The plugin's own figures; with the runner's once it exists (counters, below), the same object.
     const tally = { received: 0, filtered: 0, acted: 0, unchanged: 0, ignored: 0, connected: 0 };
@@ -190,7 +199,10 @@ export class PluginRunner {
     const queue = new DQS(queuePath, { fsync: true });
     // Locks left by a previous run that died (SIGKILL, a crash) are broken now rather than after max_lock (600 s):
     // the spool is this process's alone (one process per state_dir: megabusclt holds its lock).
-    await queue.purge({ maxlock: 0.001 });
+    await queue.purge({ maxlock: 0.001 }).catch(async (err: unknown) => {
+      await closeActions();
+      throw err;
+    });
     const runner = consume(queue, handler, {
       concurrency: p.concurrency,
       maxAttempts: p.maxAttempts,
@@ -232,7 +244,7 @@ export class PluginRunner {
       await consumer?.stop().catch(() => undefined);
       runner.stop({ now: true });
       await runner.done.catch(() => undefined);
-      for (const a of actions) await Promise.resolve(a.close?.()).catch(() => undefined);
+      await closeActions();
       throw err;
     }
     this.emit({ type: 'plugin-started', plugin: p.name, destination: consumer.destination, queue: queuePath });
