@@ -161,16 +161,10 @@ export async function runPlugins(o: RunOptions): Promise<number> {
   if (config.plugins.length === 0)
     throw new UsageError(`${config.file}: no plugin configured (plugins: a name, a destination, actions; see docs/megabus.md)`);
   const logger = makeLogger({ 'log-format': o.logFormat, debug: o.debug });
-  // One megabusclt per state_dir, held before anything reads or writes it: the schedules' start already rewrites
-  // their records. The lock sits beside the directory, whose parent must exist.
-  fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
-  const lock = await lockSpool(config.stateDir, 'state', (err) => {
-    logger.fatal({ error: err.message }, 'the state_dir lock was lost');
-    void stop({ reason: 'state_dir lock lost' });
-  });
   let server: http.Server | undefined;
   let observe: ((plugin: string, seconds: number) => void) | undefined;
-  // The plugins' timed schedules: started first (steps that fell due while down run at once), stopped last.
+  // The plugins' timed schedules: started first, once the state_dir lock is held (steps that fell due while down run at
+  // once), stopped last.
   const schedules = new PluginSchedules({ config, onEvent: (e) => logEvent(logger, e) });
   const runner = new PluginRunner({
     config,
@@ -180,6 +174,13 @@ export async function runPlugins(o: RunOptions): Promise<number> {
     },
     actions: STD_ACTIONS,
     extraSteps: schedules.steps,
+  });
+  // One megabusclt per state_dir, held before anything reads or writes it (the constructors above do not): the
+  // schedules' start already rewrites their records. The lock sits beside the directory, whose parent must exist.
+  fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
+  const lock = await lockSpool(config.stateDir, 'state', (err) => {
+    logger.fatal({ error: err.message }, 'the state_dir lock was lost');
+    void stop({ reason: 'state_dir lock lost' });
   });
   let stopping: Promise<void> | undefined;
   let requested: () => void = () => undefined;
