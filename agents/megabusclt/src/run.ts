@@ -3,6 +3,7 @@
  * until SIGTERM or SIGINT, with the transfer agents' log lines (start, per-message outcome at debug, errors, a
  * statistics line every --stats-interval), /metrics and /healthz when configured, and a bounded stop.
  */
+import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import { UsageError } from '@msgbricks/errors';
 import {
@@ -16,7 +17,7 @@ import {
   parseMetricsAddress,
   STD_ACTIONS,
 } from '@msgbricks/megabus';
-import { type Logger, makeLogger, STOMPCLT, setProgram } from '@msgbricks/transfer-cli';
+import { type Logger, lockSpool, makeLogger, STOMPCLT, setProgram } from '@msgbricks/transfer-cli';
 import { serveHttp } from './http';
 import { logScheduleEvent, scheduleMetrics, scheduleStatistics } from './schedules';
 
@@ -162,7 +163,8 @@ export async function runPlugins(o: RunOptions): Promise<number> {
   const logger = makeLogger({ 'log-format': o.logFormat, debug: o.debug });
   let server: http.Server | undefined;
   let observe: ((plugin: string, seconds: number) => void) | undefined;
-  // The plugins' timed schedules: started first (steps that fell due while down run at once), stopped last.
+  // The plugins' timed schedules: started first, once the state_dir lock is held (steps that fell due while down run at
+  // once), stopped last.
   const schedules = new PluginSchedules({ config, onEvent: (e) => logEvent(logger, e) });
   const runner = new PluginRunner({
     config,
@@ -172,6 +174,13 @@ export async function runPlugins(o: RunOptions): Promise<number> {
     },
     actions: STD_ACTIONS,
     extraSteps: schedules.steps,
+  });
+  // One megabusclt per state_dir, held before anything reads or writes it (the constructors above do not): the
+  // schedules' start already rewrites their records. The lock sits beside the directory, whose parent must exist.
+  fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
+  const lock = await lockSpool(config.stateDir, 'state', (err) => {
+    logger.fatal({ error: err.message }, 'the state_dir lock was lost');
+    void stop({ reason: 'state_dir lock lost' });
   });
   let stopping: Promise<void> | undefined;
   let requested: () => void = () => undefined;
@@ -248,5 +257,6 @@ export async function runPlugins(o: RunOptions): Promise<number> {
     server?.close();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    await lock.release();
   }
 }

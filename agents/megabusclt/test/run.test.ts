@@ -15,7 +15,7 @@ beforeAll(() => {
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} missing: run npx tsc -b first`);
 });
 
-function config(command: string): string {
+function config(command: string, extra: string[] = []): string {
   const file = join(dir.path, 'megabus.yaml');
   const lines = [
     'server: mb.invalid',
@@ -29,6 +29,7 @@ function config(command: string): string {
     '    actions:',
     '      - type: command',
     `        command: '${command}'`,
+    ...extra,
   ];
   fs.writeFileSync(file, `${lines.join('\n')}\n`);
   return file;
@@ -69,5 +70,43 @@ test('megabusclt run - SIGTERM with an action hanging: the action is stopped wit
   expect(err).toMatch(/info: stopped\n$/);
   // The message is in the spool, unlocked (no `.lck`), for the next run; the pid file is gone.
   expect(layout(queue).filter((f) => !f.endsWith('/'))).toEqual([expect.stringMatching(ELEMENT)]);
-  expect(fs.existsSync(join(dir.path, 'state', 'megabusclt.pid'))).toBe(false);
+  // The state_dir lock is released: nothing left beside the state_dir.
+  expect(fs.readdirSync(dir.path).sort()).toEqual(['megabus.yaml', 'started', 'state']);
+});
+
+test('megabusclt run - a second megabusclt on the same state_dir is refused before it touches the schedule records', async () => {
+  const started = join(dir.path, 'started');
+  const file = config(`touch ${started}; exec sleep 60`, [
+    '    schedule:',
+    '      key: host',
+    '      steps:',
+    '        - {at: 0, type: std_log}',
+  ]);
+  const state = join(dir.path, 'state');
+  await new DQS(join(state, 'p', 'queue')).addMessage(new Message({ header: { host: 'disk42' }, body: 'hang' }));
+  const first = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const firstExit = new Promise<number | null>((resolve) => first.on('exit', resolve));
+  try {
+    await until('the first one running its action', () => fs.existsSync(started));
+    // A record the first one is writing at this instant: a second one's start would remove it as a crash's leftover.
+    const tmp = join(state, 'p', 'schedule', 'disk42.json.tmp');
+    fs.mkdirSync(join(state, 'p', 'schedule'), { recursive: true });
+    fs.writeFileSync(tmp, '{"key":"disk42"');
+    const before = layout(state);
+    // Exit 2, as the transfer commands for a spool another instance holds.
+    const second = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    second.stderr.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+    });
+    expect(await new Promise<number | null>((resolve) => second.on('exit', resolve))).toBe(2);
+    expect(err).toContain(
+      `another megabusclt (pid ${first.pid}) is already using ${state} as its state queue (lock ${state}.megabusclt.state.lock)`,
+    );
+    expect(layout(state)).toEqual(before);
+    expect(fs.readFileSync(tmp, 'utf8')).toBe('{"key":"disk42"');
+  } finally {
+    first.kill('SIGTERM');
+    expect(await firstExit).toBe(0);
+  }
 });

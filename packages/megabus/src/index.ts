@@ -39,7 +39,7 @@ export { ABORT_GRACE_MS, ACTIONS, boundAction, HTTP_HEADER_JSON, HTTP_HEADER_PRE
 export type { PluginEvent, PluginEventListener } from './plugins/events';
 export { ChangeState, ON_CHANGE_FILE } from './plugins/onchange';
 export type { PluginCounters, PluginRunnerOptions } from './plugins/runtime';
-export { PID_FILE, PluginRunner, QUEUE_DIR } from './plugins/runtime';
+export { PluginRunner, QUEUE_DIR } from './plugins/runtime';
 export type { ActionConfig, ActionContext, ActionFn } from './plugins/types';
 export type { PublisherOptions } from './publisher';
 export { Publisher } from './publisher';

@@ -64,4 +64,24 @@ describe('on_change', () => {
     expect(layout(dir.path)).toEqual([ON_CHANGE_FILE]);
     expect((await ChangeState.open(dir.path)).get('a')).toBe('y');
   });
+
+  test('on_change - a write that fails leaves the old value: the retry acts again, and the value is on disk once it ran', async () => {
+    const file = join(dir.path, ON_CHANGE_FILE);
+    fs.writeFileSync(file, '{"version":1,"values":{"a":"x"}}\n');
+    const state = await ChangeState.open(dir.path);
+    // The temporary file cannot be opened for writing: a directory in its place.
+    fs.mkdirSync(`${file}.tmp`);
+    let acted = 0;
+    const act = async () => {
+      acted++;
+    };
+    await expect(state.change('a', 'y', act)).rejects.toMatchObject({ code: 'ERR_MEGABUS_STATE' });
+    expect(state.get('a')).toBe('x');
+    expect(fs.readFileSync(file, 'utf8')).toBe('{"version":1,"values":{"a":"x"}}\n');
+    fs.rmdirSync(`${file}.tmp`);
+    expect(await state.change('a', 'y', act)).toBe(true);
+    expect(acted).toBe(2);
+    expect(fs.readFileSync(file, 'utf8')).toBe('{"version":1,"values":{"a":"y"}}\n');
+    expect(layout(dir.path)).toEqual([ON_CHANGE_FILE]);
+  });
 });

@@ -93,17 +93,10 @@ describe('megabus plugins', () => {
     expect(fs.readFileSync(out, 'utf8')).toBe('disk42 p 1 draining\n');
     expect(of(events, 'handled')).toMatchObject([{ plugin: 'p', outcome: 'acted', attempt: 1 }]);
     await until('removed', () => elements(join(dir.path, 'state', 'p', 'queue')).length === 0);
-    // The state_dir: the running process's pid file; per plugin its spool and its dead-letter spool, nothing else.
+    // The state_dir: per plugin its spool and its dead-letter spool, nothing else.
     const state = join(dir.path, 'state');
-    expect(layout(state).filter((f) => !/^p\/(queue|dead-letter)\/./.test(f))).toEqual([
-      'megabusclt.pid',
-      'p/',
-      'p/dead-letter/',
-      'p/queue/',
-    ]);
-    expect(fs.readFileSync(join(state, 'megabusclt.pid'), 'utf8')).toBe(`${process.pid}\n`);
+    expect(layout(state).filter((f) => !/^p\/(queue|dead-letter)\/./.test(f))).toEqual(['p/', 'p/dead-letter/', 'p/queue/']);
     await r.stop();
-    expect(fs.existsSync(join(state, 'megabusclt.pid'))).toBe(false);
   });
 
   test('plugins - a failed command is retried with backoff, and the next attempt runs the actions again', async () => {
@@ -217,6 +210,30 @@ describe('megabus plugins', () => {
       expect(m?.getHeader(DEAD_LETTER_ERROR)).toBe(
         `ActionError: action 1 (http): POST http://127.0.0.1:${port}/hook: 400 Bad Request`,
       );
+    } finally {
+      server.close();
+    }
+  });
+
+  test('plugins - http: a 503 with Retry-After: 0 is retried after the plugin retry_delay, not at once', async () => {
+    let posts = 0;
+    const server = http.createServer((req, res) => {
+      req.resume().on('end', () => {
+        posts++;
+        res.writeHead(503, { 'retry-after': '0' });
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      await start(config(['retry_delay: 0.5', 'actions:', '  - type: http', `    url: http://127.0.0.1:${port}/`]));
+      await put(new Message({ body: 'busy' }));
+      await until('the first POST', () => posts === 1);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // At 0, 0.5 s and 1.5 s (the backoff doubles): a tight loop would have made hundreds.
+      expect(posts).toBeGreaterThanOrEqual(2);
+      expect(posts).toBeLessThanOrEqual(3);
     } finally {
       server.close();
     }
@@ -369,21 +386,21 @@ describe('megabus plugins', () => {
     expect(r.counters[0]?.acted).toBe(1);
   });
 
-  test('plugins - one process per state_dir: a live owner is refused, the pid file of a dead one taken over', async () => {
-    const file = config(['actions:', '  - type: log']);
-    fs.mkdirSync(join(dir.path, 'state'), { recursive: true });
-    const pidFile = join(dir.path, 'state', 'megabusclt.pid');
-    // The parent of this process (jest's) is alive.
-    fs.writeFileSync(pidFile, `${process.ppid}\n`);
-    const r = new PluginRunner({ config: loadConfig({ file }) });
-    await expect(r.start()).rejects.toMatchObject({
-      code: 'ERR_MEGABUS_STATE',
-      message: `${join(dir.path, 'state')} is used by process ${process.ppid} (${pidFile}): one megabusclt per state_dir`,
+  test('plugins - an action that cannot be built stops the start and closes the actions built before it', async () => {
+    const file = config(['actions:', '  - type: log', '  - type: spool', `    path: ${join(dir.path, 'out')}`]);
+    let closed = 0;
+    const r = new PluginRunner({
+      config: loadConfig({ file }),
+      actions: {
+        log: () => ({ run: async () => undefined, close: () => void closed++ }),
+        spool: () => {
+          throw new Error('bad spool settings');
+        },
+      },
     });
-    // A pid no process has (above the kernel's pid_max).
-    fs.writeFileSync(pidFile, '99999999\n');
-    await start(file);
-    expect(fs.readFileSync(pidFile, 'utf8')).toBe(`${process.pid}\n`);
+    runners.push(r);
+    await expect(r.start()).rejects.toThrow('bad spool settings');
+    expect(closed).toBe(1);
   });
 
   test('plugins - a state file that is not ours stops the start with the file named', async () => {

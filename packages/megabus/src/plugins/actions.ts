@@ -110,7 +110,8 @@ const http: ActionFactory = (config, env) => {
   // until a request succeeds, so that a server that is down is not called every retry_delay.
   let laters = 0;
   const later = (why: string, res?: Response, cause?: unknown): RetryLaterError => {
-    const delay = Math.min(retryDelayMax, (res && retryAfter(res)) ?? retryDelay * 2 ** laters);
+    // Retry-After is a floor, never less than the backoff: "0" would otherwise POST in a tight loop (not counted).
+    const delay = Math.min(retryDelayMax, Math.max((res && retryAfter(res)) ?? 0, retryDelay * 2 ** laters));
     laters++;
     return new RetryLaterError(why, { delay, cause });
   };

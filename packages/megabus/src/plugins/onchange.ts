@@ -85,8 +85,7 @@ export class ChangeState {
       .then(async () => {
         if (this.values.get(key) === value) return false;
         await act();
-        this.values.set(key, value);
-        await this.persist();
+        await this.persist(key, value);
         return true;
       });
     this.busy.set(key, run);
@@ -98,15 +97,25 @@ export class ChangeState {
     return run;
   }
 
-  private persist(): Promise<void> {
-    const p = this.writing.catch(() => undefined).then(() => this.write());
+  /**
+   * Writes the file with `key` set to `value`, then sets it in memory: a failed write leaves the old value, so the
+   * retry of the message acts again instead of finding it "unchanged" with nothing on disk.
+   */
+  private persist(key: string, value: string): Promise<void> {
+    const p = this.writing
+      .catch(() => undefined)
+      .then(async () => {
+        // Built once the previous write is done: it holds every value written so far, and no value not yet written.
+        await this.write(new Map(this.values).set(key, value));
+        this.values.set(key, value);
+      });
     this.writing = p;
     return p;
   }
 
-  private async write(): Promise<void> {
+  private async write(values: Map<string, string>): Promise<void> {
     const tmp = `${this.file}.tmp`;
-    const text = `${JSON.stringify({ version: 1, values: Object.fromEntries(this.values) })}\n`;
+    const text = `${JSON.stringify({ version: 1, values: Object.fromEntries(values) })}\n`;
     try {
       // N.B. one writer per plugin (the process holds it; writes go one at a time): a fixed temporary name is safe.
       const h = await fs.open(tmp, 'w', 0o640);

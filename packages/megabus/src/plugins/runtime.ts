@@ -81,7 +81,6 @@ export class PluginRunner {
   private readonly emit: (event: PluginEvent) => void;
   private readonly running: Running[] = [];
   private stopping: Promise<void> | undefined;
-  private unlock: (() => void) | undefined;
   private failed: ((err: unknown) => void) | undefined;
   /** Rejects when a plugin's spool fails (removed, I/O errors): megabusclt stops then. */
   readonly failure: Promise<never>;
@@ -123,7 +122,6 @@ export class PluginRunner {
   async start(): Promise<void> {
     if (this.config.plugins.length === 0)
       throw new StateError('ERR_MEGABUS_NO_PLUGIN', `${this.config.file ?? 'the configuration'}: no plugin configured`);
-    this.unlock = lockStateDir(this.config.stateDir);
     try {
       for (const p of this.config.plugins) this.running.push(await this.startPlugin(p));
     } catch (err) {
@@ -147,16 +145,25 @@ export class PluginRunner {
     const changes = p.onChange === undefined ? undefined : await ChangeState.open(dir);
     const factories = { ...ACTIONS, ...this.options.actions };
     const actions: BuiltAction[] = [];
+    const closeActions = async () => {
+      for (const a of actions) await Promise.resolve(a.close?.()).catch(() => undefined);
+    };
     const steps: { fn: ActionFn; label: string }[] = [];
-    p.actions.forEach((a, i) => {
-      const factory = factories[a.type];
-      if (factory === undefined) throw new ActionError('ERR_MEGABUS_ACTION', `plugin ${p.name}: no action type ${a.type}`);
-      const built = factory(a, { plugin: p, emit: this.emit });
-      actions.push(built);
-      const label = `action ${i + 1} (${a.type})`;
-      steps.push({ fn: boundAction(built.run, label, (a.timeout ?? p.timeout / 1000) * 1000), label });
-    });
-    for (const [i, fn] of (this.options.extraSteps?.(p) ?? []).entries()) steps.push({ fn, label: `step ${i + 1}` });
+    try {
+      p.actions.forEach((a, i) => {
+        const factory = factories[a.type];
+        if (factory === undefined) throw new ActionError('ERR_MEGABUS_ACTION', `plugin ${p.name}: no action type ${a.type}`);
+        const built = factory(a, { plugin: p, emit: this.emit });
+        actions.push(built);
+        const label = `action ${i + 1} (${a.type})`;
+        steps.push({ fn: boundAction(built.run, label, (a.timeout ?? p.timeout / 1000) * 1000), label });
+      });
+      for (const [i, fn] of (this.options.extraSteps?.(p) ?? []).entries()) steps.push({ fn, label: `step ${i + 1}` });
+    } catch (err) {
+      // Not in `running` yet: stop() would not close those built before the one that failed.
+      await closeActions();
+      throw err;
+    }
 
     // The plugin's own figures; with the runner's once it exists (counters, below), the same object.
     const tally = { received: 0, filtered: 0, acted: 0, unchanged: 0, ignored: 0, connected: 0 };
@@ -191,8 +198,11 @@ export class PluginRunner {
     };
     const queue = new DQS(queuePath, { fsync: true });
     // Locks left by a previous run that died (SIGKILL, a crash) are broken now rather than after max_lock (600 s):
-    // the spool is this process's alone (the state_dir lock above).
-    await queue.purge({ maxlock: 0.001 });
+    // the spool is this process's alone (one process per state_dir: megabusclt holds its lock).
+    await queue.purge({ maxlock: 0.001 }).catch(async (err: unknown) => {
+      await closeActions();
+      throw err;
+    });
     const runner = consume(queue, handler, {
       concurrency: p.concurrency,
       maxAttempts: p.maxAttempts,
@@ -234,7 +244,7 @@ export class PluginRunner {
       await consumer?.stop().catch(() => undefined);
       runner.stop({ now: true });
       await runner.done.catch(() => undefined);
-      for (const a of actions) await Promise.resolve(a.close?.()).catch(() => undefined);
+      await closeActions();
       throw err;
     }
     this.emit({ type: 'plugin-started', plugin: p.name, destination: consumer.destination, queue: queuePath });
@@ -272,57 +282,8 @@ export class PluginRunner {
       for (const r of this.running) r.runner.stop({ reason: 'stop' });
       await Promise.all(this.running.map((r) => r.runner.done.catch(() => undefined)));
       for (const r of this.running) for (const a of r.actions) await Promise.resolve(a.close?.()).catch(() => undefined);
-      this.unlock?.();
     })();
     return this.stopping;
-  }
-}
-
-/** The file naming the process that runs a state_dir's plugins. */
-export const PID_FILE = 'megabusclt.pid';
-
-/**
- * Takes `<dir>/megabusclt.pid` for this process, or throws StateError naming the live process that has it; a file
- * left by a process that is gone is taken over. Returns the release.
- */
-function lockStateDir(dir: string): () => void {
-  const file = join(dir, PID_FILE);
-  try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
-  } catch (err) {
-    throw new StateError('ERR_MEGABUS_STATE', `cannot mkdir ${dir}: ${(err as NodeJS.ErrnoException).code}`, { cause: err });
-  }
-  for (;;) {
-    try {
-      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o640 });
-      return () => fs.rmSync(file, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
-        throw new StateError('ERR_MEGABUS_STATE', `cannot create ${file}: ${(err as NodeJS.ErrnoException).code}`, {
-          cause: err,
-        });
-    }
-    let pid = Number.NaN;
-    try {
-      pid = Number(fs.readFileSync(file, 'utf8').trim());
-    } catch {
-      // RACE: removed by its owner in between: try again.
-      continue;
-    }
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
-      throw new StateError('ERR_MEGABUS_STATE', `${dir} is used by process ${pid} (${file}): one megabusclt per state_dir`);
-    // RACE: two processes starting at the same instant over a dead owner's file can both get past here; the harm is
-    // duplicate handling (each element is locked by one runner at a time), never a lost message.
-    fs.rmSync(file, { force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
