@@ -5,13 +5,15 @@
  * and whole in a JSON file named by $MSG_JSON, the element in $MSG_NAME, the attempt in $MSG_ATTEMPT and whether the
  * body is text in $MSG_TEXT. Its exit status decides: 0 done, 75 (EX_TEMPFAIL) retry later without counting an
  * attempt (RetryLaterError), anything else or a signal a failed attempt (CommandFailedError). When the attempt's
- * signal fires (the runner's time-out, a stop) the command gets SIGTERM, then SIGKILL `killAfter` later.
+ * signal fires (the runner's time-out, a stop) the command's process group (every stage of a pipeline) gets SIGTERM,
+ * then SIGKILL `killAfter` later. The command is over when /bin/sh exits, even if a process it left in the background
+ * still holds its output.
  */
 import { type StdioOptions, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
-import { errorOf } from '@msgbricks/errors';
+import { errnoOf, errorOf } from '@msgbricks/errors';
 import type { Message } from '@msgbricks/message';
 import { HandlerError, RetryLaterError } from './errors';
 import type { Handler, HandlerContext } from './runner';
@@ -123,6 +125,23 @@ export function commandHandler(command: string, options: CommandOptions = {}): C
   return Object.assign(handler, { close });
 }
 
+/**
+ * How long a command's output may still arrive after it exited: what it wrote just before is in the pipes yet; a
+ * process it left behind (a background job, a mail transport delivering) may hold them for ever.
+ */
+const DRAIN_MS = 100;
+
+/** Signals the command's process group (it leads its own, being spawned detached): the whole pipeline. */
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch (err) {
+    // RACE: the group may have emptied since; ESRCH is "already gone", which is what the signal was for.
+    if (errnoOf(err) !== 'ESRCH') throw err;
+  }
+}
+
 function run(
   command: string,
   message: Message,
@@ -133,7 +152,8 @@ function run(
   capture: number,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], { env, stdio });
+    // Its own process group, so that an abort reaches every stage of a pipeline, not /bin/sh alone.
+    const child = spawn('/bin/sh', ['-c', command], { env, stdio, detached: true });
     let output = '';
     const keep = (chunk: Buffer): void => {
       output = (output + chunk.toString('utf8')).slice(-capture);
@@ -142,8 +162,10 @@ function run(
     child.stderr?.on('data', keep);
     let killer: NodeJS.Timeout | undefined;
     const onAbort = (): void => {
-      child.kill('SIGTERM');
-      killer = setTimeout(() => child.kill('SIGKILL'), killAfter);
+      killGroup(child.pid, 'SIGTERM');
+      // Not cleared when /bin/sh exits: a stage that ignores SIGTERM and outlived it still gets the SIGKILL.
+      // RACE: the group's id cannot be a new process's before every member of the group is gone.
+      killer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), killAfter);
       killer.unref();
     };
     if (signal.aborted) onAbort();
@@ -152,17 +174,29 @@ function run(
     // A command that does not read its input closes the pipe early: that is its business, not a failure.
     stdin.on('error', () => undefined);
     stdin.end(message.text ? Buffer.from(message.body as string, 'utf8') : (message.body as Buffer));
+    let settled = false;
     child.on('error', (err) => {
+      if (settled) return;
+      settled = true;
       signal.removeEventListener('abort', onAbort);
       clearTimeout(killer);
       reject(errorOf(err));
     });
-    child.on('close', (status, sig) => {
+    // The command is over when /bin/sh exits, not when the last holder of its output does ('close').
+    child.on('exit', (status, sig) => {
       signal.removeEventListener('abort', onAbort);
-      clearTimeout(killer);
-      if (status === 0) resolve();
-      else if (status === EX_TEMPFAIL) reject(new RetryLaterError('the command exited with status 75 (EX_TEMPFAIL)'));
-      else reject(new CommandFailedError(status, sig, output.trim().replace(/\s+/g, ' ')));
+      const finish = (): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(drain);
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        if (status === 0) resolve();
+        else if (status === EX_TEMPFAIL) reject(new RetryLaterError('the command exited with status 75 (EX_TEMPFAIL)'));
+        else reject(new CommandFailedError(status, sig, output.trim().replace(/\s+/g, ' ')));
+      };
+      const drain = setTimeout(finish, DRAIN_MS);
+      child.on('close', finish);
     });
   });
 }

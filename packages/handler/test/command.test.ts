@@ -6,6 +6,15 @@ import { layout, useTempDir } from '@msgbricks/test-support';
 
 const dir = useTempDir('handler-command-');
 
+/** Whether `pid` is a process that has not exited (a zombie has: it only waits for its parent). */
+function alive(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 function context(signal = new AbortController().signal) {
   return { name: '0000abcd/0000abcd000000', attempt: 2, signal };
 }
@@ -93,6 +102,41 @@ describe('commandHandler', () => {
     await expect(short(new Message({ body: '' }), context())).rejects.toMatchObject({ output: 'on stderr' });
     h.close();
     short.close();
+  });
+
+  test('commandHandler - capture: over when /bin/sh exits, though a background grandchild still holds the output', async () => {
+    const pidFile = join(dir.path, 'grandchild');
+    // A mail transport that forks to deliver does this: the job outlives the shell and keeps its stdout and stderr.
+    const h = commandHandler(`sleep 30 & echo $! > ${pidFile}; echo sent`, { tmpdir: dir.path, capture: 100 });
+    const t0 = Date.now();
+    await h(new Message({ body: '' }), context());
+    expect(Date.now() - t0).toBeLessThan(5000);
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    // Left alone: it is the command's business (the mail being delivered), not a failure.
+    expect(alive(pid)).toBe(true);
+    process.kill(pid, 'SIGKILL');
+    h.close();
+  });
+
+  test('commandHandler - the signal kills every stage of a pipeline, not /bin/sh alone', async () => {
+    const pids = join(dir.path, 'pids');
+    const h = commandHandler(`sh -c 'echo $$ >> ${pids}; exec sleep 30' | sh -c 'echo $$ >> ${pids}; exec sleep 30'`, {
+      tmpdir: dir.path,
+      capture: 100,
+      killAfter: 300,
+    });
+    const ctl = new AbortController();
+    const p = h(new Message({ body: '' }), context(ctl.signal)) as Promise<void>;
+    const stages = (): number[] =>
+      fs.existsSync(pids) ? fs.readFileSync(pids, 'utf8').split('\n').filter(Boolean).map(Number) : [];
+    while (stages().length < 2) await new Promise((r) => setTimeout(r, 20));
+    const t0 = Date.now();
+    ctl.abort();
+    await expect(p).rejects.toMatchObject({ signal: 'SIGTERM' });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    for (let i = 0; i < 50 && stages().some(alive); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(stages().filter(alive)).toEqual([]);
+    h.close();
   });
 
   test('commandHandler - an empty command is a HandlerError ERR_HANDLER_OPTION', () => {

@@ -103,6 +103,33 @@ describe('megabus schedule plugin', () => {
     await schedules.stop();
   });
 
+  test('schedule plugin - without a time field, the same key after a cancel is a new event, which runs', async () => {
+    const { clock, events, schedules, take, context } = setup([
+      'key: event_id',
+      `cancel: "state = 'resolved'"`,
+      'steps:',
+      '  - {at: 60, type: std_log}',
+    ]);
+    await schedules.start();
+    await take(new Message({ header: { event_id: 'room-513', state: 'new' } }), context());
+    await clock.advance(10 * S);
+    await take(new Message({ header: { event_id: 'room-513', state: 'resolved' } }), context());
+    const scheduler = schedules.scheduler('powercut');
+    expect(scheduler?.record('room-513')?.state).toBe('cancelled');
+    await clock.advance(3600 * S);
+    // The next power cut in the same room, within the retention of the first one's record.
+    const t1 = clock.now();
+    await take(new Message({ header: { event_id: 'room-513', state: 'new' } }), context());
+    expect(scheduler?.record('room-513')).toMatchObject({ state: 'active', time: t1 });
+    await clock.advance(60 * S);
+    expect(scheduler?.record('room-513')?.steps.map((s) => s.state)).toEqual(['done']);
+    expect(events.filter((e) => e.type === 'log').map((e) => e.type === 'log' && e.text)).toEqual([
+      `plugin powercut event room-513 step std_log@60 due ${new Date(t1 + 60 * S).toISOString()}`,
+    ]);
+    expect(scheduler?.counters).toMatchObject({ scheduled: 2, cancelled: 1, duplicates: 0 });
+    await schedules.stop();
+  });
+
   test('schedule plugin - the cancel selector cancels the key; a message without key or with a bad time fails its attempt', async () => {
     const { clock, schedules, take, context } = setup([
       'key: event_id',

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { RetryLaterError } from '@msgbricks/handler';
 import {
+  ABORT_GRACE_MS,
   type ActionFn,
   type EventRecord,
   eventOf,
@@ -47,6 +48,26 @@ function scheduler(clock: ManualClock, steps: ScheduleStep[], extra: Partial<Sch
     ...extra,
   });
   return { s, events };
+}
+
+/**
+ * An action like a command that takes its time to die: it notes its abort and ends (failing) only when the test
+ * calls its `ends` entry.
+ */
+function dyingAction(clock: ManualClock, t0: number) {
+  const log: string[] = [];
+  const ends: (() => void)[] = [];
+  const at = (): number => (clock.now() - t0) / S;
+  const dying: ActionFn = (_m, c) =>
+    new Promise((_, reject) => {
+      log.push(`start#${c.attempt}@${at()}`);
+      c.signal.addEventListener('abort', () => log.push(`abort#${c.attempt}@${at()}`), { once: true });
+      ends.push(() => {
+        log.push(`end#${c.attempt}@${at()}`);
+        reject(new Error('killed'));
+      });
+    });
+  return { log, ends, dying };
 }
 
 const readRecord = (key: string): EventRecord =>
@@ -453,6 +474,57 @@ describe('megabus schedule', () => {
     expect(calls).toEqual(['log@0#1', 'later@10#1']);
     expect(readRecord('pc').state).toBe('completed');
     await s.stop();
+  });
+
+  test('schedule - an aborted step ends when its action does, up to ABORT_GRACE_MS: its retry and the next step do not overlap it', async () => {
+    const clock = new ManualClock();
+    const t0 = clock.now();
+    const { log, ends, dying } = dyingAction(clock, t0);
+    const email: ActionFn = async () => {
+      log.push(`email@${(clock.now() - t0) / S}`);
+    };
+    const { s } = scheduler(
+      clock,
+      [
+        { name: 'script', at: 0, action: dying, timeout: 5 },
+        { name: 'email', at: 100, action: email },
+      ],
+      { maxAttempts: 2, retryDelay: 1 },
+    );
+    await s.start();
+    await s.submit({ key: 'pc', time: t0, message: message('pc') });
+    await clock.advance(10 * S);
+    // Timed out at 5 s, still dying at 10 s: no retry yet (it was due at 6 s).
+    expect(log).toEqual(['start#1@0', 'abort#1@5']);
+    expect(states(readRecord('pc'))).toEqual(['script:started', 'email:pending']);
+    ends[0]?.();
+    await clock.advance(2 * S);
+    expect(log).toEqual(['start#1@0', 'abort#1@5', 'end#1@10', 'start#2@11']);
+    // The second attempt ignores its signal for good: waited for ABORT_GRACE_MS after its time-out, then failed.
+    await clock.advance(4 * S + ABORT_GRACE_MS - 1); // 16 s + the grace, less 1 ms
+    expect(states(readRecord('pc'))).toEqual(['script:started', 'email:pending']);
+    await clock.advance(1);
+    expect(readRecord('pc').steps[0]).toMatchObject({ state: 'failed', attempts: 2, error: 'step script timed out after 5 s' });
+    await clock.advance(100 * S);
+    expect(log).toEqual(['start#1@0', 'abort#1@5', 'end#1@10', 'start#2@11', 'abort#2@16', 'email@100']);
+    await s.stop();
+  });
+
+  test('schedule - stop() resolves once an aborted step action ended (within ABORT_GRACE_MS), the attempt back to pending', async () => {
+    const clock = new ManualClock();
+    const t0 = clock.now();
+    const { log, ends, dying } = dyingAction(clock, t0);
+    const { s } = scheduler(clock, [{ name: 'script', at: 0, action: dying }], { stopTimeout: 1 });
+    await s.start();
+    await s.submit({ key: 'pc', time: t0, message: message('pc') });
+    await clock.advance(S);
+    const stopped = s.stop().then(() => log.push('stopped'));
+    await clock.advance(2 * S);
+    expect(log).toEqual(['start#1@0', 'abort#1@2']);
+    ends[0]?.();
+    await stopped;
+    expect(log).toEqual(['start#1@0', 'abort#1@2', 'end#1@3', 'stopped']);
+    expect(readRecord('pc').steps[0]).toMatchObject({ state: 'pending', attempts: 0 });
   });
 
   test('schedule - bad options are refused, every problem named; submit needs start and refuses after stop', async () => {

@@ -182,8 +182,10 @@ export class PluginSchedules {
     }
     const arrival = arrivalOf(context.name) ?? this.clock?.now() ?? Date.now();
     const event = eventOf(message, { key: s.key, ...(s.time === undefined ? {} : { time: s.time }) }, arrival);
-    // Without a time field the event's time is its first message's arrival: the same key again is that event.
-    const time = s.time === undefined ? (e.scheduler.record(event.key)?.time ?? event.time) : event.time;
+    // Without a time field the event's time is its first message's arrival: the same key again is that event while
+    // it is active; once it completed or was cancelled, the same key is the next event (the next power cut in a room).
+    const record = s.time === undefined ? e.scheduler.record(event.key) : undefined;
+    const time = record?.state === 'active' && record.time !== null ? record.time : event.time;
     await e.scheduler.submit({ key: event.key, time, message });
   }
 

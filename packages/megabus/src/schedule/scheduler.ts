@@ -16,9 +16,11 @@
  * - A step that fell due while the Scheduler was down runs at once, unless it is later than its maxLate (then it is
  *   recorded `missed`): a machine booting after the power came back must not shut down because the old schedule
  *   says so.
- * - cancel(key) cancels the steps not yet started and aborts the one running (its signal fires). A cancel for an
- *   unknown key is recorded too (brokers do not order messages across brokers: the resolution can overtake the
- *   announcement), so the announcement arriving later schedules nothing.
+ * - cancel(key) cancels the steps not yet started and aborts the one running (its signal fires). An aborted step (a
+ *   cancel, its timeout, a stop) ends when its action does, at most ABORT_GRACE_MS later (a command's SIGKILL comes
+ *   first), so that nothing of it overlaps what comes next. A cancel for an unknown key is recorded too (brokers do
+ *   not order messages across brokers: the resolution can overtake the announcement), so the announcement arriving
+ *   later schedules nothing.
  * - A new message with the key of a known event: with the same event time it is a duplicate (at-least-once
  *   delivery, or a repeated alert) and changes nothing; with another time, an active event is rescheduled (the steps
  *   not yet run get the new time and the new message; done steps are not repeated), a finished one (completed or
@@ -28,6 +30,7 @@ import * as path from 'node:path';
 import { errorOf } from '@msgbricks/errors';
 import { RetryLaterError } from '@msgbricks/handler';
 import { Message } from '@msgbricks/message';
+import { ABORT_GRACE_MS } from '../plugins/actions';
 import type { ActionContext, ActionFn } from '../plugins/types';
 import { type Clock, systemClock, type Timer } from './clock';
 import { ScheduleError } from './event';
@@ -388,9 +391,9 @@ export class Scheduler {
   }
 
   /**
-   * Stops: no step starts any more; running steps get stopTimeout, then their signal fires (an attempt that then
-   * fails goes back to pending, not counted; one that does not return stays `started`: interrupted at the next
-   * start). Resolves once the records are written.
+   * Stops: no step starts any more; running steps get stopTimeout, then their signal fires and they get
+   * ABORT_GRACE_MS more to end (the attempt goes back to pending, not counted). Resolves once the records are written
+   * (a process killed meanwhile leaves it `started`: interrupted at the next start).
    */
   async stop(): Promise<void> {
     if (this.stopping) return this.idle().then(() => undefined);
@@ -407,8 +410,8 @@ export class Scheduler {
       await Promise.race([Promise.all(running.map((r) => r.done)), waited]);
       timer?.cancel();
       for (const r of running) r.ctl.abort(new ScheduleError('ERR_SCHEDULE_STOPPED', 'the scheduler stopped'));
-      // An action that honours its signal returns now; its outcome is recorded before stop() resolves.
-      await Promise.race([Promise.all(running.map((r) => r.done)), new Promise<void>((resolve) => setImmediate(resolve))]);
+      // Each ends within ABORT_GRACE_MS (see attempt); its outcome is recorded before stop() resolves.
+      await Promise.all(running.map((r) => r.done));
     }
     while (await this.idle()) {
       // until no write is left
@@ -600,7 +603,6 @@ export class Scheduler {
               }, limit);
             })
           : undefined;
-      // N.B. the signal settles a step whose action ignores it: its result is then not waited for.
       const aborted = new Promise<never>((_, reject) => {
         ctl.signal.addEventListener('abort', () => reject(ctl.signal.reason), { once: true });
       });
@@ -611,6 +613,16 @@ export class Scheduler {
         failure = err;
       } finally {
         timer?.cancel();
+      }
+      if (ctl.signal.aborted) {
+        // The action may be dying yet (a command between its SIGTERM and SIGKILL): a retry, the next step or the end
+        // of stop() must not overlap it. One that ignores its signal is waited for no longer than plugins' actions are.
+        let grace: Timer | undefined;
+        const given = new Promise<void>((resolve) => {
+          grace = this.clock.setTimer(resolve, ABORT_GRACE_MS);
+        });
+        await Promise.race([run.catch(() => undefined), given]);
+        grace?.cancel();
       }
     })();
     live.running = { step: s, ctl, done };
