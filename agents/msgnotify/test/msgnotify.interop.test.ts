@@ -357,24 +357,30 @@ test('msgnotify-gateway - workers: 2 share the port; a killed worker is restarte
   }
 });
 
+/** A gateway configuration on the port `taken` holds, with the private broker. */
+function takenPortConfig(taken: net.Server, node: string, extra: string[] = []): string {
+  const port = (taken.address() as AddressInfo).port;
+  const file = path.join(tmp, `${node}.yaml`);
+  fs.writeFileSync(
+    file,
+    [
+      'host: 127.0.0.1',
+      `port: ${port}`,
+      `node: ${node}`,
+      `cache: ${path.join(tmp, `cache-${node}`)}`,
+      `broker: { uri: "stomp://${rabbit.host}:${rabbit.ports.stomp}", user: ${rabbit.user}, pass: ${rabbit.password} }`,
+      ...extra,
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
 test('msgnotify-gateway - workers: 2 on a port already taken exits 1, naming it, instead of restarting workers for ever', async () => {
   const taken = net.createServer();
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
   try {
-    const port = (taken.address() as AddressInfo).port;
-    const file = path.join(tmp, 'taken.yaml');
-    fs.writeFileSync(
-      file,
-      [
-        'host: 127.0.0.1',
-        `port: ${port}`,
-        'node: taken-a',
-        `cache: ${path.join(tmp, 'cache-taken-a')}`,
-        `broker: { uri: "stomp://${rabbit.host}:${rabbit.ports.stomp}", user: ${rabbit.user}, pass: ${rabbit.password} }`,
-        'workers: 2',
-        '',
-      ].join('\n'),
-    );
+    const file = takenPortConfig(taken, 'taken-a', ['workers: 2']);
     const g = launch('msgnotify-gateway', ['--config', file]);
     expect(await g.exited).toBe(1);
     expect(g.stderr).toMatch(/EADDRINUSE/);
@@ -389,19 +395,7 @@ test('msgnotify-gateway - one process on a port already taken exits 1 instead of
   const taken = net.createServer();
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
   try {
-    const port = (taken.address() as AddressInfo).port;
-    const file = path.join(tmp, 'taken-one.yaml');
-    fs.writeFileSync(
-      file,
-      [
-        'host: 127.0.0.1',
-        `port: ${port}`,
-        'node: taken-one',
-        `cache: ${path.join(tmp, 'cache-taken-one')}`,
-        `broker: { uri: "stomp://${rabbit.host}:${rabbit.ports.stomp}", user: ${rabbit.user}, pass: ${rabbit.password} }`,
-        '',
-      ].join('\n'),
-    );
+    const file = takenPortConfig(taken, 'taken-one');
     // The broker session starts before the port is bound: it used to outlive the failure, and the command never ended.
     const g = launch('msgnotify-gateway', ['--config', file]);
     expect(await g.exited).toBe(1);
